@@ -1,0 +1,127 @@
+// Package derivation reads the build environment Nix gives a structured-attrs
+// builder: the output paths, the closure exported by exportReferencesGraph and the
+// container options, as typed values.
+package derivation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/nix-community/go-nix/pkg/storepath"
+)
+
+// AttrsFileName is the file Nix writes into the build directory when
+// __structuredAttrs is set.
+const AttrsFileName = ".attrs.json"
+
+// ClosureKey is the exportReferencesGraph key the Nix wrapper uses.
+const ClosureKey = "closure"
+
+// OptionsKey is the attribute that carries the container options. It cannot be
+// "args": that attribute is the builder's own argv.
+const OptionsKey = "container"
+
+// Attrs is the part of .attrs.json the builder uses.
+type Attrs struct {
+	Name    string
+	System  string
+	Outputs map[string]string
+	// Closure is every store path reachable from the roots, each once.
+	Closure *Closure
+	// Options is the raw "container" attribute, decoded by the spec package.
+	Options json.RawMessage
+}
+
+// Out returns the path of the "out" output.
+func (a *Attrs) Out() (string, error) {
+	out, ok := a.Outputs["out"]
+	if !ok || out == "" {
+		return "", errors.New(`structured attrs: no "out" in outputs`)
+	}
+	return out, nil
+}
+
+// rawAttrs mirrors the JSON Nix writes.
+type rawAttrs struct {
+	Name    string            `json:"name"`
+	System  string            `json:"system"`
+	Outputs map[string]string `json:"outputs"`
+	Closure []PathInfoJSON    `json:"closure"`
+	Options json.RawMessage   `json:"container"`
+}
+
+// FindAttrsFile returns the structured-attrs file of the current build. Nix 2.8
+// sets NIX_ATTRS_JSON_FILE to the host-side path, which does not exist inside the
+// sandbox, so the copy in the build directory (the working directory) is the
+// fallback.
+func FindAttrsFile() (string, error) {
+	if p := os.Getenv("NIX_ATTRS_JSON_FILE"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	var candidates []string
+	if top := os.Getenv("NIX_BUILD_TOP"); top != "" {
+		candidates = append(candidates, filepath.Join(top, AttrsFileName))
+	}
+	candidates = append(candidates, AttrsFileName)
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", errors.New("no structured attrs found: NIX_ATTRS_JSON_FILE is unset or missing and there is no .attrs.json in the build directory (this command is the builder of a derivation with __structuredAttrs = true)")
+}
+
+// ReadAttrsFile reads and checks a structured-attrs file.
+func ReadAttrsFile(path string) (*Attrs, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading structured attrs: %w", err)
+	}
+	a, err := ParseAttrs(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
+}
+
+// ParseAttrs decodes structured attrs and checks the closure.
+func ParseAttrs(data []byte) (*Attrs, error) {
+	var raw rawAttrs
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
+	}
+	if raw.Closure == nil {
+		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", ClosureKey, ClosureKey)
+	}
+	closure, err := NewClosure(raw.Closure)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw.Options) == 0 || string(raw.Options) == "null" {
+		return nil, fmt.Errorf("structured attrs: no %q attribute with the container options", OptionsKey)
+	}
+	return &Attrs{
+		Name:    raw.Name,
+		System:  raw.System,
+		Outputs: raw.Outputs,
+		Closure: closure,
+		Options: raw.Options,
+	}, nil
+}
+
+// Validate checks an absolute store path with go-nix.
+func validateStorePath(p string) (*storepath.StorePath, error) {
+	sp, err := storepath.FromAbsolutePath(p)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a valid store path: %w", p, err)
+	}
+	if sp.Absolute() != p {
+		return nil, fmt.Errorf("%q is not a valid store path: it has a trailing path %q", p, p[len(sp.Absolute()):])
+	}
+	return sp, nil
+}

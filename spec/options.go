@@ -1,0 +1,72 @@
+// Package spec turns buildContainer's options into an OCI runtime configuration.
+//
+// Generation is pure: Options in, *specs.Spec out, no I/O. Validation of a bundle
+// on disk (which must look inside the rootfs) lives in validate.go.
+package spec
+
+import "encoding/json"
+
+// Options are buildContainer's arguments as the Nix wrapper hands them to the
+// builder (the "container" key of the structured attrs), or as a JSON file given to
+// the CLI. Field names are the Nix argument names. A nil pointer or nil slice means
+// "not given": the default applies. Fields whose Nix argument accepts several shapes
+// (user, env, capabilities, ...) are kept as raw JSON and parsed by this package, so
+// the CLI and Nix share one parser and one set of error messages.
+type Options struct {
+	// Args is process.args; each element may embed store paths.
+	Args []string `json:"args"`
+	// Mounts maps an absolute destination to a mount; merged over the defaults.
+	Mounts map[string]Mount `json:"mounts,omitempty"`
+	// Readonly is root.readonly.
+	Readonly bool `json:"readonly,omitempty"`
+	// OS is a GOOS value ("linux" when empty).
+	OS string `json:"os,omitempty"`
+	// Arch is a GOARCH value or a Nix spelling of one (x86_64, aarch64, ...).
+	Arch string `json:"arch,omitempty"`
+
+	// Env is an object {K: V} or a list of "K=V" strings.
+	Env json.RawMessage `json:"env,omitempty"`
+	// WorkingDir is process.cwd ("/" when empty).
+	WorkingDir string `json:"workingDir,omitempty"`
+	// User is "uid:gid" (or "uid") or {uid, gid, additionalGids}.
+	User json.RawMessage `json:"user,omitempty"`
+	// Hostname needs the uts namespace.
+	Hostname string `json:"hostname,omitempty"`
+	// Terminal is process.terminal.
+	Terminal bool `json:"terminal,omitempty"`
+	// Capabilities is a list of names (applied to bounding, effective and
+	// permitted) or an object {bounding, effective, permitted, inheritable, ambient}.
+	Capabilities json.RawMessage `json:"capabilities,omitempty"`
+	// NoNewPrivileges defaults to true.
+	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
+	// Rlimits maps a limit name (RLIMIT_NOFILE or NOFILE) to {soft, hard} or to one
+	// number used for both.
+	Rlimits json.RawMessage `json:"rlimits,omitempty"`
+	// Namespaces is a list of namespace types, or of {type, path} objects.
+	Namespaces json.RawMessage `json:"namespaces,omitempty"`
+	// MaskedPaths and ReadonlyPaths replace the defaults when non-nil.
+	MaskedPaths   []string `json:"maskedPaths,omitempty"`
+	ReadonlyPaths []string `json:"readonlyPaths,omitempty"`
+	// ShmSize is the /dev/shm tmpfs size: a number of bytes or a string such as "64m".
+	ShmSize json.RawMessage `json:"shmSize,omitempty"`
+	// Annotations are merged into annotations (user values win).
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// ExtraConfig is deep-merged into config.json last: objects merge, everything
+	// else replaces.
+	ExtraConfig json.RawMessage `json:"extraConfig,omitempty"`
+
+	// StoreMode is "copy" (default) or "bind". Used by the rootfs builder; the spec
+	// generator adds the bind mounts of the closure in "bind" mode.
+	StoreMode string `json:"storeMode,omitempty"`
+	// Verify checks every copied path against its narHash (default chosen in rootfs).
+	Verify *bool `json:"verify,omitempty"`
+	// Contents are store paths whose top-level trees are linked into / of the rootfs.
+	Contents []string `json:"contents,omitempty"`
+}
+
+// Mount is one entry of the mounts argument.
+type Mount struct {
+	Type    string   `json:"type"`
+	Source  string   `json:"source"`
+	Options []string `json:"options,omitempty"`
+}
