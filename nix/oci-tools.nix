@@ -3,8 +3,9 @@
 #   ociTools = import ./nix/oci-tools.nix { inherit ocitools; };
 #
 # `ocitools` is the ocitools package (a derivation) or a path to a directory that
-# holds bin/ocitools (a static build). `system` is the build's Nix system.
-{ ocitools, system ? builtins.currentSystem }:
+# holds bin/ocitools (a static build). `system` is the Nix system the builder runs
+# on; `hostSystem` the one the container's programs are for (the default arch).
+{ ocitools, system ? builtins.currentSystem, hostSystem ? system }:
 
 let
   known = builtins.fromJSON (builtins.readFile ../spec/known.json);
@@ -219,8 +220,8 @@ let
       contentPaths = map (c: "${c}") contents;
       roots = builtins.concatLists (map storePathsIn (args ++ contentPaths));
 
-      # Default arch: the build system's CPU, in the Nix spelling the builder maps.
-      defaultArch = head (split "-" system);
+      # Default arch: the host system's CPU, in the Nix spelling the builder maps.
+      defaultArch = head (split "-" hostSystem);
       name = attrs.name or (
         let base = baseNameOf (builtins.unsafeDiscardStringContext (head args));
             clean = match "[.]*([0-9a-zA-Z+_?=-][0-9a-zA-Z+._?=-]*).*" base;

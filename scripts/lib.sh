@@ -1,0 +1,57 @@
+# Shared by scripts/demo and scripts/test: install what is missing, idempotently.
+# Sourced, not run.
+
+STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
+
+die() { echo "error: $*" >&2; exit 1; }
+
+ensure_go() {
+  if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+  fi
+  command -v go >/dev/null 2>&1 || die "Go is not installed: install Go 1.22 or newer (https://go.dev/dl/) and put it on PATH (Debian 12's golang package is too old)"
+  export PATH="$(go env GOPATH)/bin:$PATH"
+}
+
+# apt_install CMD PACKAGE...: install the packages when CMD is missing.
+apt_install() {
+  local cmd=$1; shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || die "$cmd is missing; run as root (apt-get install $*) or install it"
+  if [ -z "${APT_UPDATED:-}" ]; then
+    apt-get update -qq || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+ensure_system_deps() {
+  apt_install nix-build nix-bin
+  apt_install runc runc
+  apt_install busybox busybox-static
+  apt_install setpriv util-linux
+  apt_install useradd passwd
+}
+
+# nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.
+nix_build() {
+  nix-build "$@" --option sandbox true --option substituters ''
+}
+
+# build_static DIR: the static ocitools at DIR/bin/ocitools.
+build_static() {
+  mkdir -p "$1/bin"
+  CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$1/bin/ocitools" ./cmd/ocitools
+}
+
+# busybox_dir DIR: busybox-static with one symlink per applet, for test closures.
+busybox_dir() {
+  local dir=$1 applet
+  [ -x "$dir/bin/busybox" ] && return 0
+  mkdir -p "$dir/bin"
+  cp "$(command -v busybox)" "$dir/bin/busybox"
+  chmod 0555 "$dir/bin/busybox"
+  for applet in $("$dir/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
+  done
+}
