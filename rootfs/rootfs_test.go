@@ -234,12 +234,12 @@ func TestMountPointsAndUsers(t *testing.T) {
 	pkg := s.add("pkg", map[string]string{"bin/tool": "exec:x"})
 	c := s.closure(pkg)
 	tests := []struct {
-		name     string
-		plan     Plan
-		exists   []string // dirs
-		files    []string // empty files
-		passwd   string
-		wantErr  string
+		name    string
+		plan    Plan
+		exists  []string // dirs
+		files   []string // empty files
+		passwd  string
+		wantErr string
 	}{
 		{
 			name:   "mount points and files",
