@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/nix-community/go-nix/pkg/storepath"
 )
@@ -116,6 +117,12 @@ func ParseAttrs(data []byte) (*Attrs, error) {
 
 // Validate checks an absolute store path with go-nix.
 func validateStorePath(p string) (*storepath.StorePath, error) {
+	// go-nix reports a sub-path as an invalid character; say what it is.
+	if rest, ok := strings.CutPrefix(p, storepath.StoreDir+"/"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return nil, fmt.Errorf("%q is not a valid store path: it has a trailing path %q (exportReferencesGraph needs whole store paths)", p, rest[i:])
+		}
+	}
 	sp, err := storepath.FromAbsolutePath(p)
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a valid store path: %w", p, err)
