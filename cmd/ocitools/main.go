@@ -28,8 +28,16 @@ func newApp() *cli.App {
 }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ocitools: %v\n", err)
+	run := func() error { return newApp().Run(os.Args) }
+	// A bundle's bin/NAME link to this program runs that bundle (nix run).
+	if bundle, ok := multicall(os.Args); ok {
+		run = func() error { return runMulticall(bundle, os.Args[1:]) }
+	}
+	if err := run(); err != nil {
+		// An empty message: the exit status is a container's, which spoke for itself.
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintf(os.Stderr, "ocitools: %s\n", msg)
+		}
 		if coder, ok := err.(cli.ExitCoder); ok {
 			os.Exit(coder.ExitCode())
 		}
