@@ -1,0 +1,331 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// These tests start real containers with runc, as root. Without root or runc
+// they skip, unless OCITOOLS_E2E=1 asks for everything to run.
+func requireRunc(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("runc")
+	switch {
+	case err == nil && os.Geteuid() == 0:
+		return p
+	case os.Getenv("OCITOOLS_E2E") == "1":
+		t.Fatalf("runc tests need root and runc on PATH (euid %d, runc: %v)", os.Geteuid(), err)
+	default:
+		t.Skipf("runc tests need root and runc on PATH (euid %d, runc: %v)", os.Geteuid(), err)
+	}
+	return ""
+}
+
+// testConfig is a configuration shaped like the ones ocitools generates.
+func testConfig(args ...string) *specs.Spec {
+	return &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: args,
+			Env:  []string{"PATH=/bin"},
+			Cwd:  "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding:  []string{"CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"},
+				Effective: []string{"CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"},
+				Permitted: []string{"CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"},
+			},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: "test",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "network"}, {Type: "mount"}, {Type: "ipc"}, {Type: "uts"}},
+		},
+	}
+}
+
+// makeBundle lays out a bundle with busybox-static as its only program and
+// makes it read-only, as a bundle in the store is.
+func makeBundle(t *testing.T, s *specs.Spec) string {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is needed: %v", err)
+	}
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "data"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range []string{"sh", "cat", "echo", "id", "sleep", "ls", "touch", "rm", "grep"} {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "data", "file"), []byte("stored\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	// Read-only like the store; t.TempDir's clean-up needs write bits back.
+	t.Cleanup(func() { chmodTree(dir, true) })
+	chmodTree(dir, false)
+	return dir
+}
+
+func chmodTree(dir string, writable bool) {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		mode := fs.FileMode(0o444)
+		if d.IsDir() || p == filepath.Join(dir, "rootfs", "bin", "busybox") {
+			mode = 0o555
+		}
+		if writable {
+			mode |= 0o200
+		}
+		return os.Chmod(p, mode)
+	})
+}
+
+// treeDigest sums names, modes, sizes, mtimes, link targets and contents.
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %v %d %d\n", p, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(h, target)
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Write(data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type result struct {
+	code           int
+	err            error
+	stdout, stderr string
+}
+
+// runIt runs bundle with a private state and temp dir, and checks that both
+// are empty afterwards: no runtime state, no private bundle left behind.
+func runIt(t *testing.T, ctx context.Context, o Options) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	o.StateDir, o.TempDir = t.TempDir(), t.TempDir()
+	o.Stdout, o.Stderr = &stdout, &stderr
+	if o.Stdin == nil {
+		o.Stdin = strings.NewReader("")
+	}
+	code, err := Run(ctx, o)
+	for _, d := range []string{o.StateDir, o.TempDir} {
+		if left, _ := os.ReadDir(d); len(left) != 0 {
+			t.Errorf("%s holds %v after the run, want nothing", d, left)
+		}
+	}
+	return result{code, err, stdout.String(), stderr.String()}
+}
+
+func TestRunExitStatusAndStdio(t *testing.T) {
+	requireRunc(t)
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "cat; echo to-stderr >&2; exit 7"))
+	r := runIt(t, context.Background(), Options{Bundle: bundle, Stdin: strings.NewReader("from stdin\n")})
+	if r.err != nil || r.code != 7 {
+		t.Fatalf("code %d, err %v, want 7; stderr: %s", r.code, r.err, r.stderr)
+	}
+	if r.stdout != "from stdin\n" || !strings.Contains(r.stderr, "to-stderr") {
+		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+}
+
+func TestRunArgsOverride(t *testing.T) {
+	requireRunc(t)
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "exit 9"))
+	r := runIt(t, context.Background(), Options{Bundle: bundle, Args: []string{"/bin/echo", "overridden", "args"}})
+	if r.err != nil || r.code != 0 || r.stdout != "overridden args\n" {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %s", r.code, r.err, r.stdout, r.stderr)
+	}
+}
+
+// Writes succeed with readonly = false and vanish with the run; the stored
+// bundle keeps every byte, mtime and mode, even for a mount point runc has to
+// create (as root it would otherwise create it inside the stored rootfs).
+func TestRunWritableRootLeavesBundleAlone(t *testing.T) {
+	requireRunc(t)
+	s := testConfig("/bin/sh", "-c", "echo new > /new && echo changed >> /data/file && rm /bin/ls && cat /new /data/file && grep -c ' /made-by-runc ' /proc/mounts")
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/made-by-runc", Type: "tmpfs", Source: "tmpfs"})
+	bundle := makeBundle(t, s)
+	before := treeDigest(t, bundle)
+	r := runIt(t, context.Background(), Options{Bundle: bundle})
+	if r.err != nil || r.code != 0 || r.stdout != "new\nstored\nchanged\n1\n" {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %s", r.code, r.err, r.stdout, r.stderr)
+	}
+	if after := treeDigest(t, bundle); after != before {
+		t.Fatal("the stored bundle changed")
+	}
+	// A second run starts from the stored rootfs again.
+	r = runIt(t, context.Background(), Options{Bundle: bundle, Args: []string{"/bin/sh", "-c", "cat /data/file; test -e /new || echo no-new; test -e /bin/ls && echo has-ls"}})
+	if r.code != 0 || r.stdout != "stored\nno-new\nhas-ls\n" {
+		t.Fatalf("second run: code %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestRunReadonlyRootRefusesWrites(t *testing.T) {
+	requireRunc(t)
+	s := testConfig("/bin/sh", "-c", "echo x > /new; echo rc=$?; touch /data/file; echo rc=$?")
+	s.Root.Readonly = true
+	bundle := makeBundle(t, s)
+	before := treeDigest(t, bundle)
+	r := runIt(t, context.Background(), Options{Bundle: bundle})
+	if r.err != nil || r.code != 0 || r.stdout != "rc=1\nrc=1\n" || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %q", r.code, r.err, r.stdout, r.stderr)
+	}
+	if treeDigest(t, bundle) != before {
+		t.Fatal("the stored bundle changed")
+	}
+}
+
+// A PID 1 that ignores SIGTERM (busybox sleep has no handler, and the kernel
+// drops unhandled signals to PID 1) gets SIGKILL after the grace period.
+func TestRunSignalEscalatesToKill(t *testing.T) {
+	requireRunc(t)
+	bundle := makeBundle(t, testConfig("/bin/sleep", "100"))
+	tests := []struct {
+		name string
+		stop func(chan os.Signal, context.CancelFunc)
+	}{
+		{"SIGTERM", func(c chan os.Signal, _ context.CancelFunc) { c <- syscall.SIGTERM }},
+		{"context cancelled", func(_ chan os.Signal, cancel context.CancelFunc) { cancel() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sigs := make(chan os.Signal, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Sent at once: the container may not exist yet, so the runner
+			// must keep trying until it does.
+			tt.stop(sigs, cancel)
+			start := time.Now()
+			r := runIt(t, ctx, Options{Bundle: bundle, Signals: sigs, Grace: 300 * time.Millisecond})
+			if r.err != nil || r.code != 128+int(syscall.SIGKILL) {
+				t.Fatalf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGKILL), r.stderr)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+// A process that handles SIGTERM gets it, and its exit status comes back.
+func TestRunSignalForwarded(t *testing.T) {
+	requireRunc(t)
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"))
+	sigs := make(chan os.Signal, 1)
+	pr, pw := io.Pipe()
+	done := make(chan result, 1)
+	go func() {
+		var stderr bytes.Buffer
+		code, err := Run(context.Background(), Options{Bundle: bundle, Signals: sigs, Stdout: pw, Stderr: &stderr, StateDir: t.TempDir(), TempDir: t.TempDir(), Grace: time.Minute})
+		pw.Close()
+		done <- result{code: code, err: err, stderr: stderr.String()}
+	}()
+	out := make([]byte, 6)
+	if _, err := io.ReadFull(pr, out); err != nil || string(out) != "ready\n" {
+		t.Fatalf("read %q, %v", out, err)
+	}
+	sigs <- syscall.SIGTERM
+	rest, _ := io.ReadAll(pr)
+	r := <-done
+	if r.err != nil || r.code != 3 || string(rest) != "got TERM\n" {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %s", r.code, r.err, rest, r.stderr)
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	requireRunc(t)
+	good := makeBundle(t, testConfig("/bin/sh", "-c", "true"))
+	tests := []struct {
+		name     string
+		o        Options
+		wantErr  string
+		wantCode int // when there is no error: the runtime's status
+	}{
+		{name: "corrupt config", o: Options{Bundle: "testdata/corrupt"}, wantErr: "testdata/corrupt/config.json is not a valid runtime configuration: line 5, column 1"},
+		{name: "missing runtime", o: Options{Bundle: good, Runtime: "/no/runc"}, wantErr: `OCI runtime "/no/runc" (from --runtime) not found`},
+		{name: "missing program", o: Options{Bundle: good, Args: []string{"/bin/nothing"}}, wantCode: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runIt(t, context.Background(), tt.o)
+			if tt.wantErr != "" {
+				if r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", r.err, tt.wantErr)
+				}
+				return
+			}
+			if r.err != nil || r.code != tt.wantCode {
+				t.Fatalf("code %d, err %v, want %d; stderr: %s", r.code, r.err, tt.wantCode, r.stderr)
+			}
+		})
+	}
+}
