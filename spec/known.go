@@ -1,0 +1,115 @@
+package spec
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// knownJSON is shared with nix/oci-tools.nix, so that evaluation-time checks and
+// the builder refuse the same values.
+//
+//go:embed known.json
+var knownJSON []byte
+
+// Known holds the values buildContainer accepts (spec/known.json).
+type Known struct {
+	OS            []string          `json:"os"`
+	UnsupportedOS map[string]string `json:"unsupportedOS"`
+	Arch          []string          `json:"arch"`
+	ArchAliases   map[string]string `json:"archAliases"`
+	Namespaces    []string          `json:"namespaces"`
+	Capabilities  []string          `json:"capabilities"`
+	Rlimits       []string          `json:"rlimits"`
+	StoreModes    []string          `json:"storeModes"`
+}
+
+// known is parsed once; a malformed known.json is a programming error caught by
+// the package's tests, so init may panic on it.
+var known = func() *Known {
+	var k Known
+	if err := json.Unmarshal(knownJSON, &k); err != nil {
+		panic(fmt.Sprintf("spec: embedded known.json: %v", err))
+	}
+	return &k
+}()
+
+// KnownValues returns the accepted values (a copy is not needed: callers must
+// not modify it).
+func KnownValues() *Known { return known }
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// quoted renders a list for messages: "a", "b", "c".
+func quoted(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// normalizeArch maps a GOARCH value or a Nix spelling to GOARCH.
+func normalizeArch(a string) (string, error) {
+	if contains(known.Arch, a) {
+		return a, nil
+	}
+	if g, ok := known.ArchAliases[a]; ok {
+		return g, nil
+	}
+	return "", fmt.Errorf("`arch`: unknown value %q; valid values are the GOARCH values %s, or the Nix spellings %s",
+		a, quoted(known.Arch), quoted(sortedKeys(known.ArchAliases)))
+}
+
+// checkOS accepts a known GOOS value that buildContainer supports.
+func checkOS(o string) error {
+	if msg, ok := known.UnsupportedOS[o]; ok {
+		return fmt.Errorf("`os`: %q is not supported: %s", o, msg)
+	}
+	if !contains(known.OS, o) {
+		return fmt.Errorf("`os`: unknown value %q; valid values are the GOOS values %s", o, quoted(known.OS))
+	}
+	return nil
+}
+
+// canonicalCap maps "net_admin", "CAP_NET_ADMIN", "cap_net_admin" to CAP_NET_ADMIN.
+func canonicalCap(c string) (string, error) {
+	u := strings.ToUpper(strings.TrimSpace(c))
+	if !strings.HasPrefix(u, "CAP_") {
+		u = "CAP_" + u
+	}
+	if !contains(known.Capabilities, u) {
+		return "", fmt.Errorf("unknown capability %q; valid names are %s (the CAP_ prefix and case are optional)", c, strings.Join(known.Capabilities, ", "))
+	}
+	return u, nil
+}
+
+// canonicalRlimit maps "nofile", "NOFILE", "RLIMIT_NOFILE" to RLIMIT_NOFILE.
+func canonicalRlimit(n string) (string, error) {
+	u := strings.ToUpper(strings.TrimSpace(n))
+	if !strings.HasPrefix(u, "RLIMIT_") {
+		u = "RLIMIT_" + u
+	}
+	if !contains(known.Rlimits, u) {
+		return "", fmt.Errorf("unknown limit %q; valid names are %s (the RLIMIT_ prefix is optional)", n, strings.Join(known.Rlimits, ", "))
+	}
+	return u, nil
+}

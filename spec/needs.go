@@ -1,0 +1,163 @@
+package spec
+
+import (
+	"path"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TmpfsDir is where RootfsSymlinks sends tmpfs mounts that need their mode:
+// inside the /dev tmpfs, where the runtime creates the mount point itself.
+const TmpfsDir = "/dev/.tmpfs"
+
+// Symlink is a symbolic link the rootfs must hold: Path -> Target (absolute,
+// resolved inside the rootfs by the runtime and by the container).
+type Symlink struct {
+	Path, Target string
+}
+
+// RootfsNeeds lists what must exist in the rootfs before a runtime starts the
+// container, so that no runtime creates a mount point inside the read-only
+// store path (runc as root would modify the store; rootless it would fail):
+//
+//   - dirs: every mount destination and process.cwd, except "/", paths that
+//     lie inside another non-bind mount (the runtime creates those in that file
+//     system, e.g. /dev/pts in the /dev tmpfs), the store paths bind-mounted
+//     onto themselves in bind store mode (the rootfs builder places those, as a
+//     file or a directory like the store path), and the paths RootfsSymlinks
+//     returns (they must be symlinks, not directories);
+//   - files: none, since a pure function cannot tell whether a bind source is a
+//     file. RootfsNeedsWith takes a test for that.
+//
+// Paths are clean and absolute, sorted, without duplicates.
+func RootfsNeeds(s *specs.Spec) (dirs, files []string) {
+	return RootfsNeedsWith(s, nil)
+}
+
+// RootfsNeedsWith is RootfsNeeds, with isFile telling whether a bind mount's
+// source is a file (its mount point must then be a file). nil means "never".
+func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, files []string) {
+	if s == nil {
+		return nil, nil
+	}
+	links := map[string]bool{}
+	for _, l := range RootfsSymlinks(s) {
+		links[l.Path] = true
+	}
+	d, f := map[string]bool{}, map[string]bool{}
+	for _, m := range s.Mounts {
+		dest := path.Clean(m.Destination)
+		if !strings.HasPrefix(dest, "/") || dest == "/" || links[dest] || underOtherMount(s.Mounts, dest) {
+			continue
+		}
+		if isBind(m) && path.Clean(m.Source) == dest && strings.HasPrefix(dest, "/nix/store/") {
+			continue
+		}
+		if isBind(m) && isFile != nil && isFile(m.Source) {
+			f[dest] = true
+		} else {
+			d[dest] = true
+		}
+	}
+	if s.Process != nil && strings.HasPrefix(s.Process.Cwd, "/") {
+		cwd := path.Clean(s.Process.Cwd)
+		if cwd != "/" && !links[cwd] && !underOtherMount(s.Mounts, cwd) && !underSymlink(links, cwd) {
+			d[cwd] = true
+		}
+	}
+	return sortedKeys(d), sortedKeys(f)
+}
+
+// RootfsSymlinks lists symlinks the rootfs must hold instead of directories.
+//
+// Why: runc (1.1.5) gives the root of a tmpfs the mode of its mount point, and
+// every directory of a Nix output is 0555, so a tmpfs at /tmp with mode=1777
+// ends up 0555 and only root can write it. A mount point the runtime creates
+// itself keeps the requested mode, and the runtime can create one inside an
+// earlier tmpfs. So a tmpfs mount with a mode= option, whose mount point would
+// otherwise be a directory of the rootfs, gets a symlink Path -> TmpfsDir+Path,
+// provided /dev is a tmpfs: the runtime follows the symlink inside the rootfs,
+// creates the directory in /dev's tmpfs and mounts there. The container sees
+// Path as a symlink to a directory with the requested mode. SortMounts orders
+// such mounts after /dev.
+func RootfsSymlinks(s *specs.Spec) []Symlink {
+	if s == nil {
+		return nil
+	}
+	r := tmpfsRedirects(s.Mounts)
+	out := make([]Symlink, 0, len(r))
+	for _, p := range sortedKeys(r) {
+		out = append(out, Symlink{Path: p, Target: r[p]})
+	}
+	return out
+}
+
+// tmpfsRedirects maps each redirected tmpfs destination to its target.
+func tmpfsRedirects(ms []specs.Mount) map[string]string {
+	devTmpfs := false
+	for _, m := range ms {
+		if path.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
+			devTmpfs = true
+		}
+	}
+	r := map[string]string{}
+	if !devTmpfs {
+		return r
+	}
+	for _, m := range ms {
+		dest := path.Clean(m.Destination)
+		if m.Type != "tmpfs" || !strings.HasPrefix(dest, "/") || dest == "/" || dest == "/dev" ||
+			strings.HasPrefix(dest, "/dev/") || !hasModeOption(m.Options) || underOtherMount(ms, dest) {
+			continue
+		}
+		r[dest] = TmpfsDir + dest
+	}
+	return r
+}
+
+func hasModeOption(opts []string) bool {
+	for _, o := range opts {
+		if strings.HasPrefix(o, "mode=") {
+			return true
+		}
+	}
+	return false
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// underOtherMount reports whether p lies strictly inside the destination of a
+// mount that is not a bind mount, or inside a store path that is bind-mounted
+// (the rootfs builder cannot create anything there).
+func underOtherMount(ms []specs.Mount, p string) bool {
+	for _, m := range ms {
+		d := path.Clean(m.Destination)
+		if d == "/" || d == p || !strings.HasPrefix(p, d+"/") {
+			continue
+		}
+		if !isBind(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func underSymlink(links map[string]bool, p string) bool {
+	for l := range links {
+		if strings.HasPrefix(p, l+"/") {
+			return true
+		}
+	}
+	return false
+}
