@@ -46,6 +46,9 @@ type Plan struct {
 	// so that no runtime creates one inside the store.
 	MountPoints []string
 	MountFiles  []string
+	// Symlinks must exist as symbolic links (for instance a tmpfs mount point
+	// redirected into /dev so that it keeps its mode: see spec.RootfsSymlinks).
+	Symlinks []Symlink
 	// UID and GID feed the minimal /etc/passwd and /etc/group.
 	UID, GID uint32
 	// Workers bounds the parallel file copies; 0 picks a default.
@@ -53,6 +56,11 @@ type Plan struct {
 	// SourceRoot is prefixed to store paths to read them on the host; "" is
 	// the real root. Tests use it to build closures in temporary directories.
 	SourceRoot string
+}
+
+// Symlink is a symbolic link Path -> Target in the rootfs (both absolute).
+type Symlink struct {
+	Path, Target string
 }
 
 // Build creates dir (which must not exist) as a rootfs. On error dir is removed.
@@ -96,6 +104,17 @@ func Build(dir string, p Plan) (err error) {
 	for _, m := range mountFiles {
 		markWithParents(forced, path.Dir(m))
 	}
+	links := make([]Symlink, 0, len(p.Symlinks))
+	for _, l := range p.Symlinks {
+		rel, err := cleanPaths("symlink", []string{l.Path})
+		if err != nil {
+			return err
+		}
+		if len(rel) == 1 {
+			links = append(links, Symlink{rel[0], l.Target})
+			markWithParents(forced, path.Dir(rel[0]))
+		}
+	}
 	if err := mergeContents(dir, p.SourceRoot, p.Contents, forced); err != nil {
 		return err
 	}
@@ -125,7 +144,33 @@ func Build(dir string, p Plan) (err error) {
 			return err
 		}
 	}
+	for _, l := range links {
+		if err := symlinkNoFollow(dir, l.Path, l.Target); err != nil {
+			return err
+		}
+	}
 	return writeUsers(dir, p.UID, p.GID)
+}
+
+// symlinkNoFollow creates root/rel -> target with its parents; an existing
+// entry must already be that symlink.
+func symlinkNoFollow(root, rel, target string) error {
+	if d := path.Dir(rel); d != "." {
+		if err := mkdirAllNoFollow(root, d); err != nil {
+			return err
+		}
+	}
+	p := filepath.Join(root, rel)
+	if fi, err := os.Lstat(p); err == nil {
+		if t, _ := os.Readlink(p); fi.Mode()&fs.ModeSymlink != 0 && t == target {
+			return nil
+		}
+		return fmt.Errorf("rootfs: /%s must be a symlink to %s, but it exists already (%s, from contents or a mount point)", rel, target, describeMode(fi.Mode()))
+	}
+	if err := os.Symlink(target, p); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	return nil
 }
 
 // cleanPaths checks that each path is absolute and clean, and returns them
@@ -218,6 +263,8 @@ func describeMode(m fs.FileMode) string {
 		return "a symlink"
 	case m.IsRegular():
 		return "a file"
+	case m.IsDir():
+		return "a directory"
 	default:
 		return m.Type().String()
 	}

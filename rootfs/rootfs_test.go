@@ -238,6 +238,7 @@ func TestMountPointsAndUsers(t *testing.T) {
 		plan    Plan
 		exists  []string // dirs
 		files   []string // empty files
+		links   map[string]string
 		passwd  string
 		wantErr string
 	}{
@@ -248,6 +249,14 @@ func TestMountPointsAndUsers(t *testing.T) {
 			files:  []string{"etc/resolv.conf", "run/secret"},
 			passwd: "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:100:user:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
 		},
+		{
+			name:   "symlinks",
+			plan:   Plan{Symlinks: []Symlink{{"/tmp", "/dev/.tmpfs/tmp"}, {"/var/run", "/run"}}},
+			exists: []string{"var"},
+			links:  map[string]string{"tmp": "/dev/.tmpfs/tmp", "var/run": "/run"},
+			passwd: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+		},
+		{name: "symlink over a mount point", plan: Plan{MountPoints: []string{"/tmp"}, Symlinks: []Symlink{{"/tmp", "/dev/.tmpfs/tmp"}}}, wantErr: "/tmp must be a symlink to /dev/.tmpfs/tmp, but it exists already (a directory"},
 		{name: "relative mount point", plan: Plan{MountPoints: []string{"data"}}, wantErr: `mount point "data" is not an absolute path`},
 		{name: "inside a store path", plan: Plan{MountPoints: []string{pkg + "/bin/x"}}, wantErr: "is inside a store path"},
 	}
@@ -278,6 +287,11 @@ func TestMountPointsAndUsers(t *testing.T) {
 			for _, f := range tt.files {
 				if fi, err := os.Lstat(filepath.Join(dir, f)); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
 					t.Errorf("mount file /%s: %v", f, err)
+				}
+			}
+			for l, want := range tt.links {
+				if got, err := os.Readlink(filepath.Join(dir, l)); err != nil || got != want {
+					t.Errorf("/%s -> %q (%v), want -> %q", l, got, err, want)
 				}
 			}
 			if got, _ := os.ReadFile(filepath.Join(dir, "etc/passwd")); string(got) != tt.passwd {
