@@ -375,7 +375,11 @@ func TestVerifyDetectsChanges(t *testing.T) {
 		change func(t *testing.T, p string) // p is the copied store path (writable)
 		want   string
 	}{
-		{"changed byte", func(t *testing.T, p string) { must(t, os.WriteFile(p+"/data", []byte("abd"), 0o444)) }, pkg + ": contents differ"},
+		{"changed byte", func(t *testing.T, p string) {
+			must(t, os.Chmod(p+"/data", 0o644))
+			must(t, os.WriteFile(p+"/data", []byte("abd"), 0o644))
+			must(t, os.Chmod(p+"/data", 0o444))
+		}, pkg + ": contents differ"},
 		{"added file", func(t *testing.T, p string) { must(t, os.WriteFile(p+"/sub/new", nil, 0o444)) }, pkg + ": contents differ"},
 		{"removed file", func(t *testing.T, p string) { must(t, os.Remove(p+"/sub/x")) }, pkg + ": contents differ"},
 		{"executable bit", func(t *testing.T, p string) { must(t, os.Chmod(p+"/bin/tool", 0o444)) }, pkg + ": contents differ"},
