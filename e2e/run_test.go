@@ -1,0 +1,451 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// runConfig is a configuration shaped like the generated ones (runc spec's
+// defaults), running args as root with a writable root unless told otherwise.
+func runConfig(args ...string) *specs.Spec {
+	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID"}
+	return &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args:            args,
+			Env:             []string{"PATH=/bin"},
+			Cwd:             "/",
+			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: "e2e",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces:    []specs.LinuxNamespace{{Type: "pid"}, {Type: "network"}, {Type: "mount"}, {Type: "ipc"}, {Type: "uts"}},
+			Resources:     &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+			MaskedPaths:   []string{"/proc/keys", "/proc/timer_list", "/sys/firmware"},
+			ReadonlyPaths: []string{"/proc/sys", "/proc/sysrq-trigger"},
+		},
+	}
+}
+
+// storeBundle lays out a bundle (busybox in rootfs/bin, a file in rootfs/data),
+// lets edit change the tree, and adds it to the store with nix-store --add: a
+// real store path, owned by root and read-only, that verify-path can check.
+func storeBundle(t *testing.T, s *specs.Spec, edit func(dir string)) string {
+	t.Helper()
+	requireE2E(t)
+	dir := filepath.Join(t.TempDir(), "ocitools-run-e2e")
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "data"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("cp", "-a", filepath.Join(busyboxDir, "bin"), rootfs).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "data", "file"), []byte("stored\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(dir)
+	}
+	out, err = exec.Command("nix-store", "--add", dir).Output()
+	if err != nil {
+		t.Fatalf("nix-store --add: %v", err)
+	}
+	p := strings.TrimSpace(string(out))
+	verifyStorePath(t, p)
+	return p
+}
+
+// runResult is what one `ocitools run` did.
+type runResult struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd) runResult {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	return runResult{o.String(), e.String(), exitCode(t, err)}
+}
+
+// runner starts `ocitools run` as root or as the unprivileged test user, with
+// a private TMPDIR that must be empty afterwards (the private bundle is gone).
+type runner struct {
+	name string
+	cmd  func(t *testing.T, args ...string) *exec.Cmd
+}
+
+func runners(t *testing.T) []runner {
+	u := unprivUser(t)
+	return []runner{
+		{"root", func(t *testing.T, args ...string) *exec.Cmd {
+			cmd := exec.Command(ocitoolsBin, args...)
+			cmd.Env = append(os.Environ(), "TMPDIR="+emptyTmp(t, 0, 0))
+			return cmd
+		}},
+		{"rootless", func(t *testing.T, args ...string) *exec.Cmd {
+			cmd := u.Command(t, ocitoolsBin, args...)
+			cmd.Env = append(cmd.Env, "TMPDIR="+emptyTmp(t, u.UID, u.GID))
+			return cmd
+		}},
+	}
+}
+
+// ownedDir makes a directory owned by uid that the test user can reach.
+func ownedDir(t *testing.T, uid, gid int) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(workDir, "dir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// emptyTmp makes a directory owned by uid that must be empty when the test ends.
+func emptyTmp(t *testing.T, uid, gid int) string {
+	t.Helper()
+	dir := ownedDir(t, uid, gid)
+	t.Cleanup(func() {
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("TMPDIR %s holds %v after the run: the private bundle was not removed", dir, left)
+		}
+	})
+	return dir
+}
+
+// The same bundle, as root and as an unprivileged user: the configured user
+// (root) inside, the caller outside; the exit status comes through.
+func TestRunRootAndRootless(t *testing.T) {
+	b := storeBundle(t, runConfig("/bin/sh", "-c", "id; cat /proc/self/uid_map; exit 7"), nil)
+	u := unprivUser(t)
+	want := map[string]string{"root": "0 0 4294967295", "rootless": "0 " + strconv.Itoa(u.UID) + " 1"}
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", b))
+			if res.code != 7 {
+				t.Fatalf("exit %d, want 7\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+			if len(lines) != 2 || !strings.HasPrefix(lines[0], "uid=0 gid=0") || strings.Join(strings.Fields(lines[1]), " ") != want[r.name] {
+				t.Errorf("container printed %q, want uid=0 gid=0 and the uid map %q", res.stdout, want[r.name])
+			}
+			if res.stderr != "" {
+				t.Errorf("stderr: %s", res.stderr)
+			}
+		})
+	}
+	verifyStorePath(t, b)
+}
+
+// A configured non-root user: as root it runs as configured; rootless it needs
+// newuidmap and subordinate ids, and without them says so.
+func TestRunConfiguredUser(t *testing.T) {
+	s := runConfig("/bin/id")
+	s.Process.User = specs.User{UID: 1000, GID: 100}
+	b := storeBundle(t, s, nil)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", b))
+			_, errMap := exec.LookPath("newuidmap")
+			switch {
+			case r.name == "root" || errMap == nil:
+				if res.code != 0 || !strings.HasPrefix(res.stdout, "uid=1000 gid=100") {
+					t.Fatalf("exit %d, stdout %q, stderr %s; want uid=1000 gid=100", res.code, res.stdout, res.stderr)
+				}
+			default:
+				want := "process.user.uid is 1000, but the user namespace maps container ids 0-0 only; an unprivileged user can map only itself (as container root) without newuidmap/newgidmap"
+				if res.code != 125 || !strings.Contains(res.stderr, want) {
+					t.Fatalf("exit %d, stderr %q; want 125 and %q", res.code, res.stderr, want)
+				}
+			}
+		})
+	}
+}
+
+// readonly = false: writes succeed, land in a throwaway layer, and the store
+// path still verifies; a mount point missing from the rootfs is created in that
+// layer, not in the store. readonly = true: writes fail.
+func TestRunWritesNeverReachTheStore(t *testing.T) {
+	script := "echo new > /new && cat /new && echo tmp > /tmp/t && cat /tmp/t && grep -c ' /made-by-runc ' /proc/mounts"
+	rw := runConfig("/bin/sh", "-c", script)
+	rw.Mounts = append(rw.Mounts, specs.Mount{Destination: "/made-by-runc", Type: "tmpfs", Source: "tmpfs"})
+	ro := runConfig("/bin/sh", "-c", "echo x > /new; echo rc=$?; echo y > /data/file; echo rc=$?; echo tmp > /tmp/t && cat /tmp/t")
+	ro.Root.Readonly = true
+	rwBundle, roBundle := storeBundle(t, rw, nil), storeBundle(t, ro, nil)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", rwBundle))
+			if res.code != 0 || res.stdout != "new\ntmp\n1\n" {
+				t.Errorf("readonly=false: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+			if r.name == "root" {
+				// Root may also change files that came from the store.
+				res = runCmd(t, r.cmd(t, "run", rwBundle, "--", "/bin/sh", "-c", "echo changed >> /data/file && rm /bin/ls && cat /data/file"))
+				if res.code != 0 || res.stdout != "stored\nchanged\n" {
+					t.Errorf("readonly=false: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+				}
+			}
+			// Nothing survives into the next run.
+			res = runCmd(t, r.cmd(t, "run", rwBundle, "--", "/bin/sh", "-c", "test -e /new || echo gone; cat /data/file; test -e /bin/ls && echo has-ls"))
+			if res.code != 0 || res.stdout != "gone\nstored\nhas-ls\n" {
+				t.Errorf("second run: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+			res = runCmd(t, r.cmd(t, "run", roBundle))
+			if res.code != 0 || res.stdout != "rc=1\nrc=1\ntmp\n" || !strings.Contains(res.stderr, "Read-only file system") {
+				t.Errorf("readonly=true: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	verifyStorePath(t, rwBundle)
+	verifyStorePath(t, roBundle)
+}
+
+func TestRunArgsOverride(t *testing.T) {
+	b := storeBundle(t, runConfig("/bin/sh", "-c", "exit 3"), nil)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", b, "--", "/bin/echo", "over", "ridden"))
+			if res.code != 0 || res.stdout != "over ridden\n" {
+				t.Fatalf("exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	res := runCmd(t, exec.Command(ocitoolsBin, "run", b, "/bin/echo"))
+	if res.code != 125 || !strings.Contains(res.stderr, `unexpected argument "/bin/echo" after BUNDLE: flags go before BUNDLE, the container's arguments after --`) {
+		t.Errorf("args without --: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+// SIGTERM to ocitools run reaches the container; a PID 1 that ignores it (busybox
+// sleep) is killed after the grace period; no runtime state and no private
+// bundle are left behind.
+func TestRunSIGTERMStopsContainer(t *testing.T) {
+	b := storeBundle(t, runConfig("/bin/sleep", "1000"), nil)
+	u := unprivUser(t)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			owner, ownerGID := 0, 0
+			if r.name == "rootless" {
+				owner, ownerGID = u.UID, u.GID
+			}
+			state := filepath.Join(ownedDir(t, owner, ownerGID), "state")
+			cmd := r.cmd(t, "run", "--grace", "1s", "--state-dir", state, b)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan error, 1)
+			go func() { waited <- cmd.Wait() }()
+			deadline := time.Now().Add(20 * time.Second)
+			for !strings.Contains(runcList(t, state), "running") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the container never ran; stderr: %s", stderr.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			start := time.Now()
+			// setpriv execs ocitools: the pid is ocitools' own.
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			select {
+			case err = <-waited:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatalf("ocitools run still running 30s after SIGTERM; stderr: %s", stderr.String())
+			}
+			if code := exitCode(t, err); code != 128+int(syscall.SIGKILL) {
+				t.Errorf("exit %d, want %d (killed after the grace period); stderr: %s", code, 128+int(syscall.SIGKILL), stderr.String())
+			}
+			if d := time.Since(start); d < time.Second || d > 15*time.Second {
+				t.Errorf("stopped %v after SIGTERM, want the 1s grace period", d)
+			}
+			if list := runcList(t, state); strings.TrimSpace(list) != "" {
+				t.Errorf("runc state left behind:\n%s", list)
+			}
+		})
+	}
+}
+
+// runcList lists the containers in a runc state directory (empty if none).
+func runcList(t *testing.T, state string) string {
+	t.Helper()
+	if _, err := os.Stat(state); os.IsNotExist(err) {
+		return ""
+	}
+	out, err := exec.Command("runc", "--root", state, "list", "-q").CombinedOutput()
+	if err != nil {
+		t.Fatalf("runc list: %v\n%s", err, out)
+	}
+	if ids := strings.TrimSpace(string(out)); ids != "" {
+		full, _ := exec.Command("runc", "--root", state, "list").CombinedOutput()
+		return string(full)
+	}
+	return ""
+}
+
+func TestRunErrors(t *testing.T) {
+	requireE2E(t)
+	b := storeBundle(t, runConfig("/bin/true"), nil)
+	corrupt := filepath.Join(t.TempDir(), "corrupt")
+	if err := os.MkdirAll(filepath.Join(corrupt, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corrupt, "config.json"), []byte("{\n  \"ociVersion\": \"1.3.0\",\n  \"process\": {\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noRuncPath := t.TempDir()
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want []string
+	}{
+		{name: "missing runtime", env: []string{"PATH=" + noRuncPath}, args: []string{"run", b},
+			want: []string{`no OCI runtime found: tried --runtime and $OCITOOLS_RUNTIME (both unset), then "runc" and "crun" on PATH (` + noRuncPath + `)`, "apt-get install runc"}},
+		{name: "runtime named wrong", env: []string{"OCITOOLS_RUNTIME=runc-nope"}, args: []string{"run", b},
+			want: []string{`OCI runtime "runc-nope" (from OCITOOLS_RUNTIME) not found on PATH`}},
+		{name: "corrupt config", args: []string{"run", corrupt},
+			want: []string{corrupt + "/config.json is not a valid runtime configuration: line 4, column 1: unexpected end of JSON input"}},
+		{name: "missing bundle", args: []string{"run", "/nonexistent/bundle"},
+			want: []string{"bundle /nonexistent/bundle does not exist"}},
+		{name: "no bundle", args: []string{"run"}, want: []string{"run: no bundle given"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(ocitoolsBin, tt.args...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			res := runCmd(t, cmd)
+			if res.code != 125 {
+				t.Errorf("exit %d, want 125", res.code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("stderr %q lacks %q", res.stderr, w)
+				}
+			}
+			if n := strings.Count(strings.TrimSpace(res.stderr), "\n"); n != 0 {
+				t.Errorf("stderr is %d lines, want one: %q", n+1, res.stderr)
+			}
+		})
+	}
+}
+
+// A bundle's bin/NAME symlink to ocitools runs the bundle (what nix run starts),
+// by path or by name through PATH, with its arguments replacing process.args.
+func TestRunMulticallLink(t *testing.T) {
+	b := storeBundle(t, runConfig("/bin/sh", "-c", "echo configured; exit 4"), func(dir string) {
+		if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(ocitoolsBin, filepath.Join(dir, "bin", "hello")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	link := filepath.Join(b, "bin", "hello")
+	tests := []struct {
+		name       string
+		argv0      string
+		args       []string
+		wantOut    string
+		wantStatus int
+	}{
+		{"by path", link, nil, "configured\n", 4},
+		{"by path with args", link, []string{"/bin/echo", "from", "nix run"}, "from nix run\n", 0},
+		{"by name through PATH", "hello", []string{"--", "/bin/echo", "x"}, "x\n", 0},
+	}
+	for _, r := range runners(t) {
+		for _, tt := range tests {
+			t.Run(r.name+"/"+tt.name, func(t *testing.T) {
+				cmd := r.cmd(t, "unused")
+				// Replace what the runner would run, keeping its user and env.
+				if r.name == "root" {
+					cmd.Path, cmd.Args = link, append([]string{tt.argv0}, tt.args...)
+				} else {
+					// setpriv execs its argument by name through PATH, keeping argv[0].
+					cmd.Args = append(append(cmd.Args[:len(cmd.Args)-2], tt.argv0), tt.args...)
+				}
+				for i, e := range cmd.Env {
+					if strings.HasPrefix(e, "PATH=") {
+						cmd.Env[i] = "PATH=" + filepath.Join(b, "bin") + ":" + strings.TrimPrefix(e, "PATH=")
+					}
+				}
+				res := runCmd(t, cmd)
+				if res.code != tt.wantStatus || res.stdout != tt.wantOut {
+					t.Fatalf("exit %d, stdout %q, stderr %s; want %d, %q", res.code, res.stdout, res.stderr, tt.wantStatus, tt.wantOut)
+				}
+			})
+		}
+	}
+	verifyStorePath(t, b)
+}
+
+// "bind" store mode: the closure is bind-mounted read-only from the host's
+// store instead of copied. Rootless keeps those mounts working.
+func TestRunBindStoreMode(t *testing.T) {
+	requireE2E(t)
+	out, err := exec.Command("nix-store", "--add", busyboxDir).Output()
+	if err != nil {
+		t.Fatalf("nix-store --add busybox: %v", err)
+	}
+	bb := strings.TrimSpace(string(out))
+	s := runConfig(bb+"/bin/sh", "-c", "grep -c ' "+bb+" ' /proc/mounts; "+bb+"/bin/id -u; echo x > "+bb+"/x; echo rc=$?")
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: bb, Type: "bind", Source: bb, Options: []string{"rbind", "ro"}})
+	b := storeBundle(t, s, func(dir string) {
+		// The rootfs holds the mount point only; no copy of busybox.
+		if err := os.MkdirAll(filepath.Join(dir, "rootfs", strings.TrimPrefix(bb, "/")), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", b))
+			if res.code != 0 || res.stdout != "1\n0\nrc=1\n" {
+				t.Fatalf("exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	verifyStorePath(t, b)
+	verifyStorePath(t, bb)
+}
