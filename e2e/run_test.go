@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,29 +177,97 @@ func TestRunRootAndRootless(t *testing.T) {
 	verifyStorePath(t, b)
 }
 
-// A configured non-root user: as root it runs as configured; rootless it needs
-// newuidmap and subordinate ids, and without them says so.
+// A configured non-root user: as root it runs as configured; rootless, the
+// caller is container root and the user comes from the caller's subordinate
+// ids through newuidmap (package uidmap); without newuidmap ocitools says so.
 func TestRunConfiguredUser(t *testing.T) {
-	s := runConfig("/bin/id")
+	// id -u -g: rootless runc cannot set supplementary groups, so the
+	// process keeps the caller's (container gid 0); `id` would show them.
+	s := runConfig("/bin/sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo w > /dev/shm/w && cat /dev/shm/w")
 	s.Process.User = specs.User{UID: 1000, GID: 100}
 	b := storeBundle(t, s, nil)
-	for _, r := range runners(t) {
-		t.Run(r.name, func(t *testing.T) {
-			res := runCmd(t, r.cmd(t, "run", b))
-			_, errMap := exec.LookPath("newuidmap")
-			switch {
-			case r.name == "root" || errMap == nil:
-				if res.code != 0 || !strings.HasPrefix(res.stdout, "uid=1000 gid=100") {
-					t.Fatalf("exit %d, stdout %q, stderr %s; want uid=1000 gid=100", res.code, res.stdout, res.stderr)
-				}
-			default:
-				want := "process.user.uid is 1000, but the user namespace maps container ids 0-0 only; an unprivileged user can map only itself (as container root) without newuidmap/newgidmap"
-				if res.code != 125 || !strings.Contains(res.stderr, want) {
-					t.Fatalf("exit %d, stderr %q; want 125 and %q", res.code, res.stderr, want)
-				}
-			}
-		})
+	u := unprivUser(t)
+	subUID, subGID := ensureSubIDs(t, u)
+	res := runCmd(t, exec.Command(ocitoolsBin, "run", b))
+	want := "1000\n100\n0 0 4294967295\n0 0 4294967295\nw\n"
+	if res.code != 0 || squeeze(res.stdout) != want {
+		t.Errorf("root: exit %d, stdout %q, stderr %s; want %q", res.code, squeeze(res.stdout), res.stderr, want)
 	}
+	if _, err := exec.LookPath("newuidmap"); err != nil {
+		t.Fatalf("newuidmap is not installed (Debian package uidmap): %v", err)
+	}
+	r := runners(t)[1]
+	res = runCmd(t, r.cmd(t, "run", b))
+	want = fmt.Sprintf("1000\n100\n0 %d 1\n1 %s\n0 %d 1\n1 %s\nw\n", u.UID, subUID, u.GID, subGID)
+	if res.code != 0 || squeeze(res.stdout) != want {
+		t.Errorf("rootless: exit %d, stdout %q, stderr %s; want %q", res.code, squeeze(res.stdout), res.stderr, want)
+	}
+	// runc is found in /usr/sbin, newuidmap (in /usr/bin) is not.
+	cmd := r.cmd(t, "run", b)
+	for i, e := range cmd.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			cmd.Env[i] = "PATH=" + filepath.Dir(runcPath(t))
+		}
+	}
+	res = runCmd(t, cmd)
+	wantErr := "process.user.uid is 1000, but the user namespace maps container ids 0-0 only; an unprivileged user can map only itself (as container root) without newuidmap/newgidmap: install them (Debian package uidmap, nixpkgs shadow) and give the user ranges in /etc/subuid and /etc/subgid, or run as root (newuidmap is not on PATH)"
+	if res.code != 125 || !strings.Contains(res.stderr, wantErr) {
+		t.Errorf("rootless without newuidmap: exit %d, stderr %q; want 125 and %q", res.code, res.stderr, wantErr)
+	}
+	verifyStorePath(t, b)
+}
+
+func runcPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(p) == filepath.Dir(mustLookPath(t, "newuidmap")) {
+		t.Skip("runc and newuidmap share a directory: cannot hide one")
+	}
+	return p
+}
+
+func mustLookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ensureSubIDs gives the test user subordinate ids unless it has some, and
+// returns the first ranges as /proc/PID/uid_map shows them ("start count").
+func ensureSubIDs(t *testing.T, u *testUser) (string, string) {
+	t.Helper()
+	first := func(file string) string {
+		data, _ := os.ReadFile(file)
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) == 3 && (f[0] == u.Name || f[0] == strconv.Itoa(u.UID)) {
+				return f[1] + " " + f[2]
+			}
+		}
+		return ""
+	}
+	if first("/etc/subuid") == "" || first("/etc/subgid") == "" {
+		out, err := exec.Command("usermod", "--add-subuids", "300000-365535", "--add-subgids", "300000-365535", u.Name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("usermod --add-subuids: %v\n%s", err, out)
+		}
+	}
+	return first("/etc/subuid"), first("/etc/subgid")
+}
+
+// squeeze folds runs of blanks, as /proc/PID/uid_map pads its columns.
+func squeeze(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // readonly = false: writes succeed, land in a throwaway layer, and the store
