@@ -80,9 +80,24 @@ func suggest(n string, valid []string) string {
 func describeDecodeError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("`%s` must be %s, not a JSON %s", te.Field, goTypeName(te.Type), te.Value)
+		name, _, _ := strings.Cut(te.Field, ".")
+		typ := te.Type
+		if f, ok := fieldByJSONName(name); ok {
+			typ = f.Type
+		}
+		return fmt.Errorf("`%s` must be %s (found a JSON %s)", name, goTypeName(typ), te.Value)
 	}
 	return fmt.Errorf("decoding options: %w", err)
+}
+
+func fieldByJSONName(name string) (reflect.StructField, bool) {
+	t := reflect.TypeOf(Options{})
+	for i := 0; i < t.NumField(); i++ {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func goTypeName(t reflect.Type) string {
