@@ -518,3 +518,41 @@ func TestRunBindStoreMode(t *testing.T) {
 	verifyStorePath(t, b)
 	verifyStorePath(t, bb)
 }
+
+// A bundle the caller owns (outside the store) with a world-writable directory:
+// the configured user, a subordinate id, writes files there that land in the
+// writable layer owned by ids the caller cannot remove itself. ocitools removes
+// them in a user namespace: nothing is left and nothing is said.
+func TestRunRootlessSubordinateFilesRemoved(t *testing.T) {
+	u := unprivUser(t)
+	ensureSubIDs(t, u)
+	if _, err := exec.LookPath("newuidmap"); err != nil {
+		t.Fatalf("newuidmap is not installed (Debian package uidmap): %v", err)
+	}
+	s := runConfig("/bin/sh", "-c", "mkdir /scratch/d && echo x > /scratch/d/f && ls -n /scratch/d/f")
+	s.Process.User = specs.User{UID: 1000, GID: 100}
+	dir := filepath.Join(ownedDir(t, u.UID, u.GID), "bundle")
+	storeLike := storeBundle(t, s, func(d string) {
+		if err := os.MkdirAll(filepath.Join(d, "rootfs", "scratch"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// A writable copy the test user owns, with /scratch world-writable.
+	if out, err := exec.Command("cp", "-a", storeLike, dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "u+w", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	if err := os.Chmod(filepath.Join(dir, "rootfs", "scratch"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", u.UID, u.GID), dir).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	res := runCmd(t, runners(t)[1].cmd(t, "run", dir))
+	if res.code != 0 || !strings.Contains(res.stdout, " 1000 ") || res.stderr != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	// emptyTmp checks at clean-up that the private bundle is gone.
+}

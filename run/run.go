@@ -19,6 +19,8 @@ import (
 	"time"
 	"unsafe"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -63,6 +65,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 0, err
 	}
 	rootless := os.Geteuid() != 0
+	var uidMap, gidMap []specs.LinuxIDMapping // set when removal may need them
 	if rootless {
 		if err := checkUserNamespaces("/proc/sys"); err != nil {
 			return 0, err
@@ -74,6 +77,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 		}
 		if err := spec.ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
+		}
+		if len(s.Linux.UIDMappings) > 1 {
+			uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
 		}
 	}
 	tmp := o.TempDir
@@ -109,10 +115,23 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if derr := c.delete(); derr != nil && err == nil {
 		fmt.Fprintf(c.stderr, "ocitools run: warning: %v\n", derr)
 	}
-	if rerr := os.RemoveAll(pb.dir); rerr != nil {
+	if rerr := removePrivate(pb.dir, uidMap, gidMap); rerr != nil {
 		fmt.Fprintf(c.stderr, "ocitools run: warning: removing the private bundle: %v\n", rerr)
 	}
 	return code, err
+}
+
+// removePrivate removes the private bundle. Files the container's subordinate
+// ids left in the writable layer are removed in a user namespace.
+func removePrivate(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	err := os.RemoveAll(dir)
+	if err == nil || uidMap == nil {
+		return err
+	}
+	if uerr := removeInUserNS(dir, uidMap, gidMap); uerr != nil {
+		return fmt.Errorf("%v; then %w", err, uerr)
+	}
+	return os.RemoveAll(dir)
 }
 
 func defaultStateDir(rootless bool, private string) string {

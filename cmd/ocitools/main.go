@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	ocirun "github.com/ocitools/ocitools/run"
 )
 
 // version is set with -ldflags "-X main.version=..." by the Nix package.
@@ -28,6 +30,10 @@ func newApp() *cli.App {
 }
 
 func main() {
+	// ocitools run re-executes itself to clean up in a user namespace.
+	if handled, code := ocirun.Helper(os.Args); handled {
+		os.Exit(code)
+	}
 	run := func() error { return newApp().Run(os.Args) }
 	// A bundle's bin/NAME link to this program runs that bundle (nix run).
 	if bundle, ok := multicall(os.Args); ok {

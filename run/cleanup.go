@@ -1,0 +1,89 @@
+package run
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// A rootless container whose user comes from the caller's subordinate ids can
+// leave files in the writable layer that the caller does not own and cannot
+// remove. They are removed by ocitools itself, re-executed in a user namespace
+// with the container's mappings, where the caller is root over them. Two stages,
+// because capabilities in a new user namespace survive execve only for a
+// process that is already root there, that is, after newuidmap has run.
+const (
+	helperWait   = "__ocitools-run-remove-wait"
+	helperRemove = "__ocitools-run-remove"
+)
+
+// Helper runs a removal stage when args (os.Args) ask for one: main calls it
+// before anything else and exits with code when handled is true.
+func Helper(args []string) (handled bool, code int) {
+	if len(args) != 3 || (args[1] != helperWait && args[1] != helperRemove) {
+		return false, 0
+	}
+	dir := args[2]
+	if args[1] == helperWait {
+		// The parent writes one byte once the mappings are in place.
+		var b [1]byte
+		if n, err := os.Stdin.Read(b[:]); n != 1 {
+			fmt.Fprintf(os.Stderr, "waiting for the user namespace mappings: %v\n", err)
+			return true, 1
+		}
+		err := syscall.Exec("/proc/self/exe", []string{args[0], helperRemove, dir}, os.Environ())
+		fmt.Fprintf(os.Stderr, "re-executing in the user namespace: %v\n", err)
+		return true, 1
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return true, 1
+	}
+	return true, 0
+}
+
+// removeInUserNS removes dir inside a new user namespace with the given
+// mappings, set with newuidmap and newgidmap.
+func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to remove %s in a user namespace: %w", dir, err)
+	}
+	cmd := exec.Command(self, helperWait, dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the removal in a user namespace: %w", err)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	for _, m := range []struct {
+		tool string
+		ids  []specs.LinuxIDMapping
+	}{{"newuidmap", uidMap}, {"newgidmap", gidMap}} {
+		args := []string{pid}
+		for _, r := range m.ids {
+			args = append(args, strconv.FormatUint(uint64(r.ContainerID), 10), strconv.FormatUint(uint64(r.HostID), 10), strconv.FormatUint(uint64(r.Size), 10))
+		}
+		if o, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
+			w.Close()
+			_ = cmd.Wait()
+			return fmt.Errorf("%s %v: %v: %s", m.tool, args, err, bytes.TrimSpace(o))
+		}
+	}
+	_, _ = w.Write([]byte{1})
+	w.Close()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("removing %s in a user namespace: %v: %s", dir, err, bytes.TrimSpace(out.Bytes()))
+	}
+	return nil
+}
