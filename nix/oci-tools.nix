@@ -47,10 +47,13 @@ let
     else if isAttrs v then "an attribute set"
     else if builtins.isInt v then "an integer" else "a ${typeOf v}";
 
+  # Strings, and what interpolates into one: a derivation (the seed's
+  # `args = [ (writeScript ...) ]`) or a path.
+  isStringLike = v: isString v || builtins.isPath v || (isAttrs v && v ? outPath);
   checkArgs = v:
     if !(isList v) then "must be a list of strings, not ${describe v}"
     else if v == [ ] then "must not be empty: it is the command the container runs (args[0] is the program)"
-    else if !(all isString v) then "must be a list of strings; element ${toString (firstIndex (x: !(isString x)) v)} is ${describe (builtins.elemAt v (firstIndex (x: !(isString x)) v))}"
+    else if !(all isStringLike v) then "must be a list of strings (or derivations); element ${toString (firstIndex (x: !(isStringLike x)) v)} is ${describe (builtins.elemAt v (firstIndex (x: !(isStringLike x)) v))}"
     else null;
 
   firstIndex = pred: xs:
@@ -215,7 +218,7 @@ let
       errors = filter (e: e != null)
         (map (n: let e = arguments.${n} attrs.${n}; in if e == null then null else "`${n}` ${e}") (attrNames attrs));
 
-      args = attrs.args;
+      args = map (a: "${a}") attrs.args;
       contents = (attrs.contents or [ ]) ++ (attrs.copyToRoot or [ ]);
       contentPaths = map (c: "${c}") contents;
       roots = builtins.concatLists (map storePathsIn (args ++ contentPaths));
@@ -229,6 +232,7 @@ let
 
       passed = removeAttrs attrs [ "name" "contents" "copyToRoot" ];
       container = passed // {
+        inherit args;
         os = attrs.os or "linux";
         arch = attrs.arch or defaultArch;
       } // (if contents == [ ] then { } else { contents = contentPaths; });

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// checkBundle runs the checks every end-to-end bundle must pass after its
+// containers ran: config.json validates, and the store path is unmodified.
+func checkBundle(t *testing.T, bundle string) {
+	t.Helper()
+	out, err := exec.Command(ocitoolsBin, "validate", bundle).CombinedOutput()
+	if err != nil {
+		t.Errorf("ocitools validate %s: %v\n%s", bundle, err, out)
+	}
+	verifyStorePath(t, bundle)
+}
+
+// runBundle runs bundle with runc as root and returns stdout; a non-zero exit fails.
+func runBundle(t *testing.T, bundle string) string {
+	t.Helper()
+	stdout, stderr, code := runcRun(t, bundle)
+	if code != 0 {
+		t.Fatalf("runc run %s exited %d\nstdout: %s\nstderr: %s", bundle, code, stdout, stderr)
+	}
+	return stdout
+}
+
+// The seed's example shape: args is one script, as nixpkgs users write today.
+func TestSeedShapeScript(t *testing.T) {
+	expr := `ociTools.buildContainer {
+	  args = [ (writeScript "greet" "#!${busybox}/bin/sh\necho hello from the seed shape") ];
+	}`
+	bundle := nixBuild(t, expr)
+	if got := runBundle(t, bundle); got != "hello from the seed shape\n" {
+		t.Errorf("container printed %q", got)
+	}
+	if !strings.HasSuffix(bundle, "-greet-oci-bundle") {
+		t.Errorf("bundle %s: want the name greet-oci-bundle from args[0]", bundle)
+	}
+	checkBundle(t, bundle)
+	nixBuildCheck(t, expr)
+}
+
+// The shape nixpkgs refuses: flags, and store paths embedded in the middle of
+// strings. Every referenced path must be in the rootfs.
+func TestArgsWithFlagsAndEmbeddedStorePaths(t *testing.T) {
+	expr := `let
+	  cfg = builtins.toFile "greeting.conf" "greeting from a config file";
+	  data = runCommand "data" { } "mkdir -p $out/share; echo data file > $out/share/msg";
+	in ociTools.buildContainer {
+	  args = [ "${busybox}/bin/sh" "-c" "cat ${cfg};echo; cat ${data}/share/msg; echo --conf=${cfg}" ];
+	}`
+	bundle := nixBuild(t, expr)
+	got := runBundle(t, bundle)
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if len(lines) != 3 || lines[0] != "greeting from a config file" || lines[1] != "data file" ||
+		!strings.HasPrefix(lines[2], "--conf=/nix/store/") || !strings.HasSuffix(lines[2], "-greeting.conf") {
+		t.Errorf("container printed %q", got)
+	}
+	checkBundle(t, bundle)
+	nixBuildCheck(t, expr)
+}
+
+// mounts are honoured: a tmpfs and a bind mount of a host directory.
+func TestMountsTmpfsAndBind(t *testing.T) {
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "file"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expr := `ociTools.buildContainer {
+	  args = [ "${busybox}/bin/sh" "-c" "cat /host/file; grep ' /data ' /proc/mounts | cut -d' ' -f3; echo x > /data/y && cat /data/y" ];
+	  mounts."/data" = { type = "tmpfs"; source = "tmpfs"; options = [ "size=16m" ]; };
+	  mounts."/host" = { type = "bind"; source = "` + host + `"; options = [ "rbind" "ro" ]; };
+	}`
+	bundle := nixBuild(t, expr)
+	if got := runBundle(t, bundle); got != "from the host\ntmpfs\nx\n" {
+		t.Errorf("container printed %q", got)
+	}
+	checkBundle(t, bundle)
+}
+
+// readonly = true: the root cannot be written.
+func TestReadonlyRoot(t *testing.T) {
+	script := `if touch /probe 2>/dev/null; then echo writable; else echo read-only; fi`
+	for _, tc := range []struct {
+		readonly string
+		want     string
+	}{
+		{"true", "read-only\n"},
+	} {
+		bundle := nixBuild(t, `ociTools.buildContainer {
+		  args = [ "${busybox}/bin/sh" "-c" "`+script+`" ];
+		  readonly = `+tc.readonly+`;
+		}`)
+		if got := runBundle(t, bundle); got != tc.want {
+			t.Errorf("readonly = %s: container printed %q, want %q", tc.readonly, got, tc.want)
+		}
+		checkBundle(t, bundle)
+	}
+}
+
+// Bad input fails at evaluation with a message that names the argument and says
+// what is valid.
+func TestBadInputAtEvaluation(t *testing.T) {
+	sh := `"${busybox}/bin/sh"`
+	for _, tc := range []struct{ name, args, want string }{
+		{"args missing", `{ }`, "`args` is required"},
+		{"args empty", `{ args = [ ]; }`, "`args` must not be empty"},
+		{"args not a list", `{ args = "${busybox}/bin/sh"; }`, "`args` must be a list of strings"},
+		{"args element not a string", `{ args = [ ` + sh + ` 42 ]; }`, "`args` must be a list of strings (or derivations); element 1 is an integer"},
+		{"relative mount destination", `{ args = [ ` + sh + ` ]; mounts.data = { type = "tmpfs"; source = "tmpfs"; }; }`, "`mounts` \"data\": the destination must be an absolute path"},
+		{"mount without type", `{ args = [ ` + sh + ` ]; mounts."/data" = { source = "tmpfs"; }; }`, "`mounts` \"/data\": `type` is missing"},
+		{"mount without source", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; }; }`, "`mounts` \"/data\": `source` is missing"},
+		{"mount options not strings", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; source = "tmpfs"; options = [ 1 ]; }; }`, "`mounts` \"/data\".options must be a list of strings"},
+		{"unknown arch", `{ args = [ ` + sh + ` ]; arch = "sparc"; }`, "`arch` unknown value \"sparc\"; valid values are the GOARCH values \"386\", \"amd64\""},
+		{"unknown os", `{ args = [ ` + sh + ` ]; os = "beos"; }`, "`os` unknown value \"beos\"; valid values are the GOOS values"},
+		{"windows", `{ args = [ ` + sh + ` ]; os = "windows"; }`, "`os` \"windows\" is not supported"},
+		{"typo in an argument name", `{ args = [ ` + sh + ` ]; readOnly = true; }`, "unknown argument `readOnly` (did you mean \"readonly\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := nixBuildFail(t, "ociTools.buildContainer "+tc.args)
+			if !strings.Contains(log, "buildContainer: "+tc.want) {
+				t.Errorf("log lacks %q:\n%s", tc.want, log)
+			}
+		})
+	}
+}
+
+// The seed's default arch spelling keeps working and lands as a GOARCH value;
+// os and arch are recorded where the spec allows, not in "platform".
+func TestOSAndArchRecorded(t *testing.T) {
+	bundle := nixBuild(t, `ociTools.buildContainer { args = [ "${busybox}/bin/true" ]; arch = "x86_64"; }`)
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(data)
+	for _, want := range []string{`"org.opencontainers.image.os": "linux"`, `"org.opencontainers.image.architecture": "amd64"`} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config.json lacks %s", want)
+		}
+	}
+	for _, bad := range []string{`"platform"`, `"options": null`} {
+		if strings.Contains(cfg, bad) {
+			t.Errorf("config.json has %s", bad)
+		}
+	}
+	runBundle(t, bundle)
+	checkBundle(t, bundle)
+}
+
+// A build that fails in the builder leaves no valid store path behind.
+func TestBuilderFailureLeavesNothing(t *testing.T) {
+	// args[0] names a file that is not in the closure: evaluation cannot know,
+	// the builder's validation refuses it.
+	expr := `ociTools.buildContainer { args = [ "${busybox}/bin/no-such-program" ]; }`
+	log := nixBuildFail(t, expr)
+	if !strings.Contains(log, "no-such-program") {
+		t.Errorf("log does not name the missing program:\n%s", log)
+	}
+	drv, err := exec.Command("nix-instantiate", nixFile(t, expr)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nix-store", "--query", "--outputs", strings.TrimSpace(string(drv))).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.TrimSpace(string(out)); isValidStorePath(p) {
+		t.Errorf("failed build left a valid store path %s", p)
+	}
+}
+
+// Outside Nix, build says what it is for.
+func TestBuildOutsideNixExplainsItself(t *testing.T) {
+	requireE2E(t)
+	cmd := exec.Command(ocitoolsBin, "build")
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("ocitools build outside Nix succeeded")
+	}
+	for _, want := range []string{"no structured attrs found", "builder of the derivations that buildContainer"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
