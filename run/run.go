@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -240,9 +241,25 @@ func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, 
 	}
 }
 
-// kill asks the runtime to signal the container. It fails while the container
-// does not exist yet (the caller retries) and after it stopped (nothing to do).
+// kill asks the runtime to signal the container's process. It fails while the
+// process has not started yet (the caller retries) and after it stopped
+// (nothing to do). Before the start, the container's PID 1 is the runtime's
+// own init, which a signal would kill instead of the configured process, so
+// only SIGKILL goes through then.
 func (c *container) kill(sig syscall.Signal) error {
+	if sig != syscall.SIGKILL {
+		out, err := exec.Command(c.runtime, "--root", c.state, "state", c.id).Output()
+		if err != nil {
+			return fmt.Errorf("%s state %s: %w", c.runtime, c.id, err)
+		}
+		var st specs.State
+		if err := json.Unmarshal(out, &st); err != nil {
+			return fmt.Errorf("%s state %s: %w", c.runtime, c.id, err)
+		}
+		if st.Status != specs.StateRunning {
+			return fmt.Errorf("container %s is %s, not running", c.id, st.Status)
+		}
+	}
 	out, err := exec.Command(c.runtime, "--root", c.state, "kill", c.id, strconv.Itoa(int(sig))).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s kill %s %d: %v: %s", c.runtime, c.id, sig, err, bytes.TrimSpace(out))

@@ -304,6 +304,7 @@ func TestRunSignalForwarded(t *testing.T) {
 func TestRunFailures(t *testing.T) {
 	requireRunc(t)
 	good := makeBundle(t, testConfig("/bin/sh", "-c", "true"))
+	invalid := makeBundle(t, testConfig("/bin/nothing"))
 	tests := []struct {
 		name     string
 		o        Options
@@ -312,6 +313,9 @@ func TestRunFailures(t *testing.T) {
 	}{
 		{name: "corrupt config", o: Options{Bundle: "testdata/corrupt"}, wantErr: "testdata/corrupt/config.json is not a valid runtime configuration: line 5, column 1"},
 		{name: "missing runtime", o: Options{Bundle: good, Runtime: "/no/runc"}, wantErr: `OCI runtime "/no/runc" (from --runtime) not found`},
+		// The stored bundle is checked by spec.ValidateBundle: its lines come back.
+		{name: "invalid bundle", o: Options{Bundle: invalid}, wantErr: "bundle " + invalid + " is invalid:\n  process.args[0] \"/bin/nothing\""},
+		// An override is not: the runtime reports it, with its own status.
 		{name: "missing program", o: Options{Bundle: good, Args: []string{"/bin/nothing"}}, wantCode: 1},
 	}
 	for _, tt := range tests {
