@@ -38,10 +38,13 @@ func nixFlake(t *testing.T, dir string, args ...string) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := append([]string{"--extra-experimental-features", "nix-command flakes"}, args...)
-	full = append(full, "--impure", "--no-write-lock-file",
-		"--override-input", "nixpkgs", "path:"+stub,
-		"--option", "sandbox", "true", "--option", "substituters", "")
+	// The options go right after the subcommand: what follows `--` in args
+	// belongs to the program `nix run` starts.
+	full := []string{"--extra-experimental-features", "nix-command flakes", args[0],
+		"--impure", "--no-write-lock-file",
+		"--override-input", "nixpkgs", "path:" + stub,
+		"--option", "sandbox", "true", "--option", "substituters", ""}
+	full = append(full, args[1:]...)
 	cmd := exec.Command("nix", full...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -96,6 +99,11 @@ func TestFlakeChecksBuildAndRun(t *testing.T) {
 		t.Errorf("bind-bundle printed %q", got)
 	}
 	checkBundle(t, bind)
+
+	// nix run starts a bundle through its bin/<name> link to ocitools run.
+	if got := mustOutput(t, nixFlake(t, dir, "run", "path:"+dir+"#example")); !strings.HasPrefix(got, "hi from /nix/store/") {
+		t.Errorf("nix run .#example printed %q", got)
+	}
 
 	// lib.ociTools is the wrapper, callable with any ocitools.
 	out := mustOutput(t, nixFlake(t, dir, "eval", "--raw", "path:"+dir+"#lib",
