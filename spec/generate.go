@@ -134,6 +134,13 @@ func Generate(o *Options, env Env) (*specs.Spec, error) {
 		proc.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c}
 		if n.caps != nil {
 			proc.Capabilities = n.caps
+			// execve clears the effective and permitted sets of a non-root
+			// process unless the capabilities are ambient: a listed capability
+			// is one the process holds, whatever its uid.
+			if n.capsList && proc.User.UID != 0 {
+				proc.Capabilities.Inheritable = n.caps.Bounding
+				proc.Capabilities.Ambient = n.caps.Bounding
+			}
 		}
 		proc.NoNewPrivileges = o.NoNewPrivileges == nil || *o.NoNewPrivileges
 		nss := defaultNamespaces()

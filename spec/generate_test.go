@@ -204,6 +204,18 @@ func TestGenerateArguments(t *testing.T) {
 				t.Errorf("capabilities = %+v", c)
 			}
 		}},
+		{"capabilities list for a non-root user are ambient too", `{"args":["x"],"user":"1000","capabilities":["kill"]}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
+			want := []string{"CAP_KILL"}
+			c := s.Process.Capabilities
+			if !reflect.DeepEqual(c.Inheritable, want) || !reflect.DeepEqual(c.Ambient, want) || !reflect.DeepEqual(c.Effective, want) {
+				t.Errorf("capabilities = %+v", c)
+			}
+		}},
+		{"default capabilities for a non-root user are not ambient", `{"args":["x"],"user":"1000"}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
+			if c := s.Process.Capabilities; c.Ambient != nil || c.Inheritable != nil {
+				t.Errorf("capabilities = %+v", c)
+			}
+		}},
 		{"capabilities none", `{"args":["x"],"capabilities":[]}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
 			c := s.Process.Capabilities
 			if c == nil || len(c.Bounding)+len(c.Effective)+len(c.Permitted) != 0 {

@@ -166,6 +166,7 @@ type normalized struct {
 	cwd          string
 	user         *specs.User
 	caps         *specs.LinuxCapabilities
+	capsList     bool // caps came as a plain list
 	rlimits      []specs.POSIXRlimit
 	rlimitsGiven bool
 	namespaces   []specs.LinuxNamespace
@@ -231,6 +232,8 @@ func (o *Options) normalize() (*normalized, error) {
 		if n.caps, err = parseCapabilities(o.Capabilities); err != nil {
 			return nil, err
 		}
+		var l []string
+		n.capsList = json.Unmarshal(o.Capabilities, &l) == nil
 	}
 	if len(o.Rlimits) > 0 {
 		if n.rlimits, err = parseRlimits(o.Rlimits); err != nil {
