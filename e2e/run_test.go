@@ -442,7 +442,8 @@ func TestRunErrors(t *testing.T) {
 }
 
 // A bundle's bin/NAME symlink to ocitools runs the bundle (what nix run starts),
-// by path or by name through PATH, with its arguments replacing process.args.
+// by path or by name through PATH; its arguments replace the configured
+// program's arguments, as nix run passes them to a program.
 func TestRunMulticallLink(t *testing.T) {
 	b := storeBundle(t, runConfig("/bin/sh", "-c", "echo configured; exit 4"), func(dir string) {
 		if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
@@ -461,8 +462,8 @@ func TestRunMulticallLink(t *testing.T) {
 		wantStatus int
 	}{
 		{"by path", link, nil, "configured\n", 4},
-		{"by path with args", link, []string{"/bin/echo", "from", "nix run"}, "from nix run\n", 0},
-		{"by name through PATH", "hello", []string{"--", "/bin/echo", "x"}, "x\n", 0},
+		{"by path with args", link, []string{"-c", "echo given $0; exit 5", "arg"}, "given arg\n", 5},
+		{"by name through PATH", "hello", []string{"-c", "echo $0", "--"}, "--\n", 0},
 	}
 	for _, r := range runners(t) {
 		for _, tt := range tests {

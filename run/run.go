@@ -35,6 +35,10 @@ type Options struct {
 	Bundle string
 	// Args, when not empty, replace process.args for this run.
 	Args []string
+	// ProgramArgs, when Args is empty and ProgramArgs is not nil, replace
+	// process.args[1:]: the configured program gets these arguments instead,
+	// as a program started by `nix run X -- ARGS` does.
+	ProgramArgs []string
 	// Runtime is a runtime name or path; empty: $OCITOOLS_RUNTIME, runc, crun.
 	Runtime string
 	// StateDir is the runtime's --root. Empty: /run/ocitools as root; as another
@@ -92,7 +96,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(pb.dir)
-	if err := pb.prepare(s, bundle, o.Args); err != nil {
+	args := o.Args
+	if len(args) == 0 && o.ProgramArgs != nil && len(s.Process.Args) > 0 {
+		args = append([]string{s.Process.Args[0]}, o.ProgramArgs...)
+	}
+	if err := pb.prepare(s, bundle, args); err != nil {
 		return 0, err
 	}
 	state := o.StateDir

@@ -200,9 +200,23 @@ func TestRunExitStatusAndStdio(t *testing.T) {
 func TestRunArgsOverride(t *testing.T) {
 	requireRunc(t)
 	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "exit 9"))
-	r := runIt(t, context.Background(), Options{Bundle: bundle, Args: []string{"/bin/echo", "overridden", "args"}})
-	if r.err != nil || r.code != 0 || r.stdout != "overridden args\n" {
-		t.Fatalf("code %d, err %v, stdout %q, stderr %s", r.code, r.err, r.stdout, r.stderr)
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"args", Options{Args: []string{"/bin/echo", "overridden", "args"}}, "overridden args\n"},
+		{"program args keep the program", Options{ProgramArgs: []string{"-c", "echo $0", "given"}}, "given\n"},
+		{"args win over program args", Options{Args: []string{"/bin/echo", "a"}, ProgramArgs: []string{"-c", "exit 8"}}, "a\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.o.Bundle = bundle
+			r := runIt(t, context.Background(), tt.o)
+			if r.err != nil || r.code != 0 || r.stdout != tt.want {
+				t.Fatalf("code %d, err %v, stdout %q, stderr %s; want %q", r.code, r.err, r.stdout, r.stderr, tt.want)
+			}
+		})
 	}
 }
 

@@ -85,8 +85,10 @@ func runBundle(ctx context.Context, o run.Options) error {
 }
 
 // multicall handles a bundle's bin/NAME symlink to this program (what `nix run`
-// starts): argv[0] is BUNDLE/bin/NAME, so it runs BUNDLE with the arguments as
-// ARGS. ok is false when argv[0] is not such a link, and main goes on as usual.
+// starts): argv[0] is BUNDLE/bin/NAME, so it runs BUNDLE, and its arguments go
+// to the configured program (process.args[0]) in place of the configured ones,
+// as `nix run X -- ARGS` passes ARGS to X's program. ok is false when argv[0]
+// is not such a link, and main goes on as usual.
 func multicall(argv []string) (bundle string, ok bool) {
 	if len(argv) == 0 || filepath.Base(argv[0]) == "ocitools" {
 		return "", false
@@ -118,8 +120,9 @@ func multicall(argv []string) (bundle string, ok bool) {
 
 // runMulticall runs the bundle named by argv[0]; see multicall.
 func runMulticall(bundle string, args []string) error {
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
+	o := run.Options{Bundle: bundle}
+	if len(args) > 0 {
+		o.ProgramArgs = args
 	}
-	return runBundle(context.Background(), run.Options{Bundle: bundle, Args: args})
+	return runBundle(context.Background(), o)
 }
