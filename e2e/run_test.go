@@ -557,3 +557,37 @@ func TestRunRootlessSubordinateFilesRemoved(t *testing.T) {
 	}
 	// emptyTmp checks at clean-up that the private bundle is gone.
 }
+
+// A bundle built by buildContainer, the issue's case: the same bundle as root
+// and rootless shows the configured user, passes the exit status through, takes
+// writes with readonly = false and refuses them with readonly = true, and its
+// store path still verifies afterwards.
+func TestRunBuiltContainer(t *testing.T) {
+	script := `id -u; id -g; echo written > /new && cat /new; echo tmp > /tmp/t && cat /tmp/t; exit 7`
+	for _, tt := range []struct {
+		name, extra, want string
+		wantCode          int
+	}{
+		{"root user", ``, "0\n0\nwritten\ntmp\n", 7},
+		// Not root: / is not writable for it, /tmp is.
+		{"configured user", `user = "1000:100";`, "1000\n100\ntmp\n", 7},
+		{"readonly", `readonly = true;`, "0\n0\ntmp\n", 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expr := `ociTools.buildContainer {
+			  args = [ "${busybox}/bin/sh" "-c" "` + script + `" ];
+			  ` + tt.extra + `
+			}`
+			bundle := nixBuild(t, expr)
+			for _, r := range runners(t) {
+				t.Run(r.name, func(t *testing.T) {
+					res := runCmd(t, r.cmd(t, "run", bundle))
+					if res.code != tt.wantCode || res.stdout != tt.want {
+						t.Errorf("exit %d, stdout %q, stderr %s; want %d, %q", res.code, res.stdout, res.stderr, tt.wantCode, tt.want)
+					}
+				})
+			}
+			checkBundle(t, bundle)
+		})
+	}
+}
