@@ -180,6 +180,42 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 	return nil
 }
 
+// shareWithUserNS hands the root, upper and work directories to the host ids of
+// container root when a root run's configuration has its own user namespace:
+// the runtime's init mounts the overlay from inside it, as that user.
+func (b *privateBundle) shareWithUserNS(s *specs.Spec) error {
+	if s.Linux == nil {
+		return nil
+	}
+	userNS := false
+	for _, ns := range s.Linux.Namespaces {
+		userNS = userNS || (ns.Type == specs.UserNamespace && ns.Path == "")
+	}
+	uid, uok := hostID(s.Linux.UIDMappings, 0)
+	gid, gok := hostID(s.Linux.GIDMappings, 0)
+	if !userNS || !uok || !gok {
+		return nil
+	}
+	if err := os.Chmod(b.dir, 0o711); err != nil {
+		return fmt.Errorf("sharing the private bundle with the user namespace: %w", err)
+	}
+	for _, d := range []string{b.root, b.upper, b.work} {
+		if err := os.Chown(d, int(uid), int(gid)); err != nil {
+			return fmt.Errorf("sharing the private bundle with the user namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+func hostID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
+	for _, r := range m {
+		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
+			return r.HostID + (id - r.ContainerID), true
+		}
+	}
+	return 0, false
+}
+
 func isBind(m specs.Mount) bool {
 	if m.Type == "bind" {
 		return true

@@ -103,6 +103,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err := pb.prepare(s, bundle, args); err != nil {
 		return 0, err
 	}
+	if !rootless {
+		if err := pb.shareWithUserNS(s); err != nil {
+			return 0, err
+		}
+	}
 	state := o.StateDir
 	if state == "" {
 		state = defaultStateDir(rootless, pb.dir)

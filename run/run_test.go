@@ -171,7 +171,10 @@ type result struct {
 func runIt(t *testing.T, ctx context.Context, o Options) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	o.StateDir, o.TempDir = t.TempDir(), t.TempDir()
+	o.StateDir = t.TempDir()
+	if o.TempDir == "" {
+		o.TempDir = t.TempDir()
+	}
 	o.Stdout, o.Stderr = &stdout, &stderr
 	if o.Stdin == nil {
 		o.Stdin = strings.NewReader("")
@@ -345,5 +348,35 @@ func TestRunFailures(t *testing.T) {
 				t.Fatalf("code %d, err %v, want %d; stderr: %s", r.code, r.err, tt.wantCode, r.stderr)
 			}
 		})
+	}
+}
+
+// As root, a configuration with its own user namespace runs too: the writable
+// layer is handed to the host ids of container root.
+func TestRunOwnUserNamespaceAsRoot(t *testing.T) {
+	requireRunc(t)
+	s := testConfig("/bin/sh", "-c", "echo x > /new && cat /new; cat /proc/self/uid_map")
+	s.Mounts = s.Mounts[:3] // proc, dev, devpts: no sysfs or cgroup from a foreign namespace
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	bundle := makeBundle(t, s)
+	tmp := t.TempDir()
+	// The namespace's root (host uid 200000) must reach the bundle and the
+	// private one, as it can in /tmp.
+	for _, d := range []string{bundle, tmp} {
+		for _, p := range []string{filepath.Dir(d), d} {
+			if err := os.Chmod(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := treeDigest(t, bundle)
+	r := runIt(t, context.Background(), Options{Bundle: bundle, TempDir: tmp})
+	if r.err != nil || r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != "x 0 200000 65536" {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %s", r.code, r.err, r.stdout, r.stderr)
+	}
+	if treeDigest(t, bundle) != before {
+		t.Fatal("the stored bundle changed")
 	}
 }
