@@ -39,6 +39,9 @@ type Options struct {
 	// process.args[1:]: the configured program gets these arguments instead,
 	// as a program started by `nix run X -- ARGS` does.
 	ProgramArgs []string
+	// NoTerminal runs a process configured with process.terminal without one,
+	// for when standard input is not a terminal.
+	NoTerminal bool
 	// Runtime is a runtime name or path; empty: $OCITOOLS_RUNTIME, runc, crun.
 	Runtime string
 	// StateDir is the runtime's --root. Empty: /run/ocitools as root; as another
@@ -85,6 +88,13 @@ func Run(ctx context.Context, o Options) (int, error) {
 		}
 		if len(s.Linux.UIDMappings) > 1 {
 			uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
+		}
+	}
+	if s.Process.Terminal {
+		if o.NoTerminal {
+			s.Process.Terminal = false
+		} else if !isTerminal(o.Stdin) {
+			return 0, fmt.Errorf("bundle %s sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal", o.Bundle)
 		}
 	}
 	tmp := o.TempDir

@@ -322,6 +322,9 @@ func TestRunFailures(t *testing.T) {
 	requireRunc(t)
 	good := makeBundle(t, testConfig("/bin/sh", "-c", "true"))
 	invalid := makeBundle(t, testConfig("/bin/nothing"))
+	termConfig := testConfig("/bin/sh", "-c", "true")
+	termConfig.Process.Terminal = true
+	term := makeBundle(t, termConfig)
 	tests := []struct {
 		name     string
 		o        Options
@@ -334,6 +337,8 @@ func TestRunFailures(t *testing.T) {
 		{name: "invalid bundle", o: Options{Bundle: invalid}, wantErr: "bundle " + invalid + " is invalid:\n  process.args[0] \"/bin/nothing\""},
 		// An override is not: the runtime reports it, with its own status.
 		{name: "missing program", o: Options{Bundle: good, Args: []string{"/bin/nothing"}}, wantCode: 1},
+		{name: "terminal without one", o: Options{Bundle: term}, wantErr: "bundle " + term + " sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal"},
+		{name: "terminal turned off", o: Options{Bundle: term, NoTerminal: true}, wantCode: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ are forwarded, followed by SIGKILL after the grace period.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime name or path (default: $" + run.RuntimeEnv + ", else runc, else crun on PATH)"},
 			&cli.DurationFlag{Name: "grace", Value: run.DefaultGrace, Usage: "time between a forwarded SIGTERM and SIGKILL"},
+			&cli.BoolFlag{Name: "no-terminal", Usage: "run a bundle that sets process.terminal without a terminal (for scripts)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "the runtime's state directory (--root) (default: /run/ocitools as root, $XDG_RUNTIME_DIR/ocitools otherwise)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -50,11 +51,12 @@ are forwarded, followed by SIGKILL after the grace period.`,
 				rest = rest[1:]
 			}
 			return runBundle(c.Context, run.Options{
-				Bundle:   bundle,
-				Args:     rest,
-				Runtime:  c.String("runtime"),
-				Grace:    c.Duration("grace"),
-				StateDir: c.String("state-dir"),
+				Bundle:     bundle,
+				Args:       rest,
+				Runtime:    c.String("runtime"),
+				Grace:      c.Duration("grace"),
+				StateDir:   c.String("state-dir"),
+				NoTerminal: c.Bool("no-terminal"),
 			})
 		},
 	}
