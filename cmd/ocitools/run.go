@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,14 +28,24 @@ func runCommand() *cli.Command {
 		Description: `Runs BUNDLE (a directory holding config.json and rootfs/) with runc or crun
 in a private temporary bundle: the root file system is an overlay whose
 writable layer is thrown away afterwards, so the stored bundle is never
-changed. As a user other than root, the configuration is turned into its
-rootless form (a user namespace mapping the caller to container root).
-ARGS after -- replace process.args. The exit status is the container's;
-125 means ocitools could not start it. SIGINT, SIGTERM, SIGHUP and SIGQUIT
-are forwarded, followed by SIGKILL after the grace period.`,
+changed (root.readonly still makes the root read-only).
+
+As a user other than root, the configuration is turned into its rootless
+form: a user namespace mapping the caller to container root, /sys bound
+read-only, no cgroup mounts or resource limits. A configured user other than
+root also needs newuidmap/newgidmap (package uidmap) and the caller's ranges
+in /etc/subuid and /etc/subgid.
+
+ARGS after -- replace process.args. A bundle's bin/NAME link to ocitools (what
+nix run starts) runs the bundle and passes its arguments to the configured
+program instead of the configured ones.
+
+The exit status is the container's (128+N when signal N killed it); 125 means
+ocitools could not start it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+SIGUSR2 are forwarded; SIGKILL follows a terminating one after --grace.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime name or path (default: $" + run.RuntimeEnv + ", else runc, else crun on PATH)"},
-			&cli.DurationFlag{Name: "grace", Value: run.DefaultGrace, Usage: "time between a forwarded SIGTERM and SIGKILL"},
+			&cli.DurationFlag{Name: "grace", Value: run.DefaultGrace, Usage: "time between a forwarded SIGINT, SIGTERM, SIGHUP or SIGQUIT and SIGKILL (0: kill at once)"},
 			&cli.BoolFlag{Name: "no-terminal", Usage: "run a bundle that sets process.terminal without a terminal (for scripts)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "the runtime's state directory (--root) (default: /run/ocitools as root, $XDG_RUNTIME_DIR/ocitools otherwise)"},
 		},
@@ -54,12 +65,20 @@ are forwarded, followed by SIGKILL after the grace period.`,
 				Bundle:     bundle,
 				Args:       rest,
 				Runtime:    c.String("runtime"),
-				Grace:      c.Duration("grace"),
+				Grace:      grace(c),
 				StateDir:   c.String("state-dir"),
 				NoTerminal: c.Bool("no-terminal"),
 			})
 		},
 	}
+}
+
+// grace reads --grace; 0 means SIGKILL at once (run.Options takes 0 as the default).
+func grace(c *cli.Context) time.Duration {
+	if d := c.Duration("grace"); d > 0 {
+		return d
+	}
+	return time.Nanosecond
 }
 
 // runBundle runs a bundle with the process's own stdio and signals and turns
