@@ -591,3 +591,36 @@ func TestRunBuiltContainer(t *testing.T) {
 		})
 	}
 }
+
+// process.terminal: with a terminal on stdin (script gives one) the container
+// gets its own pseudo-terminal, as root and rootless; without one ocitools
+// says so, and --no-terminal runs it anyway.
+func TestRunTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("script (util-linux) is needed: %v", err)
+	}
+	s := runConfig("/bin/sh", "-c", "tty; exit 3")
+	s.Process.Terminal = true
+	b := storeBundle(t, s, nil)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			inner := r.cmd(t, "run", b)
+			cmd := exec.Command(script, "-qec", strings.Join(inner.Args, " "), "/dev/null")
+			cmd.Env = inner.Env
+			res := runCmd(t, cmd)
+			if res.code != 3 || !strings.Contains(res.stdout, "/dev/pts/0") {
+				t.Errorf("in a terminal: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+			res = runCmd(t, r.cmd(t, "run", b))
+			if want := "sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal"; res.code != 125 || !strings.Contains(res.stderr, want) {
+				t.Errorf("without a terminal: exit %d, stderr %q, want 125 and %q", res.code, res.stderr, want)
+			}
+			res = runCmd(t, r.cmd(t, "run", "--no-terminal", b))
+			if res.code != 3 || res.stdout != "not a tty\n" {
+				t.Errorf("--no-terminal: exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	verifyStorePath(t, b)
+}
