@@ -222,15 +222,19 @@ func mergeMounts(base, user []specs.Mount) []specs.Mount {
 
 // SortMounts orders mounts so that a parent comes before its children and the
 // order is stable: destinations compare component by component. A tmpfs that
-// RootfsSymlinks redirects into /dev sorts by its real place, after /dev.
+// RootfsSymlinks redirects into /dev, and anything mounted below it, sorts by
+// its real place, after /dev.
 func SortMounts(ms []specs.Mount) {
 	redirect := tmpfsRedirects(ms)
 	key := func(m specs.Mount) []string {
-		d := m.Destination
-		if t, ok := redirect[d]; ok {
-			d = t
+		d := path.Clean(m.Destination)
+		for from, to := range redirect {
+			if d == from || strings.HasPrefix(d, from+"/") {
+				d = to + strings.TrimPrefix(d, from)
+				break
+			}
 		}
-		return strings.Split(strings.Trim(path.Clean(d), "/"), "/")
+		return strings.Split(strings.Trim(d, "/"), "/")
 	}
 	sort.SliceStable(ms, func(i, j int) bool {
 		a, b := key(ms[i]), key(ms[j])

@@ -271,7 +271,8 @@ func TestGenerateArguments(t *testing.T) {
 			for _, m := range s.Mounts {
 				order = append(order, m.Destination)
 			}
-			want := "/data,/data/sub,/dev,/tmp,/dev/mqueue,/dev/pts,/dev/shm,/proc,/sys,/sys/fs/cgroup"
+			// /data is redirected to /dev/.tmpfs/data: it and its child follow /dev.
+			want := "/dev,/data,/data/sub,/tmp,/dev/mqueue,/dev/pts,/dev/shm,/proc,/sys,/sys/fs/cgroup"
 			if strings.Join(order, ",") != want {
 				t.Errorf("order = %v, want %s", order, want)
 			}
@@ -377,12 +378,12 @@ func TestDeepMerge(t *testing.T) {
 
 func TestRootfsNeeds(t *testing.T) {
 	s := mustGenerate(t, `{"args":["x"],"workingDir":"/srv/app","storeMode":"bind",
-	  "mounts":{"/data":{"type":"tmpfs","source":"t"},"/etc/app.conf":{"type":"bind","source":"/host/app.conf"},
+	  "mounts":{"/data":{"type":"tmpfs","source":"t"},"/etc/app.conf":{"type":"bind","source":"/host/app.conf"},"/aux":{"type":"bind","source":"/srv/aux"},
 	    "/host":{"type":"bind","source":"/h","options":["rbind"]},"/host/inner":{"type":"bind","source":"/h2"},
 	    "/scratch":{"type":"tmpfs","source":"t","options":["mode=0777"]},"/scratch2/x":{"type":"tmpfs","source":"t","options":["mode=1777"]}}}`,
 		Env{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a"}})
 	dirs, files := RootfsNeeds(s)
-	wantDirs := []string{"/data", "/dev", "/etc/app.conf", "/host", "/host/inner", "/proc", "/srv/app", "/sys"}
+	wantDirs := []string{"/aux", "/dev", "/etc/app.conf", "/host", "/host/inner", "/proc", "/srv/app", "/sys"}
 	if !reflect.DeepEqual(dirs, wantDirs) || len(files) != 0 {
 		t.Errorf("RootfsNeeds = %v, %v; want %v", dirs, files, wantDirs)
 	}
@@ -390,26 +391,26 @@ func TestRootfsNeeds(t *testing.T) {
 	if contains(dirs, "/etc/app.conf") || !reflect.DeepEqual(files, []string{"/etc/app.conf"}) {
 		t.Errorf("RootfsNeedsWith = %v, %v", dirs, files)
 	}
-	want := []Symlink{{"/scratch", "/dev/.tmpfs/scratch"}, {"/scratch2/x", "/dev/.tmpfs/scratch2/x"}, {"/tmp", "/dev/.tmpfs/tmp"}}
+	want := []Symlink{{"/data", "/dev/.tmpfs/data"}, {"/scratch", "/dev/.tmpfs/scratch"}, {"/scratch2/x", "/dev/.tmpfs/scratch2/x"}, {"/tmp", "/dev/.tmpfs/tmp"}}
 	if got := RootfsSymlinks(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("RootfsSymlinks = %v, want %v", got, want)
 	}
-	// Redirected mounts come after /dev, whatever their name.
-	devAt, scratchAt := -1, -1
+	// Redirected mounts come after /dev, whatever their name; a bind mount
+	// at /aux is not redirected and keeps its place.
+	devAt := -1
 	for i, m := range s.Mounts {
 		switch m.Destination {
 		case "/dev":
 			devAt = i
-		case "/data":
-			if devAt >= 0 {
-				t.Error("/data sorted after /dev")
+		case "/data", "/scratch", "/tmp":
+			if devAt < 0 {
+				t.Errorf("%s mounted before /dev", m.Destination)
 			}
-		case "/scratch":
-			scratchAt = i
+		case "/aux":
+			if devAt >= 0 {
+				t.Errorf("%s sorted after /dev", m.Destination)
+			}
 		}
-	}
-	if scratchAt < devAt {
-		t.Errorf("/scratch (%d) mounted before /dev (%d)", scratchAt, devAt)
 	}
 
 	// Without a /dev tmpfs there is nowhere to redirect to: /tmp is a directory.

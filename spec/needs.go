@@ -73,14 +73,15 @@ func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, file
 //
 // Why: runc (1.1.5) gives the root of a tmpfs the mode of its mount point, and
 // every directory of a Nix output is 0555, so a tmpfs at /tmp with mode=1777
-// ends up 0555 and only root can write it. A mount point the runtime creates
-// itself keeps the requested mode, and the runtime can create one inside an
-// earlier tmpfs. So a tmpfs mount with a mode= option, whose mount point would
-// otherwise be a directory of the rootfs, gets a symlink Path -> TmpfsDir+Path,
+// ends up 0555: only root can write it, and only with CAP_DAC_OVERRIDE, which
+// the default capabilities lack. A mount point the runtime creates itself keeps
+// the tmpfs's own mode (mode= or the default 1777), and the runtime can create
+// one inside an earlier tmpfs. So every tmpfs mount whose mount point would
+// otherwise be a directory of the rootfs gets a symlink Path -> TmpfsDir+Path,
 // provided /dev is a tmpfs: the runtime follows the symlink inside the rootfs,
 // creates the directory in /dev's tmpfs and mounts there. The container sees
-// Path as a symlink to a directory with the requested mode. SortMounts orders
-// such mounts after /dev.
+// Path as a symlink to the tmpfs (/proc/mounts lists it under TmpfsDir).
+// SortMounts orders such mounts, and mounts below them, after /dev.
 func RootfsSymlinks(s *specs.Spec) []Symlink {
 	if s == nil {
 		return nil
@@ -108,21 +109,12 @@ func tmpfsRedirects(ms []specs.Mount) map[string]string {
 	for _, m := range ms {
 		dest := path.Clean(m.Destination)
 		if m.Type != "tmpfs" || !strings.HasPrefix(dest, "/") || dest == "/" || dest == "/dev" ||
-			strings.HasPrefix(dest, "/dev/") || !hasModeOption(m.Options) || underOtherMount(ms, dest) {
+			strings.HasPrefix(dest, "/dev/") || underOtherMount(ms, dest) {
 			continue
 		}
 		r[dest] = TmpfsDir + dest
 	}
 	return r
-}
-
-func hasModeOption(opts []string) bool {
-	for _, o := range opts {
-		if strings.HasPrefix(o, "mode=") {
-			return true
-		}
-	}
-	return false
 }
 
 func isBind(m specs.Mount) bool {
