@@ -97,9 +97,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, fmt.Errorf("bundle %s sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal", o.Bundle)
 		}
 	}
-	tmp := o.TempDir
-	if tmp == "" {
-		tmp = os.TempDir()
+	tmp, err := upperParent(o.TempDir)
+	if err != nil {
+		return 0, err
 	}
 	pb, err := newPrivateBundle(tmp)
 	if err != nil {

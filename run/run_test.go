@@ -385,3 +385,43 @@ func TestRunOwnUserNamespaceAsRoot(t *testing.T) {
 		t.Fatal("the stored bundle changed")
 	}
 }
+
+// Inside many containers /tmp is an overlay, which cannot hold the writable
+// layer: the private bundle goes to the next candidate, or a given TempDir on
+// an overlay is refused clearly.
+func TestRunTempDirOnOverlay(t *testing.T) {
+	requireRunc(t)
+	base := t.TempDir()
+	lower, upper, work, merged := filepath.Join(base, "l"), filepath.Join(base, "u"), filepath.Join(base, "w"), filepath.Join(base, "m")
+	for _, d := range []string{lower, upper, work, merged} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
+	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		t.Fatalf("mounting an overlay: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(merged, syscall.MNT_DETACH) })
+	if !onOverlay(merged) {
+		t.Fatal("onOverlay does not see the overlay")
+	}
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "echo x > /new && cat /new"))
+
+	r := runIt(t, context.Background(), Options{Bundle: bundle, TempDir: merged})
+	if want := "temporary directory " + merged + " is on an overlay file system"; r.err == nil || !strings.Contains(r.err.Error(), want) {
+		t.Fatalf("err = %v, want one containing %q", r.err, want)
+	}
+
+	t.Setenv("TMPDIR", merged)
+	xdg := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+	var stdout, stderr bytes.Buffer
+	code, err := Run(context.Background(), Options{Bundle: bundle, StateDir: t.TempDir(), Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	if err != nil || code != 0 || stdout.String() != "x\n" {
+		t.Fatalf("code %d, err %v, stdout %q, stderr %s", code, err, stdout.String(), stderr.String())
+	}
+	if got, err := upperParent(""); err != nil || got != xdg {
+		t.Errorf("upperParent = %q, %v; want %s", got, err, xdg)
+	}
+}
