@@ -222,12 +222,18 @@ func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, 
 			}
 		}
 	)
+	// The grace period starts when a terminating signal reaches the running
+	// process, so that a slow start does not eat into it.
 	send := func(sig syscall.Signal) {
 		if err := c.kill(sig); err != nil {
 			pending = append(pending, sig)
 			if retry == nil {
 				retry = time.After(50 * time.Millisecond)
 			}
+			return
+		}
+		if terminating[sig] {
+			escalate()
 		}
 	}
 	for {
@@ -239,18 +245,16 @@ func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, 
 			if !ok {
 				continue
 			}
-			// With a terminal, ^C and ^\ reach the runtime (same process group),
-			// which forwards them itself.
-			if !(tty && (ss == syscall.SIGINT || ss == syscall.SIGQUIT)) {
-				send(ss)
-			}
-			if terminating[ss] {
+			if tty && (ss == syscall.SIGINT || ss == syscall.SIGQUIT) {
+				// With a terminal, ^C and ^\ reach the runtime (same process
+				// group), which forwards them itself.
 				escalate()
+				continue
 			}
+			send(ss)
 		case <-ctxDone:
 			ctxDone = nil
 			send(syscall.SIGTERM)
-			escalate()
 		case <-killAt:
 			send(syscall.SIGKILL)
 		case <-retry:
