@@ -263,3 +263,29 @@ func TestPrepare(t *testing.T) {
 		})
 	}
 }
+
+// Only the exact removal stages are taken by Helper; anything else is ocitools'
+// own command line.
+func TestHelperArgs(t *testing.T) {
+	for _, args := range [][]string{
+		{"ocitools"},
+		{"ocitools", "run", "b"},
+		{"ocitools", helperRemove},
+		{"ocitools", helperRemove, "a", "b"},
+		{"ocitools", "__ocitools-run-other", "a"},
+	} {
+		if handled, _ := Helper(args); handled {
+			t.Errorf("Helper(%q) handled it", args)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "x")
+	if err := os.MkdirAll(filepath.Join(dir, "y"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if handled, code := Helper([]string{"ocitools", helperRemove, dir}); !handled || code != 0 {
+		t.Fatalf("Helper(remove) = %v, %d", handled, code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists: %v", dir, err)
+	}
+}
