@@ -104,6 +104,10 @@ func TestFlakeChecksBuildAndRun(t *testing.T) {
 	if got := mustOutput(t, nixFlake(t, dir, "run", "path:"+dir+"#example")); !strings.HasPrefix(got, "hi from /nix/store/") {
 		t.Errorf("nix run .#example printed %q", got)
 	}
+	// Arguments after -- go to the program, as nix run users expect.
+	if got := mustOutput(t, nixFlake(t, dir, "run", "path:"+dir+"#example", "--", "--greeting", "overridden")); got != "overridden\n" {
+		t.Errorf("nix run .#example -- --greeting overridden printed %q", got)
+	}
 
 	// lib.ociTools is the wrapper, callable with any ocitools.
 	out := mustOutput(t, nixFlake(t, dir, "eval", "--raw", "path:"+dir+"#lib",

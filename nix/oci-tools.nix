@@ -39,6 +39,7 @@ let
   # Argument names and their checks. A check returns null when the value is fine,
   # else what is wrong with it.
   isStringList = v: isList v && all isString v;
+  isAbsoluteList = v: isStringList v && all (p: substring 0 1 p == "/") v;
   isStringAttrs = v: isAttrs v && all (n: isString v.${n}) (attrNames v);
   expect = what: ok: v: if ok v then null else "must be ${what}, not ${describe v}";
   describe = v:
@@ -117,8 +118,11 @@ let
        else "a list must hold \"NAME=value\" strings")
     else "must be an attribute set of strings or a list of \"NAME=value\" strings, not ${describe v}";
 
-  capName = c: let u = builtins.replaceStrings [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ] [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ] c;
-    in if substring 0 4 u == "CAP_" then u else "CAP_${u}";
+  lowerChars = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
+  toUpper = builtins.replaceStrings lowerChars upperChars;
+  toLower = builtins.replaceStrings upperChars lowerChars;
+  capName = c: let u = toUpper c; in if substring 0 4 u == "CAP_" then u else "CAP_${u}";
   checkCapList = where: v:
     if !(isStringList v) then "${where}must be a list of capability names, not ${describe v}"
     else
@@ -147,9 +151,11 @@ let
         bad = filter (t: !(isString t) || !(elem t known.namespaces)) types;
       in
       if bad != [ ] then "unknown namespace ${showList (map (t: if isString t then "\"${t}\"" else describe t) bad)}; valid types are ${quoteList known.namespaces}"
+      else if length (builtins.attrNames (builtins.listToAttrs (map (t: { name = t; value = true; }) types))) != length types
+      then "lists a namespace type twice: ${quoteList types}"
       else null;
 
-  rlimitName = n: if substring 0 7 n == "RLIMIT_" then n else "RLIMIT_${n}";
+  rlimitName = n: let u = toUpper n; in if substring 0 7 u == "RLIMIT_" then u else "RLIMIT_${u}";
   checkRlimits = v:
     if !(isAttrs v) then "must be an attribute set such as { NOFILE = { soft = 1024; hard = 1024; }; }, not ${describe v}"
     else
@@ -193,8 +199,8 @@ let
     noNewPrivileges = expect "a boolean" isBool;
     rlimits = checkRlimits;
     namespaces = checkNamespaces;
-    maskedPaths = expect "a list of absolute paths" isStringList;
-    readonlyPaths = expect "a list of absolute paths" isStringList;
+    maskedPaths = expect "a list of absolute paths" isAbsoluteList;
+    readonlyPaths = expect "a list of absolute paths" isAbsoluteList;
     shmSize = checkShmSize;
     annotations = expect "an attribute set of strings" isStringAttrs;
     extraConfig = expect "an attribute set (deep-merged into config.json)" isAttrs;
@@ -207,7 +213,7 @@ let
   # A typo gets the closest valid names: same letters ignoring case, or a shared prefix.
   suggest = n:
     let
-      lower = s: builtins.replaceStrings [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ] [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ] s;
+      lower = toLower;
       near = filter (a: lower a == lower n || (stringLength n >= 3 && substring 0 3 (lower a) == substring 0 3 (lower n))) (attrNames arguments);
     in
     if near == [ ] then "" else " (did you mean ${quoteList near}?)";
