@@ -121,6 +121,8 @@ func TestBadInputAtEvaluation(t *testing.T) {
 		{"unknown arch", `{ args = [ ` + sh + ` ]; arch = "sparc"; }`, "`arch` unknown value \"sparc\"; valid values are the GOARCH values \"386\", \"amd64\""},
 		{"unknown os", `{ args = [ ` + sh + ` ]; os = "beos"; }`, "`os` unknown value \"beos\"; valid values are the GOOS values"},
 		{"windows", `{ args = [ ` + sh + ` ]; os = "windows"; }`, "`os` \"windows\" is not supported"},
+		{"duplicate namespace", `{ args = [ ` + sh + ` ]; namespaces = [ "pid" "mount" "pid" ]; }`, "`namespaces` lists a namespace type twice"},
+		{"relative masked path", `{ args = [ ` + sh + ` ]; maskedPaths = [ "proc/keys" ]; }`, "`maskedPaths` must be a list of absolute paths"},
 		{"typo in an argument name", `{ args = [ ` + sh + ` ]; readOnly = true; }`, "unknown argument `readOnly` (did you mean \"readonly\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
