@@ -85,24 +85,17 @@ func TestMountsTmpfsAndBind(t *testing.T) {
 	checkBundle(t, bundle)
 }
 
-// readonly = true: the root cannot be written.
+// readonly = true: the root cannot be written, because it is mounted read-only
+// (not merely because store directories are 0555: the error says which).
 func TestReadonlyRoot(t *testing.T) {
-	script := `if touch /probe 2>/dev/null; then echo writable; else echo read-only; fi`
-	for _, tc := range []struct {
-		readonly string
-		want     string
-	}{
-		{"true", "read-only\n"},
-	} {
-		bundle := nixBuild(t, `ociTools.buildContainer {
-		  args = [ "${busybox}/bin/sh" "-c" "`+script+`" ];
-		  readonly = `+tc.readonly+`;
-		}`)
-		if got := runBundle(t, bundle); got != tc.want {
-			t.Errorf("readonly = %s: container printed %q, want %q", tc.readonly, got, tc.want)
-		}
-		checkBundle(t, bundle)
+	bundle := nixBuild(t, `ociTools.buildContainer {
+	  args = [ "${busybox}/bin/sh" "-c" "touch /probe 2>&1; exit 0" ];
+	  readonly = true;
+	}`)
+	if got := runBundle(t, bundle); !strings.Contains(got, "Read-only file system") {
+		t.Errorf("touch /probe in the container printed %q, want a read-only file system error", got)
 	}
+	checkBundle(t, bundle)
 }
 
 // Bad input fails at evaluation with a message that names the argument and says
