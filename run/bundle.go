@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,7 @@ func describeJSONError(data []byte, err error) string {
 // directory, and the overlay's upper and work directories.
 type privateBundle struct {
 	dir, root, upper, work string
+	lower                  string // the stored rootfs, set by prepare
 }
 
 func newPrivateBundle(tmp string) (*privateBundle, error) {
@@ -146,6 +148,7 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("bundle %s: root.path %q is not a directory", bundle, s.Root.Path)
 	}
+	b.lower = rootfs
 	for _, p := range []string{rootfs, b.upper, b.work} {
 		if strings.ContainsAny(p, overlayUnsafe) {
 			return fmt.Errorf("path %s contains one of %q, which an overlay mount cannot name; move it (or set TMPDIR) elsewhere", p, overlayUnsafe)
@@ -205,6 +208,73 @@ func (b *privateBundle) shareWithUserNS(s *specs.Spec) error {
 		}
 	}
 	return nil
+}
+
+// mirrorDirs gives the writable layer, for each directory of the stored rootfs
+// outside /nix, a directory of the same mode and mtime that the caller owns.
+// Rootless, the stored directories belong to a host user the namespace does
+// not map: the overlay cannot copy them up, so without this nothing could be
+// created or removed in them. With it, container root owns them as it does in
+// a root run; files from the store still cannot be modified, and /nix stays
+// as stored.
+func (b *privateBundle) mirrorDirs() error {
+	type dir struct {
+		path string
+		fi   fs.FileInfo
+	}
+	var dirs []dir
+	err := filepath.WalkDir(b.lower, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || p == b.lower {
+			return nil // unreadable parts just stay as they are
+		}
+		rel, err := filepath.Rel(b.lower, p)
+		if err != nil {
+			return nil
+		}
+		if rel == "nix" {
+			return filepath.SkipDir
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		up := filepath.Join(b.upper, rel)
+		if err := os.Mkdir(up, 0o700); err != nil {
+			return fmt.Errorf("preparing the writable layer: %w", err)
+		}
+		dirs = append(dirs, dir{up, fi})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Deepest first: a read-only parent must not stop its children, and
+	// creating a child changes its parent's mtime.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		d := dirs[i]
+		if err := os.Chmod(d.path, d.fi.Mode()&(fs.ModePerm|fs.ModeSticky|fs.ModeSetgid)); err != nil {
+			return fmt.Errorf("preparing the writable layer: %w", err)
+		}
+		if err := os.Chtimes(d.path, d.fi.ModTime(), d.fi.ModTime()); err != nil {
+			return fmt.Errorf("preparing the writable layer: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeTree removes dir. Directories the caller owns but may not write (those
+// mirrorDirs made read-only, the overlay's work directory) are opened first.
+func removeTree(dir string) error {
+	if err := os.RemoveAll(dir); err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700) // before WalkDir reads it
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 func hostID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {

@@ -105,7 +105,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(pb.dir)
+	defer func() { _ = removeTree(pb.dir) }()
 	args := o.Args
 	if len(args) == 0 && o.ProgramArgs != nil && len(s.Process.Args) > 0 {
 		args = append([]string{s.Process.Args[0]}, o.ProgramArgs...)
@@ -115,6 +115,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 	}
 	if !rootless {
 		if err := pb.shareWithUserNS(s); err != nil {
+			return 0, err
+		}
+	} else if !s.Root.Readonly {
+		if err := pb.mirrorDirs(); err != nil {
 			return 0, err
 		}
 	}
@@ -148,7 +152,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 // removePrivate removes the private bundle. Files the container's subordinate
 // ids left in the writable layer are removed in a user namespace.
 func removePrivate(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
-	err := os.RemoveAll(dir)
+	err := removeTree(dir)
 	if err == nil || uidMap == nil {
 		return err
 	}
