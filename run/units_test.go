@@ -2,11 +2,14 @@ package run
 
 import (
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -287,5 +290,72 @@ func TestHelperArgs(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists: %v", dir, err)
+	}
+}
+
+// The writable layer gets the stored directories outside /nix, with their modes
+// and mtimes, and no files.
+func TestMirrorDirs(t *testing.T) {
+	lower := t.TempDir()
+	mtime := time.Unix(1, 0)
+	layout := []struct {
+		rel  string
+		mode fs.FileMode
+	}{
+		{"etc", 0o555},
+		{"etc/ssl", 0o555},
+		{"etc/ssl/certs", 0o755},
+		{"tmp", 0o777 | fs.ModeSticky},
+		{"nix", 0o555},
+		{"nix/store", 0o555},
+	}
+	for _, d := range layout {
+		if err := os.Mkdir(filepath.Join(lower, d.rel), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(lower, "etc", "passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(layout) - 1; i >= 0; i-- {
+		p := filepath.Join(lower, layout[i].rel)
+		if err := os.Chmod(p, layout[i].mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = removeTree(lower) })
+	pb, err := newPrivateBundle(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.lower = lower
+	if err := pb.mirrorDirs(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = filepath.WalkDir(pb.upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == pb.upper {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(pb.upper, p)
+		got = append(got, fmt.Sprintf("%s %v %v", rel, fi.Mode(), fi.ModTime().Equal(mtime)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"etc dr-xr-xr-x true", "etc/ssl dr-xr-xr-x true", "etc/ssl/certs drwxr-xr-x true", "tmp dtrwxrwxrwx true"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("upper holds %q, want %q", got, want)
+	}
+	if err := removeTree(pb.dir); err != nil {
+		t.Fatal(err)
 	}
 }
