@@ -32,9 +32,11 @@ changed (root.readonly still makes the root read-only).
 
 As a user other than root, the configuration is turned into its rootless
 form: a user namespace mapping the caller to container root, /sys bound
-read-only, no cgroup mounts or resource limits. A configured user other than
-root also needs newuidmap/newgidmap (package uidmap) and the caller's ranges
-in /etc/subuid and /etc/subgid.
+read-only, no cgroup mounts or resource limits. Container root can then
+create and remove files anywhere in a writable root but not modify files that
+came from the store (their owner, host root, is not mapped). A configured user
+other than root also needs newuidmap/newgidmap (package uidmap) and the
+caller's ranges in /etc/subuid and /etc/subgid.
 
 ARGS after -- replace process.args. A bundle's bin/NAME link to ocitools (what
 nix run starts) runs the bundle and passes its arguments to the configured
