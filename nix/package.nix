@@ -10,7 +10,7 @@ buildGoModule rec {
   src = lib.cleanSource ./..;
 
   # Checked by nix/package_test.go, which recomputes it from go.mod and go.sum.
-  vendorHash = "sha256-9HSEsHBxcpJRcG6tqlleUFGKcXHgv/jZodvIIK0ZoC4=";
+  vendorHash = "sha256-fo4jMHkuftVvpaW8YRwtKVpQJA/rigVg81gQQ9khBUs=";
 
   subPackages = [ "cmd/ocitools" ];
 
