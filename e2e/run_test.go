@@ -184,11 +184,15 @@ func TestRunConfiguredUser(t *testing.T) {
 	// id -u -g: rootless runc cannot set supplementary groups, so the
 	// process keeps the caller's (container gid 0); `id` would show them.
 	s := runConfig("/bin/sh", "-c", "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo w > /dev/shm/w && cat /dev/shm/w")
-	s.Process.User = specs.User{UID: 1000, GID: 100}
+	s.Process.User = specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{5}}
 	b := storeBundle(t, s, nil)
 	u := unprivUser(t)
 	subUID, subGID := ensureSubIDs(t, u)
-	res := runCmd(t, exec.Command(ocitoolsBin, "run", b))
+	res := runCmd(t, exec.Command(ocitoolsBin, "run", b, "--", "/bin/id", "-G"))
+	if res.code != 0 || res.stdout != "100 5\n" {
+		t.Errorf("root: exit %d, stdout %q, stderr %s; want the groups 100 5", res.code, res.stdout, res.stderr)
+	}
+	res = runCmd(t, exec.Command(ocitoolsBin, "run", b))
 	want := "1000\n100\n0 0 4294967295\n0 0 4294967295\nw\n"
 	if res.code != 0 || squeeze(res.stdout) != want {
 		t.Errorf("root: exit %d, stdout %q, stderr %s; want %q", res.code, squeeze(res.stdout), res.stderr, want)
@@ -201,6 +205,9 @@ func TestRunConfiguredUser(t *testing.T) {
 	want = fmt.Sprintf("1000\n100\n0 %d 1\n1 %s\n0 %d 1\n1 %s\nw\n", u.UID, subUID, u.GID, subGID)
 	if res.code != 0 || squeeze(res.stdout) != want {
 		t.Errorf("rootless: exit %d, stdout %q, stderr %s; want %q", res.code, squeeze(res.stdout), res.stderr, want)
+	}
+	if w := "ocitools run: warning: process.user.additionalGids [5] are left out: runc cannot set supplementary groups rootless\n"; res.stderr != w {
+		t.Errorf("rootless: stderr %q, want %q", res.stderr, w)
 	}
 	// runc is found in /usr/sbin, newuidmap (in /usr/bin) is not.
 	cmd := r.cmd(t, "run", b)

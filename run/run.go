@@ -79,10 +79,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 		u := s.Process.User
-		needSub := u.UID != 0 || u.GID != 0
-		for _, g := range u.AdditionalGids {
-			needSub = needSub || g != 0
+		if len(u.AdditionalGids) > 0 && o.Stderr != nil {
+			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: runc cannot set supplementary groups rootless\n", u.AdditionalGids)
 		}
+		needSub := u.UID != 0 || u.GID != 0
 		if err := spec.ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
 		}

@@ -37,6 +37,8 @@ type RootlessIDs struct {
 //     hierarchy, read-only).
 //   - uid=/gid= mount options naming an id the namespace does not map are
 //     dropped (devpts gid=5 with a one-id mapping).
+//   - process.user.additionalGids are dropped: runc cannot set supplementary
+//     groups without privileges.
 //   - linux.resources and cgroupsPath are removed: an unprivileged user cannot
 //     set limits on cgroup v1.
 //
@@ -65,11 +67,9 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 		if !mapped(gidMap, u.GID) {
 			return unmappedError("process.user.gid", u.GID, ids.NoSubIDs, gidMap)
 		}
-		for _, g := range u.AdditionalGids {
-			if !mapped(gidMap, g) {
-				return unmappedError("process.user.additionalGids", g, ids.NoSubIDs, gidMap)
-			}
-		}
+		// runc refuses supplementary groups in any rootless container; the
+		// process keeps the caller's instead (fewer rights, never more).
+		s.Process.User.AdditionalGids = nil
 	}
 	s.Linux.UIDMappings = uidMap
 	s.Linux.GIDMappings = gidMap

@@ -83,10 +83,12 @@ func TestToRootless(t *testing.T) {
 			wantErr: "process.user.gid is 100, but the user namespace maps container ids 0-0 only; an unprivileged user can map only itself (as container root) without newuidmap/newgidmap: install them (Debian package uidmap, nixpkgs shadow) and give the user ranges in /etc/subuid and /etc/subgid, or run as root (no newgidmap on PATH)",
 		},
 		{
-			name:    "additional gids must be mapped too",
-			edit:    func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{0, 70000} },
-			ids:     RootlessIDs{UID: 1001, GID: 1001, SubUIDs: sub, SubGIDs: sub},
-			wantErr: "process.user.additionalGids is 70000, but the user namespace maps container ids 0-65536 only",
+			name:   "additional gids are dropped: runc cannot set them rootless",
+			edit:   func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{0, 70000} },
+			ids:    RootlessIDs{UID: 1001, GID: 1001},
+			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1)},
+			gidMap: []specs.LinuxIDMapping{one(0, 1001, 1)},
+			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"},
 		},
 		{
 			name: "an existing user namespace is replaced, not doubled",
@@ -116,6 +118,9 @@ func TestToRootless(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s.Process.User.AdditionalGids != nil {
+				t.Errorf("additionalGids = %v, want none", s.Process.User.AdditionalGids)
 			}
 			if !reflect.DeepEqual(s.Linux.UIDMappings, tt.uidMap) {
 				t.Errorf("uidMappings = %+v, want %+v", s.Linux.UIDMappings, tt.uidMap)
