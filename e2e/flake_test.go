@@ -75,6 +75,7 @@ func flakeBuild(t *testing.T, dir, attr string) string {
 // The flake's outputs evaluate and build: the package through the overlay, and
 // every check bundle, which runc then runs.
 func TestFlakeChecksBuildAndRun(t *testing.T) {
+	requireE2E(t)
 	dir := flakeDir(t)
 	system := strings.TrimSpace(mustOutput(t, exec.Command("nix-instantiate", "--eval", "--expr", "builtins.currentSystem")))
 	system = strings.Trim(system, `"`)

@@ -30,6 +30,8 @@ ensure_system_deps() {
   apt_install runc runc
   apt_install busybox busybox-static
   apt_install setpriv util-linux
+  apt_install script bsdutils
+  apt_install newuidmap uidmap   # rootless runs of a non-root container user
   apt_install useradd passwd
 }
 
