@@ -161,7 +161,7 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 		return fmt.Errorf("bundle %s: process.args is empty: give the command after --", bundle)
 	}
 	for i, m := range s.Mounts {
-		if isBind(m) && m.Source != "" && !filepath.IsAbs(m.Source) {
+		if spec.IsBind(m) && m.Source != "" && !filepath.IsAbs(m.Source) {
 			s.Mounts[i].Source = filepath.Join(bundle, m.Source)
 		}
 	}
@@ -284,16 +284,4 @@ func hostID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 		}
 	}
 	return 0, false
-}
-
-func isBind(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }

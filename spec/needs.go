@@ -51,10 +51,10 @@ func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, file
 		if !strings.HasPrefix(dest, "/") || dest == "/" || links[dest] || underOtherMount(s.Mounts, dest) {
 			continue
 		}
-		if isBind(m) && path.Clean(m.Source) == dest && strings.HasPrefix(dest, "/nix/store/") {
+		if IsBind(m) && path.Clean(m.Source) == dest && strings.HasPrefix(dest, "/nix/store/") {
 			continue
 		}
-		if isBind(m) && isFile != nil && isFile(m.Source) {
+		if IsBind(m) && isFile != nil && isFile(m.Source) {
 			f[dest] = true
 		} else {
 			d[dest] = true
@@ -117,7 +117,9 @@ func tmpfsRedirects(ms []specs.Mount) map[string]string {
 	return r
 }
 
-func isBind(m specs.Mount) bool {
+// IsBind reports whether m is a bind mount: type "bind", or a bind/rbind option
+// (the spec allows either).
+func IsBind(m specs.Mount) bool {
 	if m.Type == "bind" {
 		return true
 	}
@@ -138,7 +140,7 @@ func underOtherMount(ms []specs.Mount, p string) bool {
 		if d == "/" || d == p || !strings.HasPrefix(p, d+"/") {
 			continue
 		}
-		if !isBind(m) {
+		if !IsBind(m) {
 			return true
 		}
 	}

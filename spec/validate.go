@@ -263,7 +263,7 @@ func (r *resolver) hostPath(p string) (string, error) {
 	}
 	m := r.mounts[best]
 	d := path.Clean(m.Destination)
-	if !isBind(m) {
+	if !IsBind(m) {
 		return "", fmt.Errorf("%s is inside the %s mount at %s, which hides the rootfs there and starts empty", p, m.Type, d)
 	}
 	if _, err := os.Lstat(m.Source); err != nil {
