@@ -89,7 +89,7 @@ func TestFlakeChecksBuildAndRun(t *testing.T) {
 	if got := runBundle(t, hello); !strings.HasPrefix(got, "hi from /nix/store/") || !strings.HasSuffix(got, "-hello\n") {
 		t.Errorf("hello-bundle printed %q", got)
 	}
-	checkBundle(t, hello)
+	t.Cleanup(func() { checkBundle(t, hello) })
 
 	bash := flakeBuild(t, dir, "checks."+system+".bash-bundle")
 	if _, err := os.Stat(filepath.Join(bash, "config.json")); err != nil {
@@ -99,7 +99,7 @@ func TestFlakeChecksBuildAndRun(t *testing.T) {
 	if got := runBundle(t, bind); got != "Hello, world!\n" {
 		t.Errorf("bind-bundle printed %q", got)
 	}
-	checkBundle(t, bind)
+	t.Cleanup(func() { checkBundle(t, bind) })
 
 	// nix run starts a bundle through its bin/<name> link to ocitools run.
 	if got := mustOutput(t, nixFlake(t, dir, "run", "path:"+dir+"#example")); !strings.HasPrefix(got, "hi from /nix/store/") {

@@ -151,7 +151,11 @@ func nixBuildResult(t *testing.T, expr string, extra ...string) (string, string,
 	return out, stderr.String(), err
 }
 
-// nixBuild builds expr in the sandbox and returns its output path.
+// nixBuild builds expr in the sandbox and returns its output path. Every bundle
+// built this way is held to what issue 2 asks of all of them: the build is
+// reproducible (nix-build --check, at once), and when the test ends, after its
+// containers ran, config.json validates against the runtime-spec schema and the
+// store path is unmodified (nix-store --verify-path).
 func nixBuild(t *testing.T, expr string) string {
 	t.Helper()
 	out, log, err := nixBuildResult(t, expr)
@@ -161,7 +165,23 @@ func nixBuild(t *testing.T, expr string) string {
 	if !strings.HasPrefix(out, "/nix/store/") {
 		t.Fatalf("nix-build printed %q, not a store path\n%s", out, log)
 	}
+	if _, err := os.Stat(filepath.Join(out, "config.json")); err == nil {
+		if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+			t.Fatalf("nix-build --check: %s is not reproducible: %v\n%s", out, err, log)
+		}
+		t.Cleanup(func() { checkBundle(t, out) })
+	}
 	return out
+}
+
+// checkBundle: config.json validates, and the store path is what Nix registered.
+func checkBundle(t *testing.T, bundle string) {
+	t.Helper()
+	out, err := exec.Command(ocitoolsBin, "validate", bundle).CombinedOutput()
+	if err != nil {
+		t.Errorf("ocitools validate %s: %v\n%s", bundle, err, out)
+	}
+	verifyStorePath(t, bundle)
 }
 
 // nixBuildFail builds expr, expects it to fail, and returns the log.
@@ -172,16 +192,6 @@ func nixBuildFail(t *testing.T, expr string) string {
 		t.Fatalf("nix-build succeeded with %s, want a failure", out)
 	}
 	return log
-}
-
-// nixBuildCheck rebuilds expr with --check: the new build must equal the old bit
-// for bit.
-func nixBuildCheck(t *testing.T, expr string) {
-	t.Helper()
-	nixBuild(t, expr)
-	if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
-		t.Fatalf("nix-build --check: not reproducible: %v\n%s", err, log)
-	}
 }
 
 // verifyStorePath fails the test when p was modified after Nix registered it.

@@ -66,7 +66,6 @@ func TestStoreModes(t *testing.T) {
 				t.Errorf("ocitools verify %s: exit %d\n%s", bundle, code, out)
 			}
 			checkBundle(t, bundle)
-			nixBuildCheck(t, expr)
 		})
 	}
 }

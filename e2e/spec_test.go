@@ -125,7 +125,6 @@ func TestSpecArgumentsInContainer(t *testing.T) {
 		t.Errorf("PATH = %q, want only busybox's bin (env replaces the default)", got["path"])
 	}
 	checkBundle(t, bundle)
-	nixBuildCheck(t, expr)
 }
 
 // Root gets exactly the listed capabilities (CAP_SYS_CHROOT is 18), and
