@@ -170,3 +170,44 @@ func TestBuildOutsideNixExplainsItself(t *testing.T) {
 		}
 	}
 }
+
+// Outside Nix, build --attrs --out makes the same bundle from a closure on this
+// machine, and a failure leaves neither the output nor a partial directory.
+func TestBuildCLIIntoDirectory(t *testing.T) {
+	bb := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", busyboxDir)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", bb)))
+	size := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--size", bb)))
+	attrs := func(program string) string {
+		f := filepath.Join(t.TempDir(), "attrs.json")
+		body := `{"name":"cli-bundle","system":"x86_64-linux","outputs":{"out":"/unused"},` +
+			`"closure":[{"path":"` + bb + `","narHash":"` + hash + `","narSize":` + size + `,"references":[]}],` +
+			`"container":{"args":["` + bb + `/bin/` + program + `","-c","echo built outside nix"]}}`
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	parent := t.TempDir()
+	out := filepath.Join(parent, "bundle")
+
+	cmd := exec.Command(ocitoolsBin, "build", "--attrs", attrs("no-such-program"), "--out", out)
+	if msg, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(msg), "no-such-program") {
+		t.Fatalf("build with a missing program: %v\n%s", err, msg)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("a failed build left %v in %s", entries, parent)
+	}
+
+	if msg, err := exec.Command(ocitoolsBin, "build", "--attrs", attrs("sh"), "--out", out).CombinedOutput(); err != nil {
+		t.Fatalf("ocitools build: %v\n%s", err, msg)
+	}
+	if got := runBundle(t, out); got != "built outside nix\n" {
+		t.Errorf("container printed %q", got)
+	}
+	if msg, err := exec.Command(ocitoolsBin, "verify", out).CombinedOutput(); err != nil {
+		t.Errorf("ocitools verify: %v\n%s", err, msg)
+	}
+	if msg, err := exec.Command(ocitoolsBin, "build", "--attrs", attrs("sh"), "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {
+		t.Errorf("build into an existing --out: %v\n%s", err, msg)
+	}
+}
