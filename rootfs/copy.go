@@ -11,36 +11,52 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
+	"golang.org/x/sys/unix"
+
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/nar"
 )
 
-// The copy runs as a pipeline: walkers read directories (streaming, in batches)
-// and create directories and symlinks inline; regular files go to a bounded pool
-// of copiers (io.Copy between *os.File, which is copy_file_range on Linux).
-// A directory keeps write permission until every entry under it is done, then
-// gets its source mode; when a whole store path is done it is re-hashed if
-// verification is on. Memory depends on the number of workers and directories
-// in flight, not on the size of the closure.
+// The copy is bound by per-file work in the kernel (inode allocation, path
+// lookups), so it does as little per file as it can: everything is opened
+// relative to open directory descriptors (no path resolution), a regular file
+// costs one fstatat, two openat, one copy_file_range (in-kernel copy, no
+// user-space buffer) and two close, with no Go runtime poller bookkeeping.
+//
+// Walkers read directories in batches and create directories, symlinks and
+// small files inline (handing a small file to another goroutine costs more
+// than copying it); large files go to a bounded pool of copiers. A directory
+// keeps write permission and its descriptors until every entry under it is
+// done, then gets its source mode; when a whole store path is done it is
+// re-hashed if verification is on. Memory and descriptors depend on the number
+// of workers and directories in flight, not on the size of the closure.
 
-const readDirBatch = 256
+const (
+	readDirBatch = 256
+	// inlineMax is the largest file a walker copies itself.
+	inlineMax = 64 << 10
+)
 
 type fileJob struct {
-	src, dst string
-	perm     fs.FileMode
-	size     int64
-	parent   *dirNode
+	name   string
+	perm   uint32
+	size   int64
+	parent *dirNode
 }
 
-// dirNode counts what is still pending under a directory: one hold for its own
-// walk plus one per entry in flight. At zero it takes its final mode and
-// releases its parent; the root of a store path then calls done.
+// dirNode is a directory being copied: its source (read through src) and
+// destination descriptors, and a count of what is still pending under it (one
+// hold for its own walk plus one per entry in flight). At zero it takes its
+// final mode, closes its descriptors and releases its parent; the root of a
+// store path then calls done.
 type dirNode struct {
-	dst     string
-	perm    fs.FileMode // 0 means leave as created
+	src     *os.File
+	srcFd   int
+	dstFd   int
+	srcPath string
+	perm    uint32 // 0: keep the mode it was created with
 	pending atomic.Int64
 	parent  *dirNode
 	done    func()
@@ -52,10 +68,12 @@ func (n *dirNode) release() {
 		return
 	}
 	if n.perm != 0 {
-		if err := os.Chmod(n.dst, n.perm); err != nil {
-			n.c.fail(fmt.Errorf("rootfs: %w", err))
+		if err := unix.Fchmod(n.dstFd, n.perm); err != nil {
+			n.c.fail(fmt.Errorf("setting the mode of the copy of %s: %w", n.srcPath, err))
 		}
 	}
+	n.src.Close()
+	unix.Close(n.dstFd)
 	if n.parent != nil {
 		n.parent.release()
 	} else if n.done != nil {
@@ -65,7 +83,7 @@ func (n *dirNode) release() {
 
 type copier struct {
 	jobs    chan fileJob
-	umask   fs.FileMode
+	umask   uint32
 	failed  atomic.Bool
 	errOnce sync.Once
 	err     error
@@ -77,19 +95,17 @@ func (c *copier) fail(err error) {
 }
 
 // umask is read once, before any goroutine starts (reading it means setting it).
-var umask = func() fs.FileMode {
-	m := syscall.Umask(0)
-	syscall.Umask(m)
-	return fs.FileMode(m)
+var umask = func() uint32 {
+	m := unix.Umask(0)
+	unix.Umask(m)
+	return uint32(m)
 }()
 
 // copyClosure copies every closure path into store (dir/nix/store).
 func copyClosure(store string, p Plan) error {
 	workers := p.Workers
 	if workers <= 0 {
-		// Copies are bound by inode allocation and I/O, not CPU: a few more
-		// workers than cores keep the disk queue full.
-		workers = min(max(2*runtime.NumCPU(), 4), 16)
+		workers = max(runtime.NumCPU(), 2)
 	}
 	c := &copier{jobs: make(chan fileJob, 4*workers), umask: umask}
 
@@ -126,7 +142,7 @@ func copyClosure(store string, p Plan) error {
 						continue
 					}
 					if err := checkPath(v.dst, v.pi); err != nil {
-						c.fail(fmt.Errorf("rootfs: verifying the copy: %w", err))
+						c.fail(fmt.Errorf("verifying the copy: %w", err))
 					}
 				}
 			}()
@@ -137,7 +153,7 @@ func copyClosure(store string, p Plan) error {
 	// paths of a closure do not wait behind one big one.
 	paths := make(chan *derivation.PathInfo)
 	var walkers, pathsDone sync.WaitGroup
-	for i := 0; i < min(4, max(len(p.Closure.Paths), 1)); i++ {
+	for i := 0; i < min(max(runtime.NumCPU(), 2), max(len(p.Closure.Paths), 1)); i++ {
 		walkers.Add(1)
 		go func() {
 			defer walkers.Done()
@@ -155,7 +171,7 @@ func copyClosure(store string, p Plan) error {
 					pathsDone.Done()
 				}
 				if err := c.copyTop(p.SourceRoot+pi.Path(), dst, done); err != nil {
-					c.fail(fmt.Errorf("rootfs: copying %s: %w", pi.Path(), err))
+					c.fail(fmt.Errorf("copying %s: %w", pi.Path(), err))
 				}
 			}
 		}()
@@ -171,7 +187,10 @@ func copyClosure(store string, p Plan) error {
 	copiers.Wait()
 	close(verifyJobs)
 	verifiers.Wait()
-	return c.err
+	if c.err != nil {
+		return fmt.Errorf("rootfs: %w", c.err)
+	}
+	return nil
 }
 
 // checkPath compares the NAR hash and size of dst with what Nix recorded.
@@ -191,91 +210,111 @@ func sameHash(a, b *nixhash.Hash) bool {
 	return a.Algo() == b.Algo() && bytes.Equal(a.Digest(), b.Digest())
 }
 
+// filePerm is the mode bits a copy keeps (permissions and setuid/setgid/sticky).
+func filePerm(st *unix.Stat_t) uint32 { return st.Mode & 0o7777 }
+
 // copyTop copies one store path; done runs once everything under it is written
 // (possibly later, from a copier).
 func (c *copier) copyTop(src, dst string, done func()) error {
-	fi, err := os.Lstat(src)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
 		done()
-		return err
+		return &fs.PathError{Op: "lstat", Path: src, Err: err}
 	}
-	switch {
-	case fi.IsDir():
-		if err := os.Mkdir(dst, 0o755); err != nil {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if err := unix.Mkdir(dst, 0o755); err != nil {
+			done()
+			return &fs.PathError{Op: "mkdir", Path: dst, Err: err}
+		}
+		n, err := c.openNode(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, src, filePerm(&st), nil)
+		if err != nil {
 			done()
 			return err
 		}
-		n := &dirNode{dst: dst, perm: dirPerm(fi.Mode()), done: done, c: c}
-		n.pending.Store(1)
-		err := c.walk(src, dst, n)
+		n.done = done
+		err = c.walk(n)
 		n.release()
 		return err
-	case fi.Mode()&fs.ModeSymlink != 0:
+	case unix.S_IFLNK:
 		defer done()
-		return copySymlink(src, dst)
-	case fi.Mode().IsRegular():
+		return copySymlink(unix.AT_FDCWD, src, unix.AT_FDCWD, dst)
+	case unix.S_IFREG:
 		defer done()
-		return c.copyFile(fileJob{src: src, dst: dst, perm: fi.Mode().Perm() | fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), size: fi.Size()})
+		return c.copyFileAt(unix.AT_FDCWD, unix.AT_FDCWD, src, dst, filePerm(&st), st.Size)
 	default:
 		done()
-		return fmt.Errorf("%s: unsupported file type %s", src, fi.Mode().Type())
+		return fmt.Errorf("%s: unsupported file type (a store path holds only files, directories and symlinks)", src)
 	}
 }
 
-// dirPerm is the mode a copied directory ends with; 0 when the one it was
-// created with (0755) is already right.
-func dirPerm(m fs.FileMode) fs.FileMode {
-	p := m.Perm() | m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-	if p == 0o755 {
-		return 0
-	}
-	return p
-}
-
-// walk copies the entries of the directory src into dst, which exists.
-func (c *copier) walk(src, dst string, node *dirNode) error {
-	d, err := os.Open(src)
+// openNode opens a source directory and its (just created) copy.
+func (c *copier) openNode(srcDir int, srcName string, dstDir int, dstName, srcPath string, perm uint32, parent *dirNode) (*dirNode, error) {
+	sfd, err := unix.Openat(srcDir, srcName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, &fs.PathError{Op: "open", Path: srcPath, Err: err}
 	}
-	defer d.Close()
+	dfd, err := unix.Openat(dstDir, dstName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(sfd)
+		return nil, fmt.Errorf("opening the copy of %s: %w", srcPath, err)
+	}
+	if perm == 0o755 {
+		perm = 0
+	}
+	n := &dirNode{src: os.NewFile(uintptr(sfd), srcPath), srcFd: sfd, dstFd: dfd, srcPath: srcPath, perm: perm, parent: parent, c: c}
+	n.pending.Store(1)
+	return n, nil
+}
+
+// walk copies the entries of a directory; the caller releases its hold on n.
+func (c *copier) walk(n *dirNode) error {
 	for {
 		if c.failed.Load() {
 			return nil
 		}
-		ents, err := d.ReadDir(readDirBatch)
+		ents, err := n.src.ReadDir(readDirBatch)
 		for _, e := range ents {
-			s, t := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+			name := e.Name()
 			switch e.Type() {
 			case fs.ModeDir:
-				fi, err := e.Info()
+				var st unix.Stat_t
+				if err := unix.Fstatat(n.srcFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					return &fs.PathError{Op: "lstat", Path: filepath.Join(n.srcPath, name), Err: err}
+				}
+				if err := unix.Mkdirat(n.dstFd, name, 0o755); err != nil {
+					return fmt.Errorf("creating the copy of %s: %w", filepath.Join(n.srcPath, name), err)
+				}
+				child, err := c.openNode(n.srcFd, name, n.dstFd, name, filepath.Join(n.srcPath, name), filePerm(&st), n)
 				if err != nil {
 					return err
 				}
-				if err := os.Mkdir(t, 0o755); err != nil {
-					return err
-				}
-				child := &dirNode{dst: t, perm: dirPerm(fi.Mode()), parent: node, c: c}
-				child.pending.Store(1)
-				node.pending.Add(1)
-				err = c.walk(s, t, child)
+				n.pending.Add(1)
+				err = c.walk(child)
 				child.release()
 				if err != nil {
 					return err
 				}
 			case fs.ModeSymlink:
-				if err := copySymlink(s, t); err != nil {
-					return err
+				if err := copySymlink(n.srcFd, name, n.dstFd, name); err != nil {
+					return fmt.Errorf("%s: %w", filepath.Join(n.srcPath, name), err)
 				}
 			case 0:
-				fi, err := e.Info()
-				if err != nil {
-					return err
+				var st unix.Stat_t
+				if err := unix.Fstatat(n.srcFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					return &fs.PathError{Op: "lstat", Path: filepath.Join(n.srcPath, name), Err: err}
 				}
-				node.pending.Add(1)
-				c.jobs <- fileJob{src: s, dst: t, perm: fi.Mode().Perm() | fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), size: fi.Size(), parent: node}
+				j := fileJob{name: name, perm: filePerm(&st), size: st.Size, parent: n}
+				if st.Size <= inlineMax {
+					if err := c.copyFile(j); err != nil {
+						return err
+					}
+					continue
+				}
+				n.pending.Add(1)
+				c.jobs <- j
 			default:
-				return fmt.Errorf("%s: unsupported file type %s (a store path holds only files, directories and symlinks)", s, e.Type())
+				return fmt.Errorf("%s: unsupported file type %s (a store path holds only files, directories and symlinks)", filepath.Join(n.srcPath, name), e.Type())
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -288,44 +327,100 @@ func (c *copier) walk(src, dst string, node *dirNode) error {
 }
 
 // copySymlink recreates a symlink; its target is never followed.
-func copySymlink(src, dst string) error {
-	target, err := os.Readlink(src)
-	if err != nil {
-		return err
+func copySymlink(srcDir int, srcName string, dstDir int, dstName string) error {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(srcDir, srcName, buf)
+		if err != nil {
+			return fmt.Errorf("readlink: %w", err)
+		}
+		if n < len(buf) {
+			if err := unix.Symlinkat(string(buf[:n]), dstDir, dstName); err != nil {
+				return fmt.Errorf("symlink: %w", err)
+			}
+			return nil
+		}
+		buf = make([]byte, 2*len(buf))
 	}
-	return os.Symlink(target, dst)
 }
 
-// copyFile copies a regular file. The destination is created with its final
-// mode; a chmod follows only when the umask took bits away.
 func (c *copier) copyFile(j fileJob) error {
-	out, err := os.OpenFile(j.dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, j.perm)
+	err := c.copyFileAt(j.parent.srcFd, j.parent.dstFd, j.name, j.name, j.perm, j.size)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", filepath.Join(j.parent.srcPath, j.name), err)
 	}
-	if j.size > 0 {
-		in, err := os.Open(j.src)
+	return nil
+}
+
+// copyFileAt copies a regular file. The destination is created with its final
+// mode; a chmod follows only when the umask took bits away.
+func (c *copier) copyFileAt(srcDir, dstDir int, srcName, dstName string, perm uint32, size int64) error {
+	out, err := unix.Openat(dstDir, dstName, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm&0o777)
+	if err != nil {
+		return fmt.Errorf("creating the copy: %w", err)
+	}
+	defer unix.Close(out)
+	if size > 0 {
+		in, err := unix.Openat(srcDir, srcName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			out.Close()
+			return fmt.Errorf("open: %w", err)
+		}
+		err = copyData(in, out, size)
+		unix.Close(in)
+		if err != nil {
 			return err
 		}
-		// *os.File to *os.File: copy_file_range in the kernel.
-		n, err := io.Copy(out, in)
-		in.Close()
+	}
+	if perm&c.umask != 0 || perm&^0o777 != 0 {
+		if err := unix.Fchmod(out, perm); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyData copies size bytes with copy_file_range (in the kernel); where the
+// kernel or file system cannot, with read and write.
+func copyData(in, out int, size int64) error {
+	remain := size
+	for remain > 0 {
+		n, err := unix.CopyFileRange(in, nil, out, nil, int(min(remain, 1<<30)), 0)
 		if err != nil {
-			out.Close()
-			return fmt.Errorf("copying %s: %w", j.src, err)
+			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+				return readWrite(in, out, remain)
+			}
+			return fmt.Errorf("copy_file_range: %w", err)
 		}
-		if n != j.size {
-			out.Close()
-			return fmt.Errorf("copying %s: copied %d bytes, expected %d (did it change during the copy?)", j.src, n, j.size)
+		if n == 0 {
+			return fmt.Errorf("the file is %d bytes shorter than when listed (did it change during the copy?)", remain)
 		}
+		remain -= int64(n)
 	}
-	if j.perm&c.umask != 0 || j.perm&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
-		if err := out.Chmod(j.perm); err != nil {
-			out.Close()
-			return err
+	return nil
+}
+
+func readWrite(in, out int, remain int64) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for remain > 0 {
+		n, err := unix.Read(in, buf[:min(int64(len(buf)), remain)])
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
 		}
+		if n == 0 {
+			return fmt.Errorf("the file is %d bytes shorter than when listed (did it change during the copy?)", remain)
+		}
+		for w := buf[:n]; len(w) > 0; {
+			m, err := unix.Write(out, w)
+			if err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			w = w[m:]
+		}
+		remain -= int64(n)
 	}
-	return out.Close()
+	return nil
 }
