@@ -161,6 +161,9 @@ func TestCopyKeepsModesSymlinksAndEmptyDirs(t *testing.T) {
 		"lib/dangling":     "link:../nowhere",
 		"lib/dirlink":      "link:../share",
 		"share/zero":       "file:",
+		// Larger than inlineMax: copied by the worker pool, not the walker.
+		"lib/big.so":     "exec:" + strings.Repeat("0123456789abcdef", 20000),
+		"share/big/data": "file:" + strings.Repeat("x", 3<<20+5),
 	})
 	file := s.add("single-file", map[string]string{"": "exec:#!/bin/sh\n"})
 	link := s.add("single-link", map[string]string{"": "link:" + pkg + "/bin/tool"})
@@ -409,6 +412,33 @@ func TestVerifyDetectsChanges(t *testing.T) {
 				t.Errorf("mismatches %v, want one starting %q", mm, tt.want)
 			}
 		})
+	}
+}
+
+// The read/write fallback (file systems without copy_file_range) copies exactly.
+func TestReadWriteFallback(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte(strings.Repeat("fallback ", 100000))
+	must(t, os.WriteFile(filepath.Join(dir, "in"), data, 0o644))
+	in, err := os.Open(filepath.Join(dir, "in"))
+	must(t, err)
+	defer in.Close()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	must(t, err)
+	must(t, readWrite(int(in.Fd()), int(out.Fd()), int64(len(data))))
+	must(t, out.Close())
+	got, err := os.ReadFile(filepath.Join(dir, "out"))
+	must(t, err)
+	if string(got) != string(data) {
+		t.Fatalf("copied %d bytes, want %d identical ones", len(got), len(data))
+	}
+	// A source shorter than announced is an error, not a short copy.
+	out2, err := os.Create(filepath.Join(dir, "out2"))
+	must(t, err)
+	defer out2.Close()
+	_, _ = in.Seek(0, 0)
+	if err := readWrite(int(in.Fd()), int(out2.Fd()), int64(len(data))+1); err == nil || !strings.Contains(err.Error(), "shorter") {
+		t.Fatalf("error %v for a short source", err)
 	}
 }
 
