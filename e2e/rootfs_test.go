@@ -30,13 +30,19 @@ func ocitoolsVerify(t *testing.T, bundle string) (string, int) {
 // path untouched and verify; copy mode keeps a symlink that points outside its
 // store path as a symlink.
 func TestStoreModes(t *testing.T) {
-	for _, mode := range []string{"copy", "bind"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ name, mode, extra string }{
+		{"copy", "copy", ""},
+		{"copy-verify", "copy", "verify = true;"},
+		{"bind", "bind", ""},
+	} {
+		mode := tc.mode
+		t.Run(tc.name, func(t *testing.T) {
 			expr := `let
 			  data = runCommand "linkdata" { } "mkdir -p $out/share; echo payload > $out/share/msg; ln -s /etc/hostname $out/outside; ln -s share/msg $out/inside";
 			in ociTools.buildContainer {
 			  args = [ "${busybox}/bin/sh" "-c" "cat ${data}/inside; readlink ${data}/outside; ls /nix/store | wc -l" ];
 			  storeMode = "` + mode + `";
+			  ` + tc.extra + `
 			}`
 			bundle := nixBuild(t, expr)
 			got := runBundle(t, bundle)
