@@ -94,12 +94,9 @@ func (c *copier) fail(err error) {
 	c.failed.Store(true)
 }
 
-// umask is read once, before any goroutine starts (reading it means setting it).
-var umask = func() uint32 {
-	m := unix.Umask(0)
-	unix.Umask(m)
-	return uint32(m)
-}()
+// buildUmask is the umask Build runs with, so that the rootfs does not depend
+// on the caller's (Nix builds with 022; a user's shell may have 077).
+const buildUmask = 0o022
 
 // copyClosure copies every closure path into store (dir/nix/store).
 func copyClosure(store string, p Plan) error {
@@ -107,7 +104,7 @@ func copyClosure(store string, p Plan) error {
 	if workers <= 0 {
 		workers = max(runtime.NumCPU(), 2)
 	}
-	c := &copier{jobs: make(chan fileJob, 4*workers), umask: umask}
+	c := &copier{jobs: make(chan fileJob, 4*workers), umask: buildUmask}
 
 	var copiers sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -259,7 +256,7 @@ func (c *copier) openNode(srcDir int, srcName string, dstDir int, dstName, srcPa
 		unix.Close(sfd)
 		return nil, fmt.Errorf("opening the copy of %s: %w", srcPath, err)
 	}
-	if perm == 0o755 {
+	if perm == 0o755&^buildUmask { // what Mkdir already gave it
 		perm = 0
 	}
 	n := &dirNode{src: os.NewFile(uintptr(sfd), srcPath), srcFd: sfd, dstFd: dfd, srcPath: srcPath, perm: perm, parent: parent, c: c}

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ocitools/ocitools/derivation"
 )
 
@@ -76,6 +78,9 @@ func Build(dir string, p Plan) (err error) {
 	default:
 		return fmt.Errorf("rootfs: store mode %q is not valid; valid modes are %q and %q", p.Mode, ModeCopy, ModeBind)
 	}
+	// The umask is process-wide: Build is meant for the builder process (or a
+	// CLI run), which does nothing else meanwhile.
+	defer unix.Umask(unix.Umask(buildUmask))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
