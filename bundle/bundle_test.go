@@ -86,7 +86,7 @@ func TestBuildFailureRemovesOutput(t *testing.T) {
 	}{
 		{"unknown option", item, `{"args":["` + fakeStorePath + `/bin/sh"],"readOnly":true}`, "readOnly"},
 		{"program not in the rootfs", item, `{"args":["` + fakeStorePath + `/bin/bash"]}`, "bin/bash"},
-		{"copy does not match narHash", badHash, `{"args":["` + fakeStorePath + `/bin/sh"]}`, fakeStorePath},
+		{"copy does not match narHash", badHash, `{"args":["` + fakeStorePath + `/bin/sh"],"verify":true}`, fakeStorePath},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "bundle")
