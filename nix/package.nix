@@ -10,7 +10,7 @@ buildGoModule rec {
   src = lib.cleanSource ./..;
 
   # Checked by nix/package_test.go, which recomputes it from go.mod and go.sum.
-  vendorHash = "sha256-fo4jMHkuftVvpaW8YRwtKVpQJA/rigVg81gQQ9khBUs=";
+  vendorHash = "sha256-VS+Szw/GeGtH7ja0xLeO7ScVhKInpkWo33Eu8/5V3to=";
 
   subPackages = [ "cmd/ocitools" ];
 
