@@ -92,24 +92,23 @@ func checkOS(o string) error {
 
 // canonicalCap maps "net_admin", "CAP_NET_ADMIN", "cap_net_admin" to CAP_NET_ADMIN.
 func canonicalCap(c string) (string, error) {
-	u := strings.ToUpper(strings.TrimSpace(c))
-	if !strings.HasPrefix(u, "CAP_") {
-		u = "CAP_" + u
-	}
-	if !contains(known.Capabilities, u) {
-		return "", fmt.Errorf("unknown capability %q; valid names are %s (the CAP_ prefix and case are optional)", c, strings.Join(known.Capabilities, ", "))
-	}
-	return u, nil
+	return canonicalName(c, "CAP_", known.Capabilities, "capability", "the CAP_ prefix and case are optional")
 }
 
 // canonicalRlimit maps "nofile", "NOFILE", "RLIMIT_NOFILE" to RLIMIT_NOFILE.
 func canonicalRlimit(n string) (string, error) {
-	u := strings.ToUpper(strings.TrimSpace(n))
-	if !strings.HasPrefix(u, "RLIMIT_") {
-		u = "RLIMIT_" + u
+	return canonicalName(n, "RLIMIT_", known.Rlimits, "limit", "the RLIMIT_ prefix is optional")
+}
+
+// canonicalName upper-cases name, adds prefix when missing, and checks the result
+// against valid; the error names what (a capability, a limit) and lists valid.
+func canonicalName(name, prefix string, valid []string, what, hint string) (string, error) {
+	u := strings.ToUpper(strings.TrimSpace(name))
+	if !strings.HasPrefix(u, prefix) {
+		u = prefix + u
 	}
-	if !contains(known.Rlimits, u) {
-		return "", fmt.Errorf("unknown limit %q; valid names are %s (the RLIMIT_ prefix is optional)", n, strings.Join(known.Rlimits, ", "))
+	if !contains(valid, u) {
+		return "", fmt.Errorf("unknown %s %q; valid names are %s (%s)", what, name, strings.Join(valid, ", "), hint)
 	}
 	return u, nil
 }
