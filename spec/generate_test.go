@@ -424,4 +424,15 @@ func TestRootfsNeeds(t *testing.T) {
 	if d, f := RootfsNeeds(nil); d != nil || f != nil {
 		t.Error("RootfsNeeds(nil) not empty")
 	}
+
+	// A tmpfs replacing /etc, /proc or /sys mounts on the directory itself:
+	// a symlink there breaks the start (runtimes, /etc/passwd).
+	s3 := mustGenerate(t, `{"args":["x"],"mounts":{"/etc":{"type":"tmpfs","source":"t"},"/sys":{"type":"tmpfs","source":"t"}}}`, linuxEnv)
+	want = []Symlink{{"/tmp", "/dev/.tmpfs/tmp"}}
+	if got := RootfsSymlinks(s3); !reflect.DeepEqual(got, want) {
+		t.Errorf("RootfsSymlinks with /etc and /sys tmpfs = %v, want %v", got, want)
+	}
+	if d, _ := RootfsNeeds(s3); !contains(d, "/etc") || !contains(d, "/sys") {
+		t.Errorf("RootfsNeeds with /etc and /sys tmpfs = %v, want /etc and /sys", d)
+	}
 }

@@ -94,6 +94,12 @@ func RootfsSymlinks(s *specs.Spec) []Symlink {
 	return out
 }
 
+// notRedirected are directories a tmpfs may replace but that stay real
+// directories: the rootfs builder writes /etc/passwd and /etc/group, and
+// runtimes treat /proc and /sys specially, so a symlink there breaks the start.
+// Such a tmpfs gets the mode of its mount point (0555).
+var notRedirected = map[string]bool{"/etc": true, "/proc": true, "/sys": true}
+
 // tmpfsRedirects maps each redirected tmpfs destination to its target.
 func tmpfsRedirects(ms []specs.Mount) map[string]string {
 	devTmpfs := false
@@ -109,7 +115,7 @@ func tmpfsRedirects(ms []specs.Mount) map[string]string {
 	for _, m := range ms {
 		dest := path.Clean(m.Destination)
 		if m.Type != "tmpfs" || !strings.HasPrefix(dest, "/") || dest == "/" || dest == "/dev" ||
-			strings.HasPrefix(dest, "/dev/") || underOtherMount(ms, dest) {
+			strings.HasPrefix(dest, "/dev/") || notRedirected[dest] || underOtherMount(ms, dest) {
 			continue
 		}
 		r[dest] = TmpfsDir + dest

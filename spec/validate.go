@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ocitools/ocitools/internal/readfile"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -29,9 +30,7 @@ func Validate(s *specs.Spec, rootfs string) []error {
 	errs := schemaCheck(data)
 	errs = append(errs, checkConfig(s)...)
 	if rootfs != "" {
-		if err := checkProgram(s, rootfs); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, checkRootfs(s, rootfs)...)
 	}
 	return errs
 }
@@ -41,11 +40,12 @@ func Validate(s *specs.Spec, rootfs string) []error {
 // counts), and a field the runtime spec does not define is an error.
 func ValidateBundle(bundle string) []error {
 	cfgPath := filepath.Join(bundle, "config.json")
-	data, err := os.ReadFile(cfgPath)
+	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
 	if err != nil {
 		return []error{fmt.Errorf("reading the configuration: %w", err)}
 	}
 	errs := schemaCheck(data)
+	errs = append(errs, duplicateKeys(data)...)
 	var s specs.Spec
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -63,21 +63,58 @@ func ValidateBundle(bundle string) []error {
 		s = loose
 	}
 	errs = append(errs, checkConfig(&s)...)
-	if s.Root == nil || s.Root.Path == "" {
-		return errs
+	if s.Root == nil || s.Root.Path != RootfsDir {
+		return errs // checkConfig said why
 	}
-	rootfs := s.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
+	// Lstat: a rootfs that is a symlink would lead out of the bundle.
+	rootfs := filepath.Join(bundle, RootfsDir)
+	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
+		return append(errs, fmt.Errorf("root.path %q: %s is not a directory (a symlink is not followed)", s.Root.Path, rootfs))
 	}
-	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
-		return append(errs, fmt.Errorf("root.path %q: %s is not a directory", s.Root.Path, rootfs))
-	}
-	if err := checkProgram(&s, rootfs); err != nil {
+	return append(errs, checkRootfs(&s, rootfs)...)
+}
+
+// RootfsDir is the only root.path a bundle may have: the root file system is
+// the bundle's own rootfs directory, never a path that leads elsewhere.
+const RootfsDir = "rootfs"
+
+// checkRootfs makes the checks that need the rootfs.
+func checkRootfs(s *specs.Spec, rootfs string) []error {
+	var errs []error
+	if err := checkProgram(s, rootfs); err != nil {
 		errs = append(errs, err)
+	}
+	return append(errs, checkStoreMountPoints(s, rootfs)...)
+}
+
+// checkStoreMountPoints: a mount point or working directory under /nix/store
+// must already exist (a store path of the closure, or inside one), because the
+// rootfs builder cannot create anything there and a runtime would create it
+// inside the bundle's store directory.
+func checkStoreMountPoints(s *specs.Spec, rootfs string) []error {
+	var errs []error
+	inStore := func(p string) bool { return strings.HasPrefix(path.Clean(p), storeDir+"/") }
+	exists := func(mounts []specs.Mount, p string) bool {
+		r := &resolver{rootfs: rootfs, mounts: mounts}
+		_, _, err := r.resolve(path.Clean(p))
+		return err == nil || errors.Is(err, errTrusted)
+	}
+	for i, m := range s.Mounts {
+		if !strings.HasPrefix(m.Destination, "/") || !inStore(m.Destination) {
+			continue
+		}
+		// The mounts before it are in place when the runtime makes this one.
+		if !exists(s.Mounts[:i], m.Destination) {
+			errs = append(errs, fmt.Errorf("mounts[%d]: destination %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory; mount it elsewhere", i, m.Destination, storeDir))
+		}
+	}
+	if s.Process != nil && inStore(s.Process.Cwd) && !exists(s.Mounts, s.Process.Cwd) {
+		errs = append(errs, fmt.Errorf("process.cwd %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory", s.Process.Cwd, storeDir))
 	}
 	return errs
 }
+
+const storeDir = "/nix/store"
 
 // checkConfig makes the checks the schema cannot: the ones that need the
 // whole document, or ranges the schema leaves open.
@@ -85,8 +122,11 @@ func checkConfig(s *specs.Spec) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if s.Root == nil || s.Root.Path == "" {
-		add("root.path is missing: it names the rootfs directory")
+		add("root.path is missing: it must be %q", RootfsDir)
+	} else if s.Root.Path != RootfsDir {
+		add("root.path is %q: it must be %q, the bundle's own rootfs directory (any other path leads outside the bundle)", s.Root.Path, RootfsDir)
 	}
+	checkHostnames(s, add)
 	if s.Process == nil {
 		add("process is missing: a bundle must say what to run")
 	} else {
@@ -112,6 +152,25 @@ func checkConfig(s *specs.Spec) []error {
 				add("process.env: %q is not of the form NAME=value", e)
 			}
 		}
+		if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+			add("process.oomScoreAdj %d is out of range: the kernel accepts -1000 to 1000", *p.OOMScoreAdj)
+		}
+		checkCapabilities(p.Capabilities, add)
+		for _, r := range p.Rlimits {
+			if !contains(known.Rlimits, r.Type) {
+				add("process.rlimits: unknown type %q; valid types are %s", r.Type, quoted(known.Rlimits))
+			}
+		}
+		if strings.HasPrefix(p.Cwd, "/") {
+			cwd := path.Clean(p.Cwd)
+			for _, m := range s.Mounts {
+				d := path.Clean(m.Destination)
+				if (m.Type == "proc" || m.Type == "sysfs" || d == "/proc") && (cwd == d || strings.HasPrefix(cwd, d+"/")) {
+					add("process.cwd %q is inside the %s mount at %s: a runtime cannot make a working directory there", p.Cwd, m.Type, d)
+					break
+				}
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for i, m := range s.Mounts {
@@ -124,6 +183,15 @@ func checkConfig(s *specs.Spec) []error {
 			add("mounts: destination %q appears more than once", d)
 		}
 		seen[d] = true
+		if d == "/" {
+			add("mounts[%d]: destination \"/\": the root file system is root.path (%q); a mount cannot replace it", i, RootfsDir)
+		}
+		if d == "/proc" && m.Type != "proc" {
+			add("mounts[%d]: /proc must be a mount of type \"proc\" (runtimes refuse anything else there), not %q", i, m.Type)
+		}
+		if IsBind(m) && !strings.HasPrefix(m.Source, "/") {
+			add("mounts[%d]: the bind mount at %s has source %q, which is not an absolute path: a relative source names a path inside the bundle, which the container must never write; give an absolute host path", i, d, m.Source)
+		}
 	}
 	if s.Linux != nil {
 		nss := map[specs.LinuxNamespaceType]bool{}
@@ -339,4 +407,108 @@ func splitPath(p string) []string {
 		}
 	}
 	return out
+}
+
+// maxHostname is the kernel's limit on a host or domain name (HOST_NAME_MAX).
+const maxHostname = 64
+
+func checkHostnames(s *specs.Spec, add func(string, ...any)) {
+	if len(s.Hostname) > maxHostname {
+		add("hostname is %d bytes long: the kernel allows at most %d", len(s.Hostname), maxHostname)
+	}
+	if len(s.Domainname) > maxHostname {
+		add("domainname is %d bytes long: the kernel allows at most %d", len(s.Domainname), maxHostname)
+	}
+}
+
+// checkCapabilities refuses names the kernel does not know: runc ignores them
+// silently, so the configuration would not say what the container gets.
+func checkCapabilities(c *specs.LinuxCapabilities, add func(string, ...any)) {
+	if c == nil {
+		return
+	}
+	sets := []struct {
+		name string
+		caps []string
+	}{{"bounding", c.Bounding}, {"effective", c.Effective}, {"inheritable", c.Inheritable}, {"permitted", c.Permitted}, {"ambient", c.Ambient}}
+	for _, set := range sets {
+		for _, name := range set.caps {
+			if !contains(known.Capabilities, name) {
+				add("process.capabilities.%s: unknown capability %q; valid names are CAP_ followed by a Linux capability (%s, ...)", set.name, name, quoted(known.Capabilities[:3]))
+			}
+		}
+	}
+}
+
+// duplicateKeys reports object keys that appear twice in one object: Go's
+// decoder keeps the last, other readers the first, so the configuration would
+// mean different things to different tools.
+func duplicateKeys(data []byte) []error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		obj  bool
+		keys map[string]bool
+		path string
+		next int  // array index
+		key  bool // an object expects a key next
+		cur  string
+	}
+	var stack []*frame
+	var errs []error
+	child := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.obj {
+			return f.path + "/" + f.cur
+		}
+		f.next++
+		return fmt.Sprintf("%s/%d", f.path, f.next-1)
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return errs // io.EOF, or a syntax error reported elsewhere
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.obj && top.key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].obj {
+					stack[len(stack)-1].key = true
+				}
+				continue
+			}
+			k, _ := tok.(string)
+			if top.keys[k] {
+				where := top.path
+				if where == "" {
+					where = "/"
+				}
+				errs = append(errs, fmt.Errorf("config.json: key %q appears more than once in the object at %s: readers disagree on which one counts", k, where))
+			}
+			top.keys[k] = true
+			top.cur, top.key = k, false
+			continue
+		}
+		switch d, _ := tok.(json.Delim); d {
+		case '{':
+			stack = append(stack, &frame{obj: true, keys: map[string]bool{}, path: child(), key: true})
+			continue
+		case '[':
+			stack = append(stack, &frame{path: child()})
+			continue
+		case ']':
+			stack = stack[:len(stack)-1]
+		default:
+			_ = child()
+		}
+		if len(stack) > 0 && stack[len(stack)-1].obj {
+			stack[len(stack)-1].key = true
+		}
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -162,12 +164,10 @@ func TestGeneratedBundleValidates(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		s := mustGenerate(t, js, linuxEnv)
-		// An absolute root.path: the fixture's rootfs, shared read-only.
-		rootfs, err := filepath.Abs(filepath.Join("testdata", "bundles", "ok", "rootfs"))
-		if err != nil {
-			t.Fatal(err)
+		// A copy of the fixture's rootfs (root.path is always "rootfs").
+		if out, err := exec.Command("cp", "-a", filepath.Join("testdata", "bundles", "ok", "rootfs"), dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v\n%s", err, out)
 		}
-		s.Root.Path = rootfs
 		data, _ := json.Marshal(s)
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -220,5 +220,165 @@ func TestSchemaRefuses(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("schemaCheck(%s) = %q, want %q", doc, got, want)
 		}
+	}
+}
+
+func TestDuplicateKeys(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{`{"a":1,"b":{"c":[1,{"d":2,"e":3}],"f":4},"g":[]}`, nil},
+		{`{"a":1,"a":2}`, []string{`key "a" appears more than once in the object at /`}},
+		{`{"p":{"args":[],"x":{},"args":[1]},"q":1}`, []string{`key "args" appears more than once in the object at /p`}},
+		{`{"m":[{"d":1},{"d":1,"t":{"u":1},"d":2}]}`, []string{`key "d" appears more than once in the object at /m/1`}},
+		{`{"a":{"b":1},"c":2,"a":3}`, []string{`key "a" appears more than once in the object at /`}},
+		{`{"a":`, nil},
+	}
+	for _, tt := range tests {
+		errs := duplicateKeys([]byte(tt.in))
+		if len(errs) != len(tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.in, errs, tt.want)
+			continue
+		}
+		for i, w := range tt.want {
+			if !strings.Contains(errs[i].Error(), w) {
+				t.Errorf("%s: error %q does not contain %q", tt.in, errs[i], w)
+			}
+		}
+	}
+}
+
+// Configurations that would escape the bundle, or that a runtime would refuse
+// only after the bundle is stored, are validation problems.
+func TestValidateRefusesHostile(t *testing.T) {
+	adj := func(n int) *int { return &n }
+	tests := []struct {
+		name string
+		edit func(s *specs.Spec)
+		want string
+	}{
+		{"root.path up", func(s *specs.Spec) { s.Root.Path = "../../.." }, `root.path is "../../..": it must be "rootfs"`},
+		{"root.path /", func(s *specs.Spec) { s.Root.Path = "/" }, `root.path is "/": it must be "rootfs"`},
+		{"relative bind none", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "none", Source: ".", Options: []string{"rbind", "rw"}})
+		}, `bind mount at /b has source ".", which is not an absolute path`},
+		{"relative bind", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "bind", Source: "rootfs/etc"})
+		}, `bind mount at /b has source "rootfs/etc"`},
+		{"mount at /", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/", Type: "tmpfs", Source: "tmpfs"})
+		}, `destination "/": the root file system is root.path`},
+		{"hostname", func(s *specs.Spec) { s.Hostname = strings.Repeat("h", 65) }, "hostname is 65 bytes long: the kernel allows at most 64"},
+		{"domainname", func(s *specs.Spec) { s.Domainname = strings.Repeat("h", 65) }, "domainname is 65 bytes long"},
+		{"cwd in proc", func(s *specs.Spec) { s.Process.Cwd = "/proc/self" }, `process.cwd "/proc/self" is inside the proc mount at /proc`},
+		{"cwd in sys", func(s *specs.Spec) { s.Process.Cwd = "/sys/kernel" }, `process.cwd "/sys/kernel" is inside the sysfs mount at /sys`},
+		{"oom high", func(s *specs.Spec) { s.Process.OOMScoreAdj = adj(1001) }, "process.oomScoreAdj 1001 is out of range"},
+		{"oom low", func(s *specs.Spec) { s.Process.OOMScoreAdj = adj(-1001) }, "process.oomScoreAdj -1001 is out of range"},
+		{"capability", func(s *specs.Spec) { s.Process.Capabilities.Ambient = []string{"CAP_NOPE"} }, `process.capabilities.ambient: unknown capability "CAP_NOPE"`},
+		{"rlimit", func(s *specs.Spec) {
+			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NOPE", Soft: 1, Hard: 1})
+		}, `process.rlimits: unknown type "RLIMIT_NOPE"`},
+		{"proc tmpfs", func(s *specs.Spec) {
+			for i := range s.Mounts {
+				if s.Mounts[i].Destination == "/proc" {
+					s.Mounts[i] = specs.Mount{Destination: "/proc", Type: "tmpfs", Source: "tmpfs"}
+				}
+			}
+		}, `/proc must be a mount of type "proc"`},
+		{"store mount point", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/nix/store/00000000000000000000000000000000-new", Type: "tmpfs", Source: "tmpfs"})
+		}, `destination "/nix/store/00000000000000000000000000000000-new" is under /nix/store but is not in the closure`},
+		{"store cwd", func(s *specs.Spec) { s.Process.Cwd = "/nix/store/00000000000000000000000000000000-new" }, `process.cwd "/nix/store/00000000000000000000000000000000-new" is under /nix/store but is not in the closure`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustGenerate(t, `{"args":["/bin/hello"]}`, linuxEnv)
+			if errs := Validate(s, filepath.Join("testdata", "bundles", "ok", "rootfs")); len(errs) != 0 {
+				t.Fatalf("before the edit: %s", joinErrs(errs))
+			}
+			tt.edit(s)
+			errs := Validate(s, filepath.Join("testdata", "bundles", "ok", "rootfs"))
+			got := joinErrs(errs)
+			if !strings.Contains(got, tt.want) {
+				t.Fatalf("errors do not contain %q:\n%s", tt.want, got)
+			}
+			for _, e := range errs {
+				if strings.Contains(e.Error(), "\n") {
+					t.Errorf("error is not one line: %q", e)
+				}
+			}
+		})
+	}
+}
+
+// ValidateBundle reads config.json only when it is a regular file of sane
+// size, reports duplicate keys, and never follows a rootfs symlink.
+func TestValidateBundleHostileFiles(t *testing.T) {
+	ok, err := os.ReadFile(filepath.Join("testdata", "bundles", "ok", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := func(t *testing.T) string {
+		dir := t.TempDir()
+		if out, err := exec.Command("cp", "-a", filepath.Join("testdata", "bundles", "ok", "rootfs"), dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v\n%s", err, out)
+		}
+		return dir
+	}
+	tests := []struct {
+		name string
+		make func(t *testing.T, dir string)
+		want string
+	}{
+		{"fifo", func(t *testing.T, dir string) {
+			if err := syscall.Mkfifo(filepath.Join(dir, "config.json"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "is not a regular file"},
+		{"dev zero", func(t *testing.T, dir string) {
+			if err := os.Symlink("/dev/zero", filepath.Join(dir, "config.json")); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a symbolic link"},
+		{"huge", func(t *testing.T, dir string) {
+			big := append(bytes.TrimRight(ok, "}\n"), []byte(`,"annotations":{"x":"`+strings.Repeat("x", 5<<20)+`"}}`)...)
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), big, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "bytes allowed"},
+		{"duplicate key", func(t *testing.T, dir string) {
+			dup := bytes.Replace(ok, []byte(`"cwd"`), []byte(`"cwd": "/tmp", "cwd"`), 1)
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), dup, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, `key "cwd" appears more than once in the object at /process`},
+		{"rootfs symlink", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), ok, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(dir, "rootfs"), filepath.Join(dir, "real")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("real", filepath.Join(dir, "rootfs")); err != nil {
+				t.Fatal(err)
+			}
+		}, "is not a directory (a symlink is not followed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := bundle(t)
+			tt.make(t, dir)
+			done := make(chan []error, 1)
+			go func() { done <- ValidateBundle(dir) }()
+			select {
+			case errs := <-done:
+				if got := joinErrs(errs); !strings.Contains(got, tt.want) {
+					t.Fatalf("errors do not contain %q:\n%s", tt.want, got)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("ValidateBundle blocked")
+			}
+		})
 	}
 }
