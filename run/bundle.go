@@ -276,12 +276,3 @@ func removeTree(dir string) error {
 	})
 	return os.RemoveAll(dir)
 }
-
-func hostID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
-	for _, r := range m {
-		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
-			return r.HostID + (id - r.ContainerID), true
-		}
-	}
-	return 0, false
-}

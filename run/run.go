@@ -21,8 +21,6 @@ import (
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/ocitools/ocitools/spec"
 )
 
 // DefaultGrace is how long a container gets between a forwarded terminating
@@ -83,7 +81,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: runc cannot set supplementary groups rootless\n", u.AdditionalGids)
 		}
 		needSub := u.UID != 0 || u.GID != 0
-		if err := spec.ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
+		if err := ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
 		}
 		if len(s.Linux.UIDMappings) > 1 {

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/ocitools/ocitools/spec"
 )
 
 // fakeExe writes an executable script named name in dir.
@@ -130,10 +128,10 @@ func TestParseSubIDs(t *testing.T) {
 		name string
 		user string
 		id   uint32
-		want []spec.IDRange
+		want []IDRange
 	}{
-		{"by name, bad lines skipped", "alice", 1000, []spec.IDRange{{Start: 100000, Count: 65536}, {Start: 600000, Count: 5}}},
-		{"by numeric id", "carol", 1001, []spec.IDRange{{Start: 300000, Count: 10}}},
+		{"by name, bad lines skipped", "alice", 1000, []IDRange{{Start: 100000, Count: 65536}, {Start: 600000, Count: 5}}},
+		{"by numeric id", "carol", 1001, []IDRange{{Start: 300000, Count: 10}}},
 		{"absent", "dave", 4242, nil},
 	}
 	for _, tt := range tests {

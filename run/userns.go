@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/ocitools/ocitools/spec"
 )
 
 // checkUserNamespaces fails when the host forbids unprivileged user namespaces.
@@ -38,8 +36,8 @@ func checkUserNamespaces(procSys string) error {
 
 // parseSubIDs returns the ranges /etc/subuid (or subgid) grants to the user
 // named name or with numeric id id. Malformed lines are skipped, as shadow does.
-func parseSubIDs(r io.Reader, name string, id uint32) ([]spec.IDRange, error) {
-	var out []spec.IDRange
+func parseSubIDs(r io.Reader, name string, id uint32) ([]IDRange, error) {
+	var out []IDRange
 	sc := bufio.NewScanner(r)
 	idStr := strconv.FormatUint(uint64(id), 10)
 	for sc.Scan() {
@@ -56,16 +54,16 @@ func parseSubIDs(r io.Reader, name string, id uint32) ([]spec.IDRange, error) {
 		if err1 != nil || err2 != nil || count == 0 {
 			continue
 		}
-		out = append(out, spec.IDRange{Start: uint32(start), Count: uint32(count)})
+		out = append(out, IDRange{Start: uint32(start), Count: uint32(count)})
 	}
 	return out, sc.Err()
 }
 
-// rootlessIDs describes the caller for spec.ToRootless. Subordinate ranges are
+// rootlessIDs describes the caller for ToRootless. Subordinate ranges are
 // looked up only when the container's user is not root, since a one-id mapping
 // needs neither them nor newuidmap.
-func rootlessIDs(needSub bool, etc string) spec.RootlessIDs {
-	ids := spec.RootlessIDs{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+func rootlessIDs(needSub bool, etc string) RootlessIDs {
+	ids := RootlessIDs{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	if !needSub {
 		return ids
 	}
@@ -79,7 +77,7 @@ func rootlessIDs(needSub bool, etc string) spec.RootlessIDs {
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
-	read := func(file string, id uint32) []spec.IDRange {
+	read := func(file string, id uint32) []IDRange {
 		f, err := os.Open(filepath.Join(etc, file))
 		if err != nil {
 			return nil

@@ -1,4 +1,4 @@
-package spec
+package run
 
 import (
 	"encoding/json"
@@ -56,10 +56,13 @@ func TestToRootless(t *testing.T) {
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"},
 		},
 		{
-			name:   "subordinate ranges follow container root and keep mapped gid= options",
+			// The caller's gid is not mapped: runc keeps the caller's
+			// supplementary groups rootless, and mapped to 0 one of them would
+			// be the root group.
+			name:   "subordinate ranges follow container root, gids all come from them, mapped gid= options are kept",
 			ids:    RootlessIDs{UID: 1001, GID: 1002, SubUIDs: sub, SubGIDs: []IDRange{{Start: 200000, Count: 10}, {Start: 300000, Count: 5}}},
 			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			gidMap: []specs.LinuxIDMapping{one(0, 1002, 1), one(1, 200000, 10), one(11, 300000, 5)},
+			gidMap: []specs.LinuxIDMapping{one(0, 200000, 10), one(10, 300000, 5)},
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
@@ -67,7 +70,7 @@ func TestToRootless(t *testing.T) {
 			edit:   func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{5}} },
 			ids:    RootlessIDs{UID: 1001, GID: 1001, SubUIDs: sub, SubGIDs: sub},
 			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			gidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
+			gidMap: []specs.LinuxIDMapping{one(0, 100000, 65536)},
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
@@ -179,5 +182,19 @@ func TestToRootlessMinimal(t *testing.T) {
 	}
 	if len(s.Mounts) != 0 {
 		t.Errorf("mounts = %+v, want none", s.Mounts)
+	}
+}
+
+// A tmpfs that replaces /sys stays a tmpfs: only a sysfs becomes a read-only
+// bind of the host's /sys (which would show more than was asked for).
+func TestToRootlessKeepsSysTmpfs(t *testing.T) {
+	s := loadRootlessFixture(t)
+	m := mountByDest(s, "/sys")
+	*m = specs.Mount{Destination: "/sys", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}}
+	if err := ToRootless(s, RootlessIDs{UID: 1001, GID: 1001}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mountByDest(s, "/sys"); got == nil || got.Type != "tmpfs" || got.Source != "tmpfs" {
+		t.Fatalf("/sys after the transform: %+v, want the tmpfs", got)
 	}
 }

@@ -1,8 +1,7 @@
-package spec
+package run
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -55,7 +54,18 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 	if err != nil {
 		return err
 	}
-	gidMap, err := idMappings("gid", ids.GID, ids.SubGIDs)
+	// With subordinate gids, container gids all come from them and the
+	// caller's own gid is not mapped. runc cannot drop supplementary groups
+	// rootless (setgroups needs privileges), so the process keeps the
+	// caller's; mapped to container gid 0 one of them would be the root group,
+	// a right a root run does not give. Unmapped, it shows as the overflow
+	// group (65534) and grants nothing inside the container.
+	var gidMap []specs.LinuxIDMapping
+	if len(ids.SubGIDs) > 0 {
+		gidMap, err = subMappings("gid", ids.SubGIDs, 0)
+	} else {
+		gidMap, err = idMappings("gid", ids.GID, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,7 +96,7 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 	mounts := make([]specs.Mount, 0, len(s.Mounts))
 	for _, m := range s.Mounts {
 		switch {
-		case m.Type == "sysfs" || (filepath.Clean(m.Destination) == "/sys" && m.Type != "bind" && !hasOption(m.Options, "bind", "rbind")):
+		case m.Type == "sysfs":
 			mounts = append(mounts, specs.Mount{
 				Destination: m.Destination,
 				Type:        "bind",
@@ -110,8 +120,17 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 // idMappings maps container id 0 to the caller, then container ids 1, 2, ... to
 // the subordinate ranges in order.
 func idMappings(kind string, host uint32, sub []IDRange) ([]specs.LinuxIDMapping, error) {
-	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: host, Size: 1}}
-	next := uint64(1)
+	rest, err := subMappings(kind, sub, 1)
+	if err != nil {
+		return nil, err
+	}
+	return append([]specs.LinuxIDMapping{{ContainerID: 0, HostID: host, Size: 1}}, rest...), nil
+}
+
+// subMappings maps container ids from first up to the subordinate ranges in order.
+func subMappings(kind string, sub []IDRange, first uint64) ([]specs.LinuxIDMapping, error) {
+	var m []specs.LinuxIDMapping
+	next := first
 	for _, r := range sub {
 		if r.Count == 0 {
 			continue
@@ -125,13 +144,19 @@ func idMappings(kind string, host uint32, sub []IDRange) ([]specs.LinuxIDMapping
 	return m, nil
 }
 
-func mapped(m []specs.LinuxIDMapping, id uint32) bool {
+// hostID maps container id to the host id m gives it.
+func hostID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 	for _, r := range m {
 		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
-			return true
+			return r.HostID + (id - r.ContainerID), true
 		}
 	}
-	return false
+	return 0, false
+}
+
+func mapped(m []specs.LinuxIDMapping, id uint32) bool {
+	_, ok := hostID(m, id)
+	return ok
 }
 
 func unmappedError(field string, id uint32, why string, m []specs.LinuxIDMapping) error {
