@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -38,7 +41,7 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 		return "", nil, fmt.Errorf("bundle %s is not a directory: name a directory holding config.json and rootfs/", bundle)
 	}
 	cfgPath := filepath.Join(abs, "config.json")
-	data, err := os.ReadFile(cfgPath)
+	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", nil, fmt.Errorf("bundle %s has no config.json: it is not an OCI runtime bundle", bundle)
@@ -49,30 +52,21 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return "", nil, fmt.Errorf("%s is not a valid runtime configuration: %s", cfgPath, describeJSONError(data, err))
 	}
-	if errs := validate(abs); len(errs) > 0 {
+	if errs := spec.ValidateBundle(abs); len(errs) > 0 {
 		lines := make([]string, len(errs))
 		for i, e := range errs {
 			lines[i] = "  " + e.Error()
 		}
 		return "", nil, fmt.Errorf("bundle %s is invalid:\n%s", bundle, strings.Join(lines, "\n"))
 	}
-	if s.Root == nil || s.Root.Path == "" {
-		return "", nil, fmt.Errorf("%s: root.path is missing: it names the root file system (\"rootfs\")", cfgPath)
+	// Validation said all this; checked again because what follows relies on it.
+	if s.Root == nil || s.Root.Path != spec.RootfsDir {
+		return "", nil, fmt.Errorf("%s: root.path must be %q", cfgPath, spec.RootfsDir)
 	}
 	if s.Process == nil {
 		return "", nil, fmt.Errorf("%s: process is missing: ocitools run starts the configured process", cfgPath)
 	}
 	return abs, &s, nil
-}
-
-// validate runs the spec package's bundle validation. Until that exists it
-// answers "not implemented", which must not stop every run.
-func validate(bundle string) []error {
-	errs := spec.ValidateBundle(bundle)
-	if len(errs) == 1 && errs[0].Error() == "not implemented" {
-		return nil
-	}
-	return errs
 }
 
 // describeJSONError says where in data a decoding error is, as line:column.
@@ -105,11 +99,30 @@ func describeJSONError(data []byte, err error) string {
 // directory, and the overlay's upper and work directories.
 type privateBundle struct {
 	dir, root, upper, work string
-	lower                  string // the stored rootfs, set by prepare
+	lower                  string   // the stored rootfs, set by prepare
+	lock                   *os.File // held while the run lives: see reclaimStale
+}
+
+// Names in the private bundle.
+const (
+	privatePrefix = "ocitools-run-"
+	lockName      = "lock"
+	infoName      = "run.json"
+	pidName       = "pid"
+)
+
+// runInfo is what a later run needs to clean up after this one if ocitools is
+// killed: the container and its state directory, and the id mappings to
+// remove files of subordinate ids.
+type runInfo struct {
+	ID          string                 `json:"id"`
+	State       string                 `json:"state"`
+	UIDMappings []specs.LinuxIDMapping `json:"uidMappings,omitempty"`
+	GIDMappings []specs.LinuxIDMapping `json:"gidMappings,omitempty"`
 }
 
 func newPrivateBundle(tmp string) (*privateBundle, error) {
-	dir, err := os.MkdirTemp(tmp, "ocitools-run-")
+	dir, err := os.MkdirTemp(tmp, privatePrefix)
 	if err != nil {
 		return nil, fmt.Errorf("creating the private bundle directory: %w", err)
 	}
@@ -119,13 +132,98 @@ func newPrivateBundle(tmp string) (*privateBundle, error) {
 		upper: filepath.Join(dir, "upper"),
 		work:  filepath.Join(dir, "work"),
 	}
+	// The lock is taken before anything else exists, and the run record is
+	// written only while it is held: a record whose lock is free belongs to
+	// a run that is gone.
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("locking the private bundle: %w", err)
+	}
+	b.lock = lock
 	for _, d := range []string{b.root, b.upper, b.work} {
 		if err := os.Mkdir(d, 0o755); err != nil {
+			b.unlock()
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("creating the private bundle: %w", err)
 		}
 	}
 	return b, nil
+}
+
+func (b *privateBundle) unlock() {
+	if b.lock != nil {
+		b.lock.Close()
+		b.lock = nil
+	}
+}
+
+// record writes what a later run needs to clean up after this one.
+func (b *privateBundle) record(info runInfo) error {
+	data, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("recording the run: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, infoName), data, 0o600); err != nil {
+		return fmt.Errorf("recording the run: %w", err)
+	}
+	return nil
+}
+
+func (b *privateBundle) pidFile() string { return filepath.Join(b.dir, pidName) }
+
+// started reports whether the runtime started the container's process: runc
+// and crun write --pid-file only once it runs.
+func (b *privateBundle) started() bool {
+	fi, err := os.Stat(b.pidFile())
+	return err == nil && fi.Size() > 0
+}
+
+// reclaimStale removes what runs killed with SIGKILL left in tmp: their
+// container and runtime state (through the runtime) and their private bundle.
+// Only directories of this user whose lock no process holds are touched.
+func reclaimStale(tmp, runtime string, stderr io.Writer) {
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), privatePrefix) {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() || !ownedByMe(fi) {
+			continue
+		}
+		lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lock.Close()
+			continue // a live run
+		}
+		data, err := readfile.Regular(filepath.Join(dir, infoName), 1<<20)
+		var info runInfo
+		if err != nil || json.Unmarshal(data, &info) != nil || !strings.HasPrefix(info.ID, "ocitools-") {
+			lock.Close()
+			continue // not recorded yet, or not ours
+		}
+		c := &container{runtime: runtime, state: info.State, id: info.ID}
+		if err := c.delete(); err != nil {
+			fmt.Fprintf(stderr, "ocitools run: warning: an interrupted run left container %s: %v\n", info.ID, err)
+		}
+		lock.Close()
+		if err := removeDir(dir, info.UIDMappings, info.GIDMappings); err != nil {
+			fmt.Fprintf(stderr, "ocitools run: warning: removing what an interrupted run left: %v\n", err)
+			continue
+		}
+		fmt.Fprintf(stderr, "ocitools run: removed what an interrupted run left (container %s, %s)\n", info.ID, dir)
+	}
 }
 
 // overlayUnsafe are characters the kernel's overlay option parser treats as
@@ -138,15 +236,14 @@ const overlayUnsafe = ",:\\"
 // root.readonly keeps its meaning because the runtime remounts "/" read-only.
 // Relative bind sources are made absolute, since config.json moves.
 func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) error {
-	rootfs := s.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
+	// Always the bundle's own rootfs, never followed through a symlink: the
+	// overlay's lower layer must not be a directory outside the bundle.
+	if s.Root.Path != spec.RootfsDir {
+		return fmt.Errorf("bundle %s: root.path is %q: it must be %q", bundle, s.Root.Path, spec.RootfsDir)
 	}
-	if real, err := filepath.EvalSymlinks(rootfs); err == nil {
-		rootfs = real
-	}
-	if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
-		return fmt.Errorf("bundle %s: root.path %q is not a directory", bundle, s.Root.Path)
+	rootfs := filepath.Join(bundle, spec.RootfsDir)
+	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
+		return fmt.Errorf("bundle %s: root.path %q is not a directory (a symlink is not followed)", bundle, s.Root.Path)
 	}
 	b.lower = rootfs
 	for _, p := range []string{rootfs, b.upper, b.work} {
@@ -161,8 +258,14 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 		return fmt.Errorf("bundle %s: process.args is empty: give the command after --", bundle)
 	}
 	for i, m := range s.Mounts {
-		if spec.IsBind(m) && m.Source != "" && !filepath.IsAbs(m.Source) {
-			s.Mounts[i].Source = filepath.Join(bundle, m.Source)
+		if !spec.IsBind(m) {
+			continue
+		}
+		if !filepath.IsAbs(m.Source) {
+			return fmt.Errorf("bundle %s: the bind mount at %s has the relative source %q: give an absolute host path", bundle, m.Destination, m.Source)
+		}
+		if writesStored(m.Source, bundle) {
+			s.Mounts[i].Options = readOnly(m.Options)
 		}
 	}
 	overlay := specs.Mount{
@@ -181,6 +284,41 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 		return fmt.Errorf("writing the private config.json: %w", err)
 	}
 	return nil
+}
+
+// writesStored reports whether a bind of source could reach the stored bundle
+// or the Nix store: source (symlinks resolved) is inside one of them or holds
+// one. Such a bind is made read-only.
+func writesStored(source, bundle string) bool {
+	if real, err := filepath.EvalSymlinks(source); err == nil {
+		source = real
+	}
+	for _, p := range []string{bundle, storeDir} {
+		if within(source, p) || within(p, source) {
+			return true
+		}
+	}
+	return false
+}
+
+const storeDir = "/nix/store"
+
+// within reports whether p is dir or inside it (both clean and absolute).
+func within(p, dir string) bool {
+	p, dir = filepath.Clean(p), filepath.Clean(dir)
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+// readOnly turns bind options into read-only ones, recursively ("rro") so
+// that mounts below the source are read-only too.
+func readOnly(opts []string) []string {
+	out := make([]string, 0, len(opts)+2)
+	for _, o := range opts {
+		if o != "rw" && o != "ro" && o != "rro" && o != "rrw" {
+			out = append(out, o)
+		}
+	}
+	return append(out, "ro", "rro")
 }
 
 // shareWithUserNS hands the root, upper and work directories to the host ids of
@@ -217,13 +355,16 @@ func (b *privateBundle) shareWithUserNS(s *specs.Spec) error {
 // created or removed in them. With it, container root owns them as it does in
 // a root run; files from the store still cannot be modified, and /nix stays
 // as stored.
-func (b *privateBundle) mirrorDirs() error {
+func (b *privateBundle) mirrorDirs(stop func() syscall.Signal) error {
 	type dir struct {
 		path string
 		fi   fs.FileInfo
 	}
 	var dirs []dir
 	err := filepath.WalkDir(b.lower, func(p string, d fs.DirEntry, err error) error {
+		if stop != nil && stop() != 0 {
+			return errStopped
+		}
 		if err != nil || !d.IsDir() || p == b.lower {
 			return nil // unreadable parts just stay as they are
 		}
@@ -260,19 +401,4 @@ func (b *privateBundle) mirrorDirs() error {
 		}
 	}
 	return nil
-}
-
-// removeTree removes dir. Directories the caller owns but may not write (those
-// mirrorDirs made read-only, the overlay's work directory) are opened first.
-func removeTree(dir string) error {
-	if err := os.RemoveAll(dir); err == nil {
-		return nil
-	}
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if d != nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700) // before WalkDir reads it
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,15 +22,26 @@ import (
 const (
 	helperWait   = "__ocitools-run-remove-wait"
 	helperRemove = "__ocitools-run-remove"
+	// helperArgv0 is the argv[0] removeInUserNS gives: a user typing the
+	// stage's name (or a bundle's bin/NAME passing it on) does not.
+	helperArgv0 = "ocitools-run-remove"
 )
 
-// Helper runs a removal stage when args (os.Args) ask for one: main calls it
-// before anything else and exits with code when handled is true.
+// Helper runs a removal stage when args (os.Args) ask for one the internal
+// way: main calls it (after the multicall check, so that a bundle's bin/NAME
+// passes every argument to its container) and exits with code when handled is
+// true. A stage is refused unless argv[0] is helperArgv0, the process is in a
+// user namespace of its own and the directory is a private bundle's, so that
+// it never removes a host directory it is pointed at.
 func Helper(args []string) (handled bool, code int) {
 	if len(args) != 3 || (args[1] != helperWait && args[1] != helperRemove) {
 		return false, 0
 	}
 	dir := args[2]
+	if args[0] != helperArgv0 || initialUserNS() || !strings.HasPrefix(filepath.Base(dir), privatePrefix) {
+		fmt.Fprintf(os.Stderr, "%s is internal to ocitools run and refuses to run when invoked directly\n", args[1])
+		return true, 2
+	}
 	if args[1] == helperWait {
 		// The parent writes one byte once the mappings are in place.
 		var b [1]byte
@@ -36,7 +49,7 @@ func Helper(args []string) (handled bool, code int) {
 			fmt.Fprintf(os.Stderr, "waiting for the user namespace mappings: %v\n", err)
 			return true, 1
 		}
-		err := syscall.Exec("/proc/self/exe", []string{args[0], helperRemove, dir}, os.Environ())
+		err := syscall.Exec("/proc/self/exe", []string{helperArgv0, helperRemove, dir}, os.Environ())
 		fmt.Fprintf(os.Stderr, "re-executing in the user namespace: %v\n", err)
 		return true, 1
 	}
@@ -47,6 +60,18 @@ func Helper(args []string) (handled bool, code int) {
 	return true, 0
 }
 
+// initialUserNS reports whether this process is in the host's user namespace,
+// whose uid_map maps every id to itself; a new one has no mapping yet or the
+// one newuidmap wrote.
+func initialUserNS() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(data))
+	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
+}
+
 // removeInUserNS removes dir inside a new user namespace with the given
 // mappings, set with newuidmap and newgidmap.
 func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
@@ -55,6 +80,7 @@ func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
 		return fmt.Errorf("finding this program to remove %s in a user namespace: %w", dir, err)
 	}
 	cmd := exec.Command(self, helperWait, dir)
+	cmd.Args[0] = helperArgv0
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

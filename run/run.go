@@ -16,11 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/rootfs"
 )
 
 // DefaultGrace is how long a container gets between a forwarded terminating
@@ -50,6 +53,10 @@ type Options struct {
 	Grace time.Duration
 	// TempDir holds the private bundle; empty means os.TempDir().
 	TempDir string
+	// AllowHostConfig runs bundles whose configuration acts on the host
+	// outside the container: hooks (programs the runtime runs on the host, as
+	// the caller) and namespaces joined by path. Without it they are refused.
+	AllowHostConfig bool
 	// Signals delivers the signals to forward to the container (the caller
 	// subscribes with signal.Notify). May be nil.
 	Signals <-chan os.Signal
@@ -59,12 +66,22 @@ type Options struct {
 }
 
 // Run runs the bundle and returns the container's exit status (128+N when it was
-// killed by signal N). err is set when the container could not be started; the
-// runtime's own errors reach Stderr and its exit status is returned.
+// killed by signal N, or when signal N stopped the run before the container
+// started). err is set when the container could not be started; the runtime's
+// own errors reach Stderr.
 func Run(ctx context.Context, o Options) (int, error) {
+	st := &stopper{signals: o.Signals, ctx: ctx}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
 	bundle, s, err := loadBundle(o.Bundle)
 	if err != nil {
 		return 0, err
+	}
+	if !o.AllowHostConfig {
+		if err := checkHostConfig(s); err != nil {
+			return 0, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+		}
 	}
 	runtime, err := FindRuntime(o.Runtime)
 	if err != nil {
@@ -77,14 +94,14 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 		u := s.Process.User
-		if len(u.AdditionalGids) > 0 && o.Stderr != nil {
+		if len(u.AdditionalGids) > 0 {
 			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: runc cannot set supplementary groups rootless\n", u.AdditionalGids)
 		}
 		needSub := u.UID != 0 || u.GID != 0
 		if err := ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
 		}
-		if len(s.Linux.UIDMappings) > 1 {
+		if len(s.Linux.UIDMappings) > 1 || len(s.Linux.GIDMappings) > 1 {
 			uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
 		}
 	}
@@ -99,11 +116,39 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	reclaimStale(tmp, runtime, o.Stderr)
+	if sig := st.stopped(); sig != 0 {
+		return 128 + int(sig), nil
+	}
+	c := &container{runtime: runtime, id: newID(), grace: o.Grace, stderr: o.Stderr}
+	if c.grace <= 0 {
+		c.grace = DefaultGrace
+	}
 	pb, err := newPrivateBundle(tmp)
 	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = removeTree(pb.dir) }()
+	c.state = o.StateDir
+	if c.state == "" {
+		c.state = defaultStateDir(rootless, pb.dir)
+	}
+	removed := false
+	cleanUp := func() {
+		if removed {
+			return
+		}
+		removed = true
+		if derr := c.delete(); derr != nil {
+			fmt.Fprintf(c.stderr, "ocitools run: warning: %v\n", derr)
+		}
+		if rerr := removePrivate(pb, uidMap, gidMap); rerr != nil {
+			fmt.Fprintf(c.stderr, "ocitools run: warning: removing the private bundle: %v\n", rerr)
+		}
+	}
+	defer cleanUp()
+	if err := pb.record(runInfo{ID: c.id, State: c.state, UIDMappings: uidMap, GIDMappings: gidMap}); err != nil {
+		return 0, err
+	}
 	args := o.Args
 	if len(args) == 0 && o.ProgramArgs != nil && len(s.Process.Args) > 0 {
 		args = append([]string{s.Process.Args[0]}, o.ProgramArgs...)
@@ -116,41 +161,94 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 	} else if !s.Root.Readonly {
-		if err := pb.mirrorDirs(); err != nil {
+		if err := pb.mirrorDirs(st.stopped); err != nil && !errors.Is(err, errStopped) {
 			return 0, err
 		}
 	}
-	state := o.StateDir
-	if state == "" {
-		state = defaultStateDir(rootless, pb.dir)
+	if sig := st.stopped(); sig != 0 {
+		return 128 + int(sig), nil
 	}
-	c := &container{
-		runtime: runtime,
-		state:   state,
-		id:      newID(),
-		grace:   o.Grace,
-		stderr:  o.Stderr,
-	}
-	if c.grace <= 0 {
-		c.grace = DefaultGrace
-	}
-	if c.stderr == nil {
-		c.stderr = io.Discard
-	}
-	code, err := c.run(ctx, pb.dir, o)
-	if derr := c.delete(); derr != nil && err == nil {
-		fmt.Fprintf(c.stderr, "ocitools run: warning: %v\n", derr)
-	}
-	if rerr := removePrivate(pb.dir, uidMap, gidMap); rerr != nil {
-		fmt.Fprintf(c.stderr, "ocitools run: warning: removing the private bundle: %v\n", rerr)
-	}
+	code, err := c.run(ctx, pb, o, st)
+	cleanUp()
 	return code, err
+}
+
+// checkHostConfig refuses the parts of a configuration that act on the host
+// rather than in the container: a bundle from someone else must not run a
+// program on the host or enter the host's namespaces.
+func checkHostConfig(s *specs.Spec) error {
+	var found []string
+	if h := s.Hooks; h != nil {
+		for _, hs := range []struct {
+			name  string
+			hooks []specs.Hook
+		}{{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
+			{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop}} {
+			for _, hook := range hs.hooks {
+				found = append(found, fmt.Sprintf("hooks.%s runs %s on the host", hs.name, hook.Path))
+			}
+		}
+	}
+	if s.Linux != nil {
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Path != "" {
+				found = append(found, fmt.Sprintf("the %s namespace joins %s instead of a new one", ns.Type, ns.Path))
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("its configuration acts on the host: %s; run it with --allow-host-config if you trust it", strings.Join(found, "; "))
+}
+
+// stopper watches for a terminating signal (or ctx) while the run is being set
+// up, so that SIGINT/SIGTERM stop it at every stage; other signals are kept
+// for the container.
+type stopper struct {
+	signals <-chan os.Signal
+	ctx     context.Context
+	stop    syscall.Signal
+	queued  []syscall.Signal
+}
+
+var errStopped = errors.New("stopped by a signal")
+
+// stopped returns the terminating signal received so far, or 0.
+func (st *stopper) stopped() syscall.Signal {
+	for st.stop == 0 {
+		select {
+		case sig, ok := <-st.signals:
+			if !ok {
+				st.signals = nil
+				continue
+			}
+			if ss, ok := sig.(syscall.Signal); ok {
+				if terminating[ss] {
+					st.stop = ss
+				} else {
+					st.queued = append(st.queued, ss)
+				}
+			}
+		default:
+			if st.ctx != nil && st.ctx.Err() != nil {
+				st.stop = syscall.SIGTERM
+			}
+			return st.stop
+		}
+	}
+	return st.stop
 }
 
 // removePrivate removes the private bundle. Files the container's subordinate
 // ids left in the writable layer are removed in a user namespace.
-func removePrivate(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
-	err := removeTree(dir)
+func removePrivate(pb *privateBundle, uidMap, gidMap []specs.LinuxIDMapping) error {
+	pb.unlock()
+	return removeDir(pb.dir, uidMap, gidMap)
+}
+
+func removeDir(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
+	err := rootfs.RemoveAll(dir)
 	if err == nil || uidMap == nil {
 		return err
 	}
@@ -194,15 +292,20 @@ var terminating = map[syscall.Signal]bool{
 	syscall.SIGINT: true, syscall.SIGTERM: true, syscall.SIGHUP: true, syscall.SIGQUIT: true,
 }
 
-func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, error) {
-	cmd := exec.Command(c.runtime, "--root", c.state, "run", "--bundle", bundleDir, c.id)
+// runtimeCall bounds every call to the runtime other than the run itself: a
+// runtime that hangs must not hang ocitools.
+const runtimeCall = 5 * time.Second
+
+func (c *container) run(ctx context.Context, pb *privateBundle, o Options, st *stopper) (int, error) {
+	cmd := exec.Command(c.runtime, "--root", c.state, "run", "--pid-file", pb.pidFile(), "--bundle", pb.dir, c.id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	// Stdin copying (when it is not a file) must not keep Wait waiting forever.
 	cmd.WaitDelay = time.Second
 	tty := isTerminal(o.Stdin)
 	if !tty {
 		// Its own process group: a signal meant for us reaches the container
-		// once, through "kill", not also through the runtime's own forwarding.
+		// once, through "kill", not also through the runtime's own forwarding;
+		// and the group (runtime, hooks, container init) can be killed at once.
 		// With a terminal it must stay in the foreground group to read it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
@@ -212,53 +315,99 @@ func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
+	type sent struct {
+		sig syscall.Signal
+		err error
+	}
 	var (
-		pending  []syscall.Signal // signals the runtime could not deliver yet
+		pending  = st.queued // signals the runtime could not deliver yet
 		retry    <-chan time.Time
 		killAt   <-chan time.Time
+		giveUp   <-chan time.Time
+		stopSig  = st.stop
 		ctxDone  = ctx.Done()
 		signals  = o.Signals
+		results  = make(chan sent, 64)
 		escalate = func() {
-			if killAt == nil {
+			if killAt == nil && giveUp == nil {
 				killAt = time.After(c.grace)
 			}
 		}
 	)
-	// The grace period starts when a terminating signal reaches the running
-	// process, so that a slow start does not eat into it.
+	if len(pending) > 0 {
+		retry = time.After(50 * time.Millisecond)
+	}
+	// Calls to the runtime run beside the loop, each with a deadline, so that a
+	// runtime that hangs cannot delay the kill.
 	send := func(sig syscall.Signal) {
-		if err := c.kill(sig); err != nil {
-			pending = append(pending, sig)
-			if retry == nil {
-				retry = time.After(50 * time.Millisecond)
+		go func() {
+			select {
+			case results <- sent{sig, c.kill(sig)}:
+			default:
 			}
-			return
+		}()
+	}
+	// killAll ends the runtime, its hooks and the container: the process group
+	// (without a terminal), the runtime itself and, through the runtime, the
+	// container's init.
+	killAll := func() {
+		send(syscall.SIGKILL)
+		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
-		if terminating[sig] {
-			escalate()
+		_ = cmd.Process.Kill()
+	}
+	stop := func(sig syscall.Signal) {
+		if stopSig == 0 {
+			stopSig = sig
 		}
+		escalate()
 	}
 	for {
 		select {
 		case err := <-done:
-			return exitStatus(err, c.runtime)
+			code, werr := exitStatus(err, c.runtime)
+			if werr != nil {
+				return 0, werr
+			}
+			if !pb.started() {
+				if stopSig != 0 {
+					return 128 + int(stopSig), nil
+				}
+				return code, fmt.Errorf("%s could not start the container (it exited with status %d; its message is above)", c.runtime, code)
+			}
+			return code, nil
 		case sig := <-signals:
 			ss, ok := sig.(syscall.Signal)
 			if !ok {
 				continue
 			}
+			if terminating[ss] {
+				stop(ss)
+			}
 			if tty && (ss == syscall.SIGINT || ss == syscall.SIGQUIT) {
 				// With a terminal, ^C and ^\ reach the runtime (same process
 				// group), which forwards them itself.
-				escalate()
 				continue
 			}
 			send(ss)
 		case <-ctxDone:
 			ctxDone = nil
+			stop(syscall.SIGTERM)
 			send(syscall.SIGTERM)
+		case r := <-results:
+			if r.err != nil && r.sig != syscall.SIGKILL {
+				pending = append(pending, r.sig)
+				if retry == nil {
+					retry = time.After(50 * time.Millisecond)
+				}
+			}
 		case <-killAt:
-			send(syscall.SIGKILL)
+			killAt = nil
+			killAll()
+			giveUp = time.After(runtimeCall)
+		case <-giveUp:
+			return 128 + int(syscall.SIGKILL), fmt.Errorf("%s did not exit %v after SIGKILL", c.runtime, runtimeCall)
 		case <-retry:
 			retry = nil
 			again := pending
@@ -277,9 +426,9 @@ func (c *container) run(ctx context.Context, bundleDir string, o Options) (int, 
 // only SIGKILL goes through then.
 func (c *container) kill(sig syscall.Signal) error {
 	if sig != syscall.SIGKILL {
-		out, err := exec.Command(c.runtime, "--root", c.state, "state", c.id).Output()
+		out, err := c.call("state", c.id)
 		if err != nil {
-			return fmt.Errorf("%s state %s: %w", c.runtime, c.id, err)
+			return err
 		}
 		var st specs.State
 		if err := json.Unmarshal(out, &st); err != nil {
@@ -289,23 +438,38 @@ func (c *container) kill(sig syscall.Signal) error {
 			return fmt.Errorf("container %s is %s, not running", c.id, st.Status)
 		}
 	}
-	out, err := exec.Command(c.runtime, "--root", c.state, "kill", c.id, strconv.Itoa(int(sig))).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s kill %s %d: %v: %s", c.runtime, c.id, sig, err, bytes.TrimSpace(out))
+	_, err := c.call("kill", c.id, strconv.Itoa(int(sig)))
+	return err
+}
+
+// call runs the runtime with a deadline and returns its standard output.
+func (c *container) call(args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), runtimeCall)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.runtime, append([]string{"--root", c.state}, args...)...)
+	cmd.WaitDelay = time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s %s: no answer within %v", c.runtime, strings.Join(args, " "), runtimeCall)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", c.runtime, strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return out, nil
 }
 
 // delete removes the runtime's state of the container, running or not.
 func (c *container) delete() error {
-	out, err := exec.Command(c.runtime, "--root", c.state, "delete", "--force", c.id).CombinedOutput()
+	_, err := c.call("delete", "--force", c.id)
 	if err == nil {
 		return nil
 	}
 	if _, serr := os.Stat(filepath.Join(c.state, c.id)); errors.Is(serr, os.ErrNotExist) {
 		return nil // runc run deletes what it created; nothing is left
 	}
-	return fmt.Errorf("%s delete --force %s: %v: %s", c.runtime, c.id, err, bytes.TrimSpace(out))
+	return err
 }
 
 func exitStatus(err error, runtime string) (int, error) {

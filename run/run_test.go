@@ -265,7 +265,7 @@ func TestRunReadonlyRootRefusesWrites(t *testing.T) {
 // drops unhandled signals to PID 1) gets SIGKILL after the grace period.
 func TestRunSignalEscalatesToKill(t *testing.T) {
 	requireRunc(t)
-	bundle := makeBundle(t, testConfig("/bin/sleep", "100"))
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "echo ready; exec sleep 100"))
 	tests := []struct {
 		name string
 		stop func(chan os.Signal, context.CancelFunc)
@@ -278,18 +278,46 @@ func TestRunSignalEscalatesToKill(t *testing.T) {
 			sigs := make(chan os.Signal, 1)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			// Sent at once: the container may not exist yet, so the runner
-			// must keep trying until it does.
-			tt.stop(sigs, cancel)
+			pr, pw := io.Pipe()
+			done := make(chan result, 1)
+			go func() {
+				var stderr bytes.Buffer
+				code, err := Run(ctx, Options{Bundle: bundle, Signals: sigs, Stdout: pw, Stderr: &stderr, StateDir: t.TempDir(), TempDir: t.TempDir(), Grace: 300 * time.Millisecond})
+				pw.Close()
+				done <- result{code: code, err: err, stderr: stderr.String()}
+			}()
+			out := make([]byte, 6)
+			if _, err := io.ReadFull(pr, out); err != nil || string(out) != "ready\n" {
+				t.Fatalf("read %q, %v", out, err)
+			}
 			start := time.Now()
-			r := runIt(t, ctx, Options{Bundle: bundle, Signals: sigs, Grace: 300 * time.Millisecond})
+			tt.stop(sigs, cancel)
+			go io.Copy(io.Discard, pr)
+			r := <-done
 			if r.err != nil || r.code != 128+int(syscall.SIGKILL) {
 				t.Fatalf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGKILL), r.stderr)
 			}
-			if d := time.Since(start); d > 20*time.Second {
-				t.Errorf("took %v", d)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v after the signal, want about the 300ms grace period", d)
 			}
 		})
+	}
+}
+
+// A terminating signal before the container started stops the run there:
+// nothing is started, nothing is left (runIt checks), the status is 128+N.
+func TestRunSignalBeforeStart(t *testing.T) {
+	requireRunc(t)
+	bundle := makeBundle(t, testConfig("/bin/sleep", "100"))
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGINT
+	start := time.Now()
+	r := runIt(t, context.Background(), Options{Bundle: bundle, Signals: sigs, Grace: time.Minute})
+	if r.err != nil || r.code != 128+int(syscall.SIGINT) {
+		t.Fatalf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGINT), r.stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }
 
@@ -335,8 +363,8 @@ func TestRunFailures(t *testing.T) {
 		{name: "missing runtime", o: Options{Bundle: good, Runtime: "/no/runc"}, wantErr: `OCI runtime "/no/runc" (from --runtime) not found`},
 		// The stored bundle is checked by spec.ValidateBundle: its lines come back.
 		{name: "invalid bundle", o: Options{Bundle: invalid}, wantErr: "bundle " + invalid + " is invalid:\n  process.args[0] \"/bin/nothing\""},
-		// An override is not: the runtime reports it, with its own status.
-		{name: "missing program", o: Options{Bundle: good, Args: []string{"/bin/nothing"}}, wantCode: 1},
+		// An override is not: the runtime reports it, and it is a start failure.
+		{name: "missing program", o: Options{Bundle: good, Args: []string{"/bin/nothing"}}, wantErr: "could not start the container (it exited with status 1"},
 		{name: "terminal without one", o: Options{Bundle: term}, wantErr: "bundle " + term + " sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal"},
 		{name: "terminal turned off", o: Options{Bundle: term, NoTerminal: true}, wantCode: 0},
 	}
@@ -423,5 +451,93 @@ func TestRunTempDirOnOverlay(t *testing.T) {
 	}
 	if got, err := upperParent(""); err != nil || got != xdg {
 		t.Errorf("upperParent = %q, %v; want %s", got, err, xdg)
+	}
+}
+
+// Hooks and namespace paths act on the host: refused unless allowed.
+func TestRunRefusesHostConfig(t *testing.T) {
+	requireRunc(t)
+	hooked := testConfig("/bin/echo")
+	hooked.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/bin/touch", Args: []string{"touch", "/tmp/owned"}}}}
+	joined := testConfig("/bin/echo")
+	joined.Linux.Namespaces[1].Path = "/proc/1/ns/net"
+	for name, s := range map[string]*specs.Spec{"hook": hooked, "namespace path": joined} {
+		t.Run(name, func(t *testing.T) {
+			r := runIt(t, context.Background(), Options{Bundle: makeBundle(t, s)})
+			if r.err == nil || !strings.Contains(r.err.Error(), "acts on the host") || !strings.Contains(r.err.Error(), "--allow-host-config") {
+				t.Fatalf("err = %v, want a refusal", r.err)
+			}
+		})
+	}
+}
+
+// SIGTERM stops the run within the grace period while a createRuntime hook
+// hangs (the container never started): runtime, hook and init are killed,
+// and nothing is left (runIt checks the state and temporary directories).
+func TestRunStopDuringHook(t *testing.T) {
+	requireRunc(t)
+	s := testConfig("/bin/echo")
+	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/bin/sleep", Args: []string{"sleep", "30"}}}}
+	bundle := makeBundle(t, s)
+	sigs := make(chan os.Signal, 1)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		sigs <- syscall.SIGTERM
+	}()
+	start := time.Now()
+	r := runIt(t, context.Background(), Options{Bundle: bundle, Signals: sigs, Grace: 500 * time.Millisecond, AllowHostConfig: true})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stopped after %v, want about 1s (0.5s + the 0.5s grace)", d)
+	}
+	if r.err != nil || r.code != 128+int(syscall.SIGTERM) {
+		t.Errorf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGTERM), r.stderr)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "sleep 30").Output(); len(out) != 0 {
+		t.Errorf("the hook still runs: pids %s", out)
+	}
+}
+
+// A runtime whose "state" never answers does not stop SIGTERM: every call has
+// a deadline, and the kill comes at the end of the grace period.
+func TestRunHangingRuntime(t *testing.T) {
+	runc := requireRunc(t)
+	wrapper := filepath.Join(t.TempDir(), "runc-hangs")
+	script := "#!/bin/sh\nfor a; do [ \"$a\" = state ] && exec sleep 1000; done\nexec " + runc + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bundle := makeBundle(t, testConfig("/bin/sh", "-c", "echo ready; exec sleep 100"))
+	sigs := make(chan os.Signal, 1)
+	pr, pw := io.Pipe()
+	done := make(chan result, 1)
+	state, tmp := t.TempDir(), t.TempDir()
+	go func() {
+		var stderr bytes.Buffer
+		code, err := Run(context.Background(), Options{Bundle: bundle, Runtime: wrapper, Signals: sigs, Stdout: pw, Stderr: &stderr, StateDir: state, TempDir: tmp, Grace: 500 * time.Millisecond})
+		pw.Close()
+		done <- result{code: code, err: err, stderr: stderr.String()}
+	}()
+	out := make([]byte, 6)
+	if _, err := io.ReadFull(pr, out); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	start := time.Now()
+	sigs <- syscall.SIGTERM
+	select {
+	case r := <-done:
+		if r.code != 128+int(syscall.SIGKILL) {
+			t.Errorf("code %d, err %v; stderr %s", r.code, r.err, r.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still runs 20s after SIGTERM")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stopped after %v, want about the 0.5s grace", d)
+	}
+	for _, d := range []string{state, tmp} {
+		if left, _ := os.ReadDir(d); len(left) != 0 {
+			t.Errorf("%s holds %v", d, left)
+		}
 	}
 }

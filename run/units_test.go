@@ -12,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/rootfs"
 )
 
 // fakeExe writes an executable script named name in dir.
@@ -188,7 +190,7 @@ func TestPrepare(t *testing.T) {
 			Root:    &specs.Root{Path: "rootfs", Readonly: true},
 			Mounts: []specs.Mount{
 				{Destination: "/proc", Type: "proc", Source: "proc"},
-				{Destination: "/data", Type: "none", Source: "data", Options: []string{"rbind", "ro"}},
+				{Destination: "/data", Type: "none", Source: filepath.Join(bundle, "rootfs"), Options: []string{"rbind", "rw"}},
 				{Destination: "/abs", Type: "bind", Source: "/srv/abs"},
 			},
 		}
@@ -204,7 +206,9 @@ func TestPrepare(t *testing.T) {
 		{name: "stored args", want: []string{"/bin/sh", "-c", "true"}},
 		{name: "args override", args: []string{"/bin/id", "-u"}, want: []string{"/bin/id", "-u"}},
 		{name: "no args anywhere", edit: func(s *specs.Spec) { s.Process.Args = nil }, wantErr: "process.args is empty: give the command after --"},
-		{name: "root missing", edit: func(s *specs.Spec) { s.Root.Path = "nope" }, wantErr: `root.path "nope" is not a directory`},
+		{name: "root.path elsewhere", edit: func(s *specs.Spec) { s.Root.Path = "../../.." }, wantErr: `root.path is "../../..": it must be "rootfs"`},
+		{name: "root.path absolute", edit: func(s *specs.Spec) { s.Root.Path = bundle + "/rootfs" }, wantErr: `it must be "rootfs"`},
+		{name: "relative bind source", edit: func(s *specs.Spec) { s.Mounts[1].Source = "." }, wantErr: `the bind mount at /data has the relative source "."`},
 		{name: "temp dir an overlay cannot name", tmp: filepath.Join(t.TempDir(), "a:b"), wantErr: `contains one of ",:\\", which an overlay mount cannot name`},
 	}
 	for _, tt := range tests {
@@ -252,11 +256,12 @@ func TestPrepare(t *testing.T) {
 			if len(got.Mounts) != 4 || !reflect.DeepEqual(got.Mounts[0], overlay) {
 				t.Fatalf("mounts = %+v, want the overlay %+v first", got.Mounts, overlay)
 			}
-			if src := got.Mounts[2].Source; src != filepath.Join(bundle, "data") {
-				t.Errorf("relative bind source became %q, want it under the stored bundle", src)
+			// A bind from inside the stored bundle is read-only, whatever it asked.
+			if m := got.Mounts[2]; !reflect.DeepEqual(m.Options, []string{"rbind", "ro", "rro"}) {
+				t.Errorf("bind from the bundle has options %q, want it read-only", m.Options)
 			}
-			if src := got.Mounts[3].Source; src != "/srv/abs" {
-				t.Errorf("absolute bind source became %q", src)
+			if m := got.Mounts[3]; m.Source != "/srv/abs" || m.Options != nil {
+				t.Errorf("bind from elsewhere became %+v", m)
 			}
 			if got.Mounts[1].Source != "proc" {
 				t.Errorf("proc source became %q", got.Mounts[1].Source)
@@ -265,8 +270,9 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
-// Only the exact removal stages are taken by Helper; anything else is ocitools'
-// own command line.
+// Only the exact removal stages are taken by Helper, and only the internal
+// way: invoked directly (as a bundle's bin/NAME would pass them on) they are
+// refused and remove nothing.
 func TestHelperArgs(t *testing.T) {
 	for _, args := range [][]string{
 		{"ocitools"},
@@ -279,15 +285,26 @@ func TestHelperArgs(t *testing.T) {
 			t.Errorf("Helper(%q) handled it", args)
 		}
 	}
-	dir := filepath.Join(t.TempDir(), "x")
+	dir := filepath.Join(t.TempDir(), privatePrefix+"x")
 	if err := os.MkdirAll(filepath.Join(dir, "y"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if handled, code := Helper([]string{"ocitools", helperRemove, dir}); !handled || code != 0 {
-		t.Fatalf("Helper(remove) = %v, %d", handled, code)
+	other := t.TempDir()
+	for _, args := range [][]string{
+		{"ocitools", helperRemove, dir},
+		{"/nix/store/x-c/bin/c", helperRemove, dir},
+		{helperArgv0, helperRemove, other}, // not a private bundle
+		{helperArgv0, helperRemove, dir},   // the host's user namespace
+		{helperArgv0, helperWait, dir},
+	} {
+		if handled, code := Helper(args); !handled || code != 2 {
+			t.Errorf("Helper(%q) = %v, %d; want it refused with status 2", args, handled, code)
+		}
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("%s still exists: %v", dir, err)
+	for _, d := range []string{dir, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
 	}
 }
 
@@ -324,13 +341,13 @@ func TestMirrorDirs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = removeTree(lower) })
+	t.Cleanup(func() { _ = rootfs.RemoveAll(lower) })
 	pb, err := newPrivateBundle(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pb.lower = lower
-	if err := pb.mirrorDirs(); err != nil {
+	if err := pb.mirrorDirs(nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -353,7 +370,32 @@ func TestMirrorDirs(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("upper holds %q, want %q", got, want)
 	}
-	if err := removeTree(pb.dir); err != nil {
+	if err := rootfs.RemoveAll(pb.dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWritesStored(t *testing.T) {
+	bundle := "/nix/store/00000000000000000000000000000000-b"
+	tests := []struct {
+		source string
+		want   bool
+	}{
+		{"/srv/data", false},
+		{"/nix/store", true},
+		{"/nix/store/11111111111111111111111111111111-other", true},
+		{bundle + "/rootfs/etc", true},
+		{"/nix", true},
+		{"/", true},
+		{"/nixx", false},
+	}
+	for _, tt := range tests {
+		if got := writesStored(tt.source, bundle); got != tt.want {
+			t.Errorf("writesStored(%q) = %v, want %v", tt.source, got, tt.want)
+		}
+	}
+	tmpBundle := t.TempDir()
+	if !writesStored(filepath.Dir(tmpBundle), tmpBundle) || !writesStored(tmpBundle+"/rootfs", tmpBundle) {
+		t.Error("a bundle outside the store is not protected")
 	}
 }

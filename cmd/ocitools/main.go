@@ -30,14 +30,15 @@ func newApp() *cli.App {
 }
 
 func main() {
-	// ocitools run re-executes itself to clean up in a user namespace.
-	if handled, code := ocirun.Helper(os.Args); handled {
-		os.Exit(code)
-	}
 	run := func() error { return newApp().Run(os.Args) }
-	// A bundle's bin/NAME link to this program runs that bundle (nix run).
+	// A bundle's bin/NAME link to this program runs that bundle (nix run), and
+	// every argument goes to the container: checked first, so that no
+	// argument reaches ocitools itself.
 	if bundle, ok := multicall(os.Args); ok {
 		run = func() error { return runMulticall(bundle, os.Args[1:]) }
+	} else if handled, code := ocirun.Helper(os.Args); handled {
+		// ocitools run re-executes itself to clean up in a user namespace.
+		os.Exit(code)
 	}
 	if err := run(); err != nil {
 		// An empty message: the exit status is a container's, which spoke for itself.

@@ -42,12 +42,22 @@ ARGS after -- replace process.args. A bundle's bin/NAME link to ocitools (what
 nix run starts) runs the bundle and passes its arguments to the configured
 program instead of the configured ones.
 
-The exit status is the container's (128+N when signal N killed it); 125 means
-ocitools could not start it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
-SIGUSR2 are forwarded; SIGKILL follows a terminating one after --grace.`,
+Bundles whose configuration acts on the host (hooks, which the runtime runs
+on the host; namespaces joined by path) are refused unless --allow-host-config
+is given. Bind mounts whose source is in the Nix store or the bundle (or holds
+one of them) are made read-only.
+
+Exit status: the container's; 128+N when signal N killed it, or stopped the
+run before the container started; 125 when ocitools or the runtime could not
+start it (invalid bundle, runtime missing or failing). SIGINT, SIGTERM,
+SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded; a terminating one stops
+the run at any stage, with SIGKILL to the runtime, its hooks and the container
+after --grace. Leftovers of a run killed with SIGKILL are removed by the next
+run of the same user (same TMPDIR).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime name or path (default: $" + run.RuntimeEnv + ", else runc, else crun on PATH)"},
 			&cli.DurationFlag{Name: "grace", Value: run.DefaultGrace, Usage: "time between a forwarded SIGINT, SIGTERM, SIGHUP or SIGQUIT and SIGKILL (0: kill at once)"},
+			&cli.BoolFlag{Name: "allow-host-config", Usage: "run a bundle whose configuration has hooks or joins namespaces by path (they act on the host)"},
 			&cli.BoolFlag{Name: "no-terminal", Usage: "run a bundle that sets process.terminal without a terminal (for scripts)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "the runtime's state directory (--root) (default: /run/ocitools as root, $XDG_RUNTIME_DIR/ocitools otherwise)"},
 		},
@@ -70,6 +80,8 @@ SIGUSR2 are forwarded; SIGKILL follows a terminating one after --grace.`,
 				Grace:      grace(c),
 				StateDir:   c.String("state-dir"),
 				NoTerminal: c.Bool("no-terminal"),
+
+				AllowHostConfig: c.Bool("allow-host-config"),
 			})
 		},
 	}
