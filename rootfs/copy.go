@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ocitools/ocitools/derivation"
-	"github.com/ocitools/ocitools/nar"
 )
 
 // The copy is bound by per-file work in the kernel (inode allocation, path
@@ -192,13 +191,8 @@ func copyClosure(store string, p Plan) error {
 
 // checkPath compares the NAR hash and size of dst with what Nix recorded.
 func checkPath(dst string, pi *derivation.PathInfo) error {
-	h, size, err := nar.HashPath(dst)
-	if err != nil {
-		return err
-	}
-	if !sameHash(h, pi.NarHash) || (pi.NarSize != 0 && size != pi.NarSize) {
-		return fmt.Errorf("%s: NAR hash %s (%d bytes), expected %s (%d bytes)",
-			pi.Path(), nar.Format(h), size, nar.Format(pi.NarHash), pi.NarSize)
+	if problem := narMismatch(dst, pi); problem != "" {
+		return fmt.Errorf("%s: %s", pi.Path(), problem)
 	}
 	return nil
 }

@@ -1,16 +1,23 @@
 package rootfs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/nar"
 )
 
@@ -22,16 +29,9 @@ const ManifestName = "closure.json"
 type Manifest struct {
 	// StoreMode is the bundle's store mode (copy or bind).
 	StoreMode string `json:"storeMode"`
-	// Paths is the closure, sorted by path, as Nix described it.
-	Paths []ManifestPath `json:"paths"`
-}
-
-// ManifestPath is one store path of the closure.
-type ManifestPath struct {
-	Path       string   `json:"path"`
-	NarHash    string   `json:"narHash"`
-	NarSize    uint64   `json:"narSize"`
-	References []string `json:"references"`
+	// Paths is the closure, sorted by path, in the shape Nix's
+	// exportReferencesGraph gives it (closureSize and ca left out).
+	Paths []derivation.PathInfoJSON `json:"paths"`
 }
 
 // NewManifest describes a closure.
@@ -39,13 +39,13 @@ func NewManifest(c *derivation.Closure, mode string) *Manifest {
 	if mode == "" {
 		mode = ModeCopy
 	}
-	m := &Manifest{StoreMode: mode, Paths: make([]ManifestPath, 0, len(c.Paths))}
+	m := &Manifest{StoreMode: mode, Paths: make([]derivation.PathInfoJSON, 0, len(c.Paths))}
 	for _, p := range c.Paths {
 		refs := p.References
 		if refs == nil {
 			refs = []string{}
 		}
-		m.Paths = append(m.Paths, ManifestPath{Path: p.Path(), NarHash: nar.Format(p.NarHash), NarSize: p.NarSize, References: refs})
+		m.Paths = append(m.Paths, derivation.PathInfoJSON{Path: p.Path(), NarHash: nar.Format(p.NarHash), NarSize: p.NarSize, References: refs})
 	}
 	return m
 }
@@ -65,22 +65,20 @@ func WriteManifest(bundleDir string, c *derivation.Closure, mode string) error {
 // ReadManifest reads and checks bundleDir/closure.json.
 func ReadManifest(bundleDir string) (*Manifest, *derivation.Closure, error) {
 	p := filepath.Join(bundleDir, ManifestName)
-	data, err := os.ReadFile(p)
+	data, err := readfile.Regular(p, readfile.ManifestLimit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the bundle's manifest: %w (was %s built by ocitools?)", err, bundleDir)
 	}
 	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, nil, fmt.Errorf("%s: not valid JSON: %w", p, err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a valid manifest: %w", p, err)
 	}
 	if m.StoreMode != ModeCopy && m.StoreMode != ModeBind {
 		return nil, nil, fmt.Errorf("%s: storeMode %q is not valid; valid modes are %q and %q", p, m.StoreMode, ModeCopy, ModeBind)
 	}
-	items := make([]derivation.PathInfoJSON, len(m.Paths))
-	for i, mp := range m.Paths {
-		items[i] = derivation.PathInfoJSON{Path: mp.Path, NarHash: mp.NarHash, NarSize: mp.NarSize, References: mp.References}
-	}
-	c, err := derivation.NewClosure(items)
+	c, err := derivation.NewClosure(m.Paths)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", p, err)
 	}
@@ -95,24 +93,37 @@ type Mismatch struct {
 
 func (m Mismatch) String() string { return m.Path + ": " + m.Problem }
 
-// VerifyBundle re-hashes every store path of a bundle and compares it with the
-// manifest. In copy mode it hashes rootfs/nix/store/<name> and also reports
-// entries of rootfs/nix/store that the manifest does not list. In bind mode the
-// rootfs holds only mount points and the content comes from the host store at
-// run time, so the host's store paths are hashed (the same check as
-// `nix-store --verify-path`, without needing the Nix database) and each mount
-// point must exist. It returns how many paths were checked; err is for a
-// bundle that cannot be checked at all.
+// VerifyBundle checks that what a container of the bundle sees at each store
+// path is what Nix recorded in closure.json, and that nothing in the bundle
+// has modes a store path cannot have.
+//
+// What is checked comes from the bundle itself, never from the record: a
+// store path that config.json bind-mounts onto itself (bind store mode) is the
+// host's, hashed there (the same check as `nix-store --verify-path`, without
+// the Nix database), and its mount point in the rootfs must be empty; any
+// other store path is the bundle's copy, hashed in rootfs/nix/store, whose
+// files must have the modes Nix gives (0444 or 0555, directories 0555). A
+// store path another mount hides, an entry of rootfs/nix/store the closure
+// does not list, and anywhere in the bundle a setuid, setgid or sticky bit, a
+// world-writable mode or a device, FIFO or socket are reported too. It returns
+// how many paths were checked; err is for a bundle that cannot be checked.
 func VerifyBundle(bundleDir string) (checked int, mismatches []Mismatch, err error) {
 	return verifyBundle(bundleDir, "")
 }
 
 func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
-	m, c, err := ReadManifest(bundleDir)
+	_, c, err := ReadManifest(bundleDir)
+	if err != nil {
+		return 0, nil, err
+	}
+	mounts, err := readMounts(bundleDir)
 	if err != nil {
 		return 0, nil, err
 	}
 	store := filepath.Join(bundleDir, "rootfs", StoreDir)
+	if fi, err := os.Lstat(store); err != nil || !fi.IsDir() {
+		return 0, nil, fmt.Errorf("verify: %s is not a directory", store)
+	}
 	var (
 		mu  sync.Mutex
 		out []Mismatch
@@ -131,25 +142,22 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 			for pi := range jobs {
 				inRootfs := filepath.Join(store, pi.StorePath.String())
 				target := inRootfs
-				if m.StoreMode == ModeBind {
-					if _, err := os.Lstat(inRootfs); err != nil {
-						report(pi.Path(), "mount point missing from rootfs/nix/store")
+				switch m, i := coveringMount(mounts, pi.Path()); {
+				case m == nil:
+					for _, p := range storeModes(inRootfs) {
+						report(pi.Path(), p)
+					}
+				case isBind(*m) && path.Clean(m.Source) == pi.Path() && path.Clean(m.Destination) == pi.Path():
+					if p := emptyMountPoint(inRootfs); p != "" {
+						report(pi.Path(), p)
 					}
 					target = srcRoot + pi.Path()
-				}
-				if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
-					report(pi.Path(), "missing")
+				default:
+					report(pi.Path(), fmt.Sprintf("hidden by mounts[%d] (%s from %q at %s): a container would not see this store path", i, m.Type, m.Source, m.Destination))
 					continue
 				}
-				h, size, err := nar.HashPath(target)
-				if err != nil {
-					report(pi.Path(), err.Error())
-					continue
-				}
-				if !sameHash(h, pi.NarHash) {
-					report(pi.Path(), fmt.Sprintf("contents differ: NAR hash %s, expected %s", nar.Format(h), nar.Format(pi.NarHash)))
-				} else if pi.NarSize != 0 && size != pi.NarSize {
-					report(pi.Path(), fmt.Sprintf("NAR size %d, expected %d", size, pi.NarSize))
+				if p := narMismatch(target, pi); p != "" {
+					report(pi.Path(), p)
 				}
 			}
 		}()
@@ -171,6 +179,7 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 			out = append(out, Mismatch{p, "not in the closure (added to rootfs/nix/store after the build)"})
 		}
 	}
+	out = append(out, unsafeModes(bundleDir, store)...)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Path != out[j].Path {
 			return out[i].Path < out[j].Path
@@ -178,4 +187,189 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 		return out[i].Problem < out[j].Problem
 	})
 	return len(c.Paths), out, nil
+}
+
+// narMismatch compares the NAR serialisation of target with what Nix
+// recorded for pi; "" means they are the same. The copy's verification and
+// `ocitools verify` share it.
+func narMismatch(target string, pi *derivation.PathInfo) string {
+	if _, err := os.Lstat(target); errors.Is(err, os.ErrNotExist) {
+		return "missing"
+	}
+	h, size, err := nar.HashPath(target)
+	if err != nil {
+		return err.Error()
+	}
+	if !sameHash(h, pi.NarHash) {
+		return fmt.Sprintf("contents differ: NAR hash %s, expected %s", nar.Format(h), nar.Format(pi.NarHash))
+	}
+	if pi.NarSize != 0 && size != pi.NarSize {
+		return fmt.Sprintf("NAR size %d, expected %d", size, pi.NarSize)
+	}
+	return ""
+}
+
+// readMounts reads the mounts of bundleDir/config.json.
+func readMounts(bundleDir string) ([]specs.Mount, error) {
+	p := filepath.Join(bundleDir, "config.json")
+	data, err := readfile.Regular(p, readfile.ConfigLimit)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	var cfg struct {
+		Mounts []specs.Mount `json:"mounts"`
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("verify: %s: %w", p, err)
+	}
+	return cfg.Mounts, nil
+}
+
+// coveringMount returns the last mount whose destination is p or one of its
+// parents (below "/"), and its index: what a container sees at p.
+func coveringMount(mounts []specs.Mount, p string) (*specs.Mount, int) {
+	for i := len(mounts) - 1; i >= 0; i-- {
+		d := path.Clean(mounts[i].Destination)
+		if d != "/" && (d == p || strings.HasPrefix(p, d+"/")) {
+			return &mounts[i], i
+		}
+	}
+	return nil, -1
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyMountPoint checks a bind store path's mount point: an empty directory
+// (0555) or an empty file (0444), as the rootfs builder makes them.
+func emptyMountPoint(p string) string {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return "mount point missing from rootfs/nix/store"
+	}
+	switch {
+	case fi.IsDir():
+		ents, err := os.ReadDir(p)
+		if err != nil || len(ents) > 0 {
+			return "mount point in rootfs/nix/store is not empty"
+		}
+	case fi.Mode().IsRegular():
+		if fi.Size() != 0 {
+			return "mount point in rootfs/nix/store is not empty"
+		}
+	default:
+		return fmt.Sprintf("mount point in rootfs/nix/store is a %s", fi.Mode().Type())
+	}
+	return ""
+}
+
+// maxModeReports bounds the mode problems reported for one store path.
+const maxModeReports = 5
+
+// storeModes checks every entry of a copied store path for the modes Nix
+// gives: regular files 0444 or 0555, directories 0555, symlinks; nothing else.
+func storeModes(root string) []string {
+	var problems []string
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // a missing path is reported by the hash
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		what := ""
+		mode := fi.Mode()
+		perm := uint32(mode.Perm()) | specialBits(mode)
+		switch {
+		case mode&fs.ModeSymlink != 0:
+		case mode.IsDir():
+			if perm != 0o555 {
+				what = fmt.Sprintf("directory has mode %04o, a store directory has 0555", perm)
+			}
+		case mode.IsRegular():
+			if perm != 0o444 && perm != 0o555 {
+				what = fmt.Sprintf("file has mode %04o, a store file has 0444 or 0555", perm)
+			}
+		default:
+			what = fmt.Sprintf("is a %s, which a store path cannot hold", kind(mode))
+		}
+		if what != "" && len(problems) < maxModeReports {
+			if rel == "." {
+				problems = append(problems, what)
+			} else {
+				problems = append(problems, rel+": "+what)
+			}
+		}
+		return nil
+	})
+	return problems
+}
+
+// unsafeModes reports, outside the store copy, what no bundle needs and a
+// container could abuse: setuid, setgid or sticky bits, world-writable files
+// and directories, devices, FIFOs and sockets.
+func unsafeModes(bundleDir, store string) []Mismatch {
+	var out []Mismatch
+	_ = filepath.WalkDir(bundleDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if filepath.Dir(p) == store {
+			return filepath.SkipDir // store paths: checked exactly above
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		mode := fi.Mode()
+		rel, _ := filepath.Rel(bundleDir, p)
+		switch {
+		case mode&fs.ModeSymlink != 0:
+		case mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket) != 0:
+			out = append(out, Mismatch{rel, fmt.Sprintf("is a %s, which a bundle must not hold", kind(mode))})
+		case specialBits(mode) != 0 || mode.Perm()&0o002 != 0:
+			out = append(out, Mismatch{rel, fmt.Sprintf("has mode %04o: a bundle holds no setuid, setgid, sticky or world-writable entries", uint32(mode.Perm())|specialBits(mode))})
+		}
+		return nil
+	})
+	return out
+}
+
+func specialBits(m fs.FileMode) uint32 {
+	var b uint32
+	if m&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	return b
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }

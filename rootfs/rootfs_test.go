@@ -1,12 +1,16 @@
 package rootfs
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/nar"
@@ -190,7 +194,7 @@ func TestCopyKeepsModesSymlinksAndEmptyDirs(t *testing.T) {
 }
 
 // verifyBundleDir wraps a rootfs into a bundle directory with a manifest.
-func verifyBundleDir(t *testing.T, rootfsDir string, c *derivation.Closure, mode, srcRoot string) (int, []Mismatch, error) {
+func verifyBundleDir(t *testing.T, rootfsDir string, c *derivation.Closure, mode, srcRoot string, cfgMode ...string) (int, []Mismatch, error) {
 	t.Helper()
 	bundle := filepath.Dir(rootfsDir)
 	if filepath.Base(rootfsDir) != "rootfs" {
@@ -200,7 +204,31 @@ func verifyBundleDir(t *testing.T, rootfsDir string, c *derivation.Closure, mode
 	if err := WriteManifest(bundle, c, mode); err != nil {
 		t.Fatal(err)
 	}
+	if len(cfgMode) > 0 {
+		mode = cfgMode[0]
+	}
+	writeTestConfig(t, bundle, c, mode)
 	return verifyBundle(bundle, srcRoot)
+}
+
+// writeTestConfig writes a config.json whose mounts are those of the store
+// mode: in bind mode each store path is bind-mounted onto itself.
+func writeTestConfig(t *testing.T, bundle string, c *derivation.Closure, mode string) {
+	t.Helper()
+	cfg := specs.Spec{Mounts: []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}}
+	if mode == ModeBind {
+		for _, p := range c.Paths {
+			cfg.Mounts = append(cfg.Mounts, specs.Mount{Destination: p.Path(), Type: "bind", Source: p.Path(), Options: []string{"rbind", "ro"}})
+		}
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(bundle, "config.json"))
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o444); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBindModeCreatesOnlyMountPoints(t *testing.T) {
@@ -375,43 +403,111 @@ func TestVerifyDetectsChanges(t *testing.T) {
 	readOnly(t, s.root)
 	tests := []struct {
 		name   string
-		change func(t *testing.T, p string) // p is the copied store path (writable)
+		mode   string                            // the store mode closure.json records; "" is copy
+		change func(t *testing.T, p, dir string) // p is the copied store path (writable), dir the rootfs
 		want   string
 	}{
-		{"changed byte", func(t *testing.T, p string) {
+		{"changed byte", "", func(t *testing.T, p, _ string) {
 			must(t, os.Chmod(p+"/data", 0o644))
 			must(t, os.WriteFile(p+"/data", []byte("abd"), 0o644))
 			must(t, os.Chmod(p+"/data", 0o444))
 		}, pkg + ": contents differ"},
-		{"added file", func(t *testing.T, p string) { must(t, os.WriteFile(p+"/sub/new", nil, 0o444)) }, pkg + ": contents differ"},
-		{"removed file", func(t *testing.T, p string) { must(t, os.Remove(p+"/sub/x")) }, pkg + ": contents differ"},
-		{"executable bit", func(t *testing.T, p string) { must(t, os.Chmod(p+"/bin/tool", 0o444)) }, pkg + ": contents differ"},
-		{"removed path", func(t *testing.T, p string) { must(t, RemoveAll(p)) }, pkg + ": missing"},
-		{"added path", func(t *testing.T, p string) {
-			must(t, os.Mkdir(filepath.Dir(p)+"/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-extra", 0o755))
+		{"added file", "", func(t *testing.T, p, _ string) { must(t, os.WriteFile(p+"/sub/new", nil, 0o444)) }, pkg + ": contents differ"},
+		{"removed file", "", func(t *testing.T, p, _ string) { must(t, os.Remove(p+"/sub/x")) }, pkg + ": contents differ"},
+		{"executable bit", "", func(t *testing.T, p, _ string) { must(t, os.Chmod(p+"/bin/tool", 0o444)) }, pkg + ": contents differ"},
+		{"removed path", "", func(t *testing.T, p, _ string) { must(t, RemoveAll(p)) }, pkg + ": missing"},
+		{"added path", "", func(t *testing.T, p, _ string) {
+			must(t, os.Mkdir(filepath.Dir(p)+"/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-extra", 0o555))
 		}, "/nix/store/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-extra: not in the closure"},
+		// Modes the NAR hash does not see.
+		{"setuid file", "", func(t *testing.T, p, _ string) { must(t, syscall.Chmod(p+"/bin/tool", 0o4555)) }, pkg + ": bin/tool: file has mode 4555"},
+		{"world-writable file", "", func(t *testing.T, p, _ string) { must(t, os.Chmod(p+"/data", 0o666)) }, pkg + ": data: file has mode 0666"},
+		{"world-writable dir", "", func(t *testing.T, p, _ string) { must(t, os.Chmod(p+"/sub", 0o777)) }, pkg + ": sub: directory has mode 0777"},
+		{"group-writable root", "", func(t *testing.T, p, _ string) { must(t, os.Chmod(p, 0o575)) }, pkg + ": directory has mode 0575"},
+		{"fifo", "", func(t *testing.T, p, _ string) { must(t, syscall.Mkfifo(p+"/sub/fifo", 0o444)) }, pkg + ": sub/fifo: is a FIFO"},
+		{"setuid outside the store", "", func(t *testing.T, _, dir string) {
+			must(t, syscall.Chmod(dir+"/etc/passwd", 0o4755))
+		}, "rootfs/etc/passwd: has mode 4755"},
+		{"world-writable outside the store", "", func(t *testing.T, _, dir string) { must(t, os.Chmod(dir+"/etc", 0o777)) }, "rootfs/etc: has mode 0777"},
+		// closure.json saying "bind" does not make verify hash the host's
+		// store instead of the copy a container would see.
+		{"record says bind", ModeBind, func(t *testing.T, p, _ string) {
+			must(t, os.Chmod(p+"/data", 0o644))
+			must(t, os.WriteFile(p+"/data", []byte("abd"), 0o644))
+			must(t, os.Chmod(p+"/data", 0o444))
+		}, pkg + ": contents differ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := build(t, s, Plan{Closure: c})
 			p := dir + pkg
-			// Make the copy writable, as someone tampering would.
+			// Make the copy writable, as someone tampering would, and put
+			// the modes back afterwards.
+			dirs := []string{filepath.Dir(p)}
 			must(t, filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
 				if err == nil && d.IsDir() {
-					return os.Chmod(q, 0o755)
+					dirs = append(dirs, q)
 				}
 				return err
 			}))
-			must(t, os.Chmod(filepath.Dir(p), 0o755))
-			tt.change(t, p)
-			_, mm, err := verifyBundleDir(t, dir, c, ModeCopy, s.root)
+			for _, d := range dirs {
+				must(t, os.Chmod(d, 0o755))
+			}
+			tt.change(t, p, dir)
+			for i := len(dirs) - 1; i >= 0; i-- {
+				if fi, err := os.Lstat(dirs[i]); err == nil && fi.Mode().Perm() == 0o755 {
+					must(t, os.Chmod(dirs[i], 0o555))
+				}
+			}
+			mode := tt.mode
+			if mode == "" {
+				mode = ModeCopy
+			}
+			// The config is a copy-mode one: nothing is bind-mounted.
+			_, mm, err := verifyBundleDir(t, dir, c, mode, s.root, ModeCopy)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(mm) != 1 || !strings.HasPrefix(mm[0].String(), tt.want) {
+			found := false
+			for _, m := range mm {
+				found = found || strings.HasPrefix(m.String(), tt.want)
+			}
+			// A FIFO is also something NAR cannot serialise: two lines.
+			if !found || len(mm) > 2 || (len(mm) == 2 && tt.name != "fifo") {
 				t.Errorf("mismatches %v, want one starting %q", mm, tt.want)
 			}
 		})
+	}
+}
+
+// In bind mode the host's store paths are hashed, and their mount points must
+// stay empty; a mount over a store path hides it.
+func TestVerifyBindMode(t *testing.T) {
+	s := newFakeStore(t)
+	pkg := s.add("pkg", map[string]string{"bin/tool": "exec:x"})
+	c := s.closure(pkg)
+	readOnly(t, s.root)
+	dir := build(t, s, Plan{Closure: c, Mode: ModeBind})
+	if _, mm, err := verifyBundleDir(t, dir, c, ModeBind, s.root, ModeBind); err != nil || len(mm) != 0 {
+		t.Fatalf("untouched: %v %v", mm, err)
+	}
+	// A copy-mode config for a bind-mode rootfs: the (empty) mount point is
+	// what a container sees.
+	if _, mm, err := verifyBundleDir(t, dir, c, ModeBind, s.root, ModeCopy); err != nil || len(mm) != 1 || !strings.Contains(mm[0].Problem, "contents differ") {
+		t.Errorf("config without binds: %v %v", mm, err)
+	}
+	must(t, os.Chmod(dir+pkg, 0o755))
+	must(t, os.WriteFile(dir+pkg+"/planted", nil, 0o444))
+	must(t, os.Chmod(dir+pkg, 0o555))
+	if _, mm, err := verifyBundleDir(t, dir, c, ModeBind, s.root, ModeBind); err != nil || len(mm) != 1 || !strings.Contains(mm[0].Problem, "mount point in rootfs/nix/store is not empty") {
+		t.Errorf("planted file: %v %v", mm, err)
+	}
+	bundle := filepath.Dir(dir)
+	cfg := `{"mounts":[{"destination":"/nix","type":"tmpfs","source":"tmpfs"}]}`
+	must(t, os.Remove(bundle+"/config.json"))
+	must(t, os.WriteFile(bundle+"/config.json", []byte(cfg), 0o444))
+	if _, mm, err := verifyBundle(bundle, s.root); err != nil || len(mm) != 1 || !strings.Contains(mm[0].Problem, "hidden by mounts[0] (tmpfs") {
+		t.Errorf("hidden: %v %v", mm, err)
 	}
 }
 
@@ -462,7 +558,7 @@ func TestBuildErrors(t *testing.T) {
 		{"bad mode", Plan{Closure: c, Mode: "link"}, `store mode "link" is not valid`},
 		{"no closure", Plan{}, "no closure"},
 		{"missing store path", Plan{Closure: missing}, "gone"},
-		{"wrong hash", Plan{Closure: wrongHash(t, s, pkg), Verify: true}, pkg + ": NAR hash"},
+		{"wrong hash", Plan{Closure: wrongHash(t, s, pkg), Verify: true}, pkg + ": contents differ: NAR hash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

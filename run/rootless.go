@@ -54,18 +54,11 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 	if err != nil {
 		return err
 	}
-	// With subordinate gids, container gids all come from them and the
-	// caller's own gid is not mapped. runc cannot drop supplementary groups
-	// rootless (setgroups needs privileges), so the process keeps the
-	// caller's; mapped to container gid 0 one of them would be the root group,
-	// a right a root run does not give. Unmapped, it shows as the overflow
-	// group (65534) and grants nothing inside the container.
-	var gidMap []specs.LinuxIDMapping
-	if len(ids.SubGIDs) > 0 {
-		gidMap, err = subMappings("gid", ids.SubGIDs, 0)
-	} else {
-		gidMap, err = idMappings("gid", ids.GID, nil)
-	}
+	// Container gid 0 must be the caller's gid: runc (1.1.5) rootless changes
+	// the group of its exec FIFO and stdio pipes to it, which an unprivileged
+	// caller can do only for its own groups. See docs/run.md (threat model)
+	// for what that means for supplementary groups.
+	gidMap, err := idMappings("gid", ids.GID, ids.SubGIDs)
 	if err != nil {
 		return err
 	}

@@ -56,13 +56,10 @@ func TestToRootless(t *testing.T) {
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"},
 		},
 		{
-			// The caller's gid is not mapped: runc keeps the caller's
-			// supplementary groups rootless, and mapped to 0 one of them would
-			// be the root group.
-			name:   "subordinate ranges follow container root, gids all come from them, mapped gid= options are kept",
+			name:   "subordinate ranges follow container root and keep mapped gid= options",
 			ids:    RootlessIDs{UID: 1001, GID: 1002, SubUIDs: sub, SubGIDs: []IDRange{{Start: 200000, Count: 10}, {Start: 300000, Count: 5}}},
 			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			gidMap: []specs.LinuxIDMapping{one(0, 200000, 10), one(10, 300000, 5)},
+			gidMap: []specs.LinuxIDMapping{one(0, 1002, 1), one(1, 200000, 10), one(11, 300000, 5)},
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
@@ -70,7 +67,7 @@ func TestToRootless(t *testing.T) {
 			edit:   func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{5}} },
 			ids:    RootlessIDs{UID: 1001, GID: 1001, SubUIDs: sub, SubGIDs: sub},
 			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			gidMap: []specs.LinuxIDMapping{one(0, 100000, 65536)},
+			gidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
