@@ -24,6 +24,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/rootfs"
+	"github.com/ocitools/ocitools/spec"
 )
 
 // DefaultGrace is how long a container gets between a forwarded terminating
@@ -79,7 +80,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return 0, err
 	}
 	if !o.AllowHostConfig {
-		if err := checkHostConfig(s); err != nil {
+		if err := checkHostConfig(s, os.Geteuid() != 0); err != nil {
 			return 0, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 		}
 	}
@@ -173,11 +174,60 @@ func Run(ctx context.Context, o Options) (int, error) {
 	return code, err
 }
 
+// containedCaps are the capabilities a root container may hold without
+// reaching the host (the default set of Docker and Podman); the others
+// (CAP_SYS_ADMIN, CAP_DAC_READ_SEARCH, CAP_SYS_MODULE, ...) let container root
+// remount, open host files by handle, load modules.
+var containedCaps = map[string]bool{
+	"CAP_CHOWN": true, "CAP_DAC_OVERRIDE": true, "CAP_FSETID": true, "CAP_FOWNER": true, "CAP_MKNOD": true,
+	"CAP_NET_RAW": true, "CAP_SETGID": true, "CAP_SETUID": true, "CAP_SETFCAP": true, "CAP_SETPCAP": true,
+	"CAP_NET_BIND_SERVICE": true, "CAP_SYS_CHROOT": true, "CAP_KILL": true, "CAP_AUDIT_WRITE": true,
+}
+
+// containedMounts are the mount types that take no host path or device
+// (bind mounts are checked apart: their source is a host path by design).
+var containedMounts = map[string]bool{
+	"proc": true, "sysfs": true, "tmpfs": true, "devpts": true, "mqueue": true, "cgroup": true, "cgroup2": true,
+}
+
 // checkHostConfig refuses the parts of a configuration that act on the host
 // rather than in the container: a bundle from someone else must not run a
-// program on the host or enter the host's namespaces.
-func checkHostConfig(s *specs.Spec) error {
+// program on the host, enter the host's namespaces, mount host devices or
+// file systems by option, or (as root, where container root is host root)
+// hold capabilities or devices that reach the host.
+func checkHostConfig(s *specs.Spec, rootless bool) error {
 	var found []string
+	for _, m := range s.Mounts {
+		if !spec.IsBind(m) && !containedMounts[m.Type] {
+			found = append(found, fmt.Sprintf("the %q mount at %s can name host paths or devices", m.Type, m.Destination))
+		}
+	}
+	if !rootless && !hasUserNS(s) {
+		if p := s.Process; p != nil && p.Capabilities != nil {
+			seen := map[string]bool{}
+			c := p.Capabilities
+			for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+				for _, cp := range set {
+					if !containedCaps[cp] && !seen[cp] {
+						seen[cp] = true
+						found = append(found, fmt.Sprintf("capability %s reaches the host from a root container", cp))
+					}
+				}
+			}
+		}
+		if s.Linux != nil {
+			for _, d := range s.Linux.Devices {
+				found = append(found, fmt.Sprintf("device %s is a host device", d.Path))
+			}
+			if r := s.Linux.Resources; r != nil {
+				for _, d := range r.Devices {
+					if d.Allow {
+						found = append(found, fmt.Sprintf("linux.resources.devices allows %s access to host devices", d.Access))
+					}
+				}
+			}
+		}
+	}
 	if h := s.Hooks; h != nil {
 		for _, hs := range []struct {
 			name  string
@@ -200,6 +250,18 @@ func checkHostConfig(s *specs.Spec) error {
 		return nil
 	}
 	return fmt.Errorf("its configuration acts on the host: %s; run it with --allow-host-config if you trust it", strings.Join(found, "; "))
+}
+
+func hasUserNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace && ns.Path == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // stopper watches for a terminating signal (or ctx) while the run is being set

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -72,7 +76,10 @@ func buildInNix(self string) error {
 }
 
 // buildInto builds into a temporary sibling of out and renames it into place, so
-// out appears only complete.
+// out appears only complete. SIGINT or SIGTERM removes the partial output
+// before ocitools exits; what a SIGKILL leaves (its directories may be
+// read-only, as copied store paths are) is removed by the next build into the
+// same directory, whose lock file shows that no build owns it any more.
 func buildInto(attrsFile, out, self string) error {
 	attrs, err := derivation.ReadAttrsFile(attrsFile)
 	if err != nil {
@@ -82,15 +89,53 @@ func buildInto(attrsFile, out, self string) error {
 		return fmt.Errorf("build: --out %s already exists; give a new directory", out)
 	}
 	parent := filepath.Dir(out)
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	reclaimPartials(parent)
+	lock, err := os.CreateTemp(parent, "."+filepath.Base(out)+partialInfix+"*"+lockSuffix)
 	if err != nil {
 		return fmt.Errorf("build: --out %s: %w", out, err)
 	}
-	// Build wants to create its directory itself.
-	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("build: %w", err)
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		os.Remove(lock.Name())
+		return fmt.Errorf("build: locking %s: %w", lock.Name(), err)
 	}
-	if err := bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}); err != nil {
+	tmp := strings.TrimSuffix(lock.Name(), lockSuffix)
+	defer func() {
+		os.Remove(lock.Name())
+		lock.Close()
+	}()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}) }()
+	select {
+	case err = <-done:
+	case sig := <-sigs:
+		// Build has no cancellation: removing its output under it makes every
+		// further write fail, and it stops; whatever it still made is removed
+		// once it returns (or after a deadline: the exit removes nothing more).
+		deadline := time.After(10 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		for {
+			_ = rootfs.RemoveAll(tmp)
+			select {
+			case <-done:
+				break wait
+			case <-deadline:
+				break wait
+			case <-tick.C:
+			}
+		}
+		if rerr := rootfs.RemoveAll(tmp); rerr != nil {
+			return cli.Exit(fmt.Sprintf("build: interrupted by %v; removing the partial output %s: %v", sig, tmp, rerr), 128+int(sig.(syscall.Signal)))
+		}
+		return cli.Exit(fmt.Sprintf("build: interrupted by %v; the partial output was removed", sig), 128+int(sig.(syscall.Signal)))
+	}
+	if err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
 	if err := os.Rename(tmp, out); err != nil {
@@ -98,4 +143,37 @@ func buildInto(attrsFile, out, self string) error {
 		return fmt.Errorf("build: moving the bundle into place: %w", err)
 	}
 	return nil
+}
+
+const (
+	partialInfix = ".partial-"
+	lockSuffix   = ".lock"
+)
+
+// reclaimPartials removes the partial outputs in dir of builds that were
+// killed: DIR/.NAME.partial-X.lock exists and no process holds its lock.
+func reclaimPartials(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, ".") || !strings.Contains(name, partialInfix) || !strings.HasSuffix(name, lockSuffix) {
+			continue
+		}
+		lockPath := filepath.Join(dir, name)
+		f, err := os.OpenFile(lockPath, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			partial := strings.TrimSuffix(lockPath, lockSuffix)
+			if rootfs.RemoveAll(partial) == nil {
+				os.Remove(lockPath)
+				fmt.Fprintf(os.Stderr, "ocitools build: removed %s, left by an interrupted build\n", partial)
+			}
+		}
+		f.Close()
+	}
 }
