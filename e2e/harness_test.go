@@ -42,10 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 func setUp(m *testing.M) (int, error) {
-	for _, tool := range []string{"nix-build", "nix-store", "nix-instantiate", "runc", "busybox"} {
+	// Every program the tests start, so that a missing one fails here, by name,
+	// rather than as a confusing error in the middle of a test.
+	var missing []string
+	for _, tool := range []string{"nix", "nix-build", "nix-store", "nix-instantiate", "runc", "busybox",
+		"git", "go", "tar", "cp", "chmod", "chown", "setpriv", "useradd", "userdel", "usermod", "newuidmap", "newgidmap", "script"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return 0, fmt.Errorf("%s is not installed (the README's test command installs it): %w", tool, err)
+			missing = append(missing, tool)
 		}
+	}
+	if len(missing) > 0 {
+		return 0, fmt.Errorf("OCITOOLS_E2E=1, but these programs the tests need are not on PATH: %s (the README's test command, ./scripts/test, installs them)", strings.Join(missing, ", "))
 	}
 	if os.Geteuid() != 0 {
 		return 0, errors.New("end-to-end tests run as root (they build with nix-build and start runc as root and as a test user)")
