@@ -24,7 +24,10 @@ attribute) from .attrs.json, then writes the bundle to the "out" output.
 
 Outside a Nix build, give both --attrs (a structured-attrs JSON file) and --out
 (a directory that does not exist yet). The bundle is built next to --out and
-renamed into place only when complete.`
+renamed into place only when complete. SIGINT or SIGTERM removes the partial
+output (exit 128+N); what SIGKILL leaves (.NAME.partial-* beside --out, whose
+copied directories are read-only) is removed by the next build into the same
+directory, or by hand with chmod -R u+w and rm -rf.`
 
 func buildCommand() *cli.Command {
 	return &cli.Command{

@@ -15,9 +15,12 @@ func validateCommand() *cli.Command {
 		ArgsUsage: "BUNDLE",
 		Description: "Checks BUNDLE/config.json against the JSON schema of runtime-spec " +
 			"and what the schema cannot see: process.args[0] resolves inside the rootfs to an " +
-			"executable file, absolute mount destinations and cwd, no duplicate namespaces or " +
-			"mounts, ids in range, a hostname only with a uts namespace. Prints one line per " +
-			"problem and exits 1 when there is any.",
+			"executable file, root.path is \"rootfs\", bind sources are absolute, no mount at /, " +
+			"/proc is a proc mount, absolute mount destinations and cwd (not inside /proc or /sys, " +
+			"and under /nix/store only in the closure), no duplicate namespaces, mounts or JSON keys, " +
+			"ids, oomScoreAdj and host name lengths in range, known capability and rlimit names, a " +
+			"hostname only with a uts namespace. config.json must be a regular file of at most 4 MiB. " +
+			"Prints one line per problem and exits 1 when there is any.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("validate: give exactly one argument, the bundle directory (holding config.json)", 2)

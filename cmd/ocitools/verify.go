@@ -12,11 +12,14 @@ func verifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a bundle's store paths against the NAR hashes Nix recorded",
 		ArgsUsage: "BUNDLE",
-		Description: "Re-hashes every store path of BUNDLE (a directory built by buildContainer)\n" +
-			"and compares it with BUNDLE/closure.json. Copy mode hashes rootfs/nix/store/<path>\n" +
-			"and reports store paths added to it; bind mode hashes the host's store paths,\n" +
-			"which the bundle mounts at run time. Prints one line per differing path and\n" +
-			"exits 1 if there is any.",
+		Description: "For each store path of BUNDLE/closure.json, hashes what a container of the bundle\n" +
+			"would see there and compares it with the NAR hash Nix recorded: the bundle's copy in\n" +
+			"rootfs/nix/store, or the host's store path when config.json bind-mounts it onto itself\n" +
+			"(its mount point must then be empty). Store files must have mode 0444 or 0555 and\n" +
+			"directories 0555; nothing in the bundle may be setuid, setgid, sticky, world-writable,\n" +
+			"a device, a FIFO or a socket; rootfs/nix/store holds nothing else. closure.json's\n" +
+			"storeMode does not change what is checked. Prints one line per difference and exits 1\n" +
+			"if there is any.",
 		Action: func(ctx *cli.Context) error {
 			if ctx.NArg() != 1 {
 				return cli.Exit("verify: expected one argument, the bundle directory (for example ./result)", 2)
