@@ -559,3 +559,22 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Rootless gives no more rights than root: a configured user gets exactly the
+// groups a root run gives it (none of the caller's, which would include
+// container gid 0), so a group-0 tmpfs is closed to it in both.
+func TestAdversarialRootlessAddsNoGroup(t *testing.T) {
+	cfg := runConfig("/bin/sh", "-c", "id -G; echo x > /g/f; echo rc=$?")
+	cfg.Process.User = specs.User{UID: 1000, GID: 1000}
+	cfg.Mounts = append(cfg.Mounts, specs.Mount{Destination: "/g", Type: "tmpfs", Source: "tmpfs", Options: []string{"mode=0770", "gid=0"}})
+	b := storeBundle(t, cfg, func(dir string) { must(t, os.Mkdir(filepath.Join(dir, "rootfs", "g"), 0o755)) })
+	ensureSubIDs(t, unprivUser(t))
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := hostileRun(t, r, b)
+			if res.code != 0 || res.stdout != "1000\nrc=1\n" {
+				t.Errorf("exit %d, stdout %q, stderr %s; want only group 1000 and the write refused", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+}

@@ -102,7 +102,8 @@ func TestVerifyReportsCorruptedCopy(t *testing.T) {
 	f.Close()
 	out, code := ocitoolsVerify(t, cp)
 	name := "/nix/store/" + filepath.Base(bb)
-	if code != 1 || !strings.HasPrefix(out, name+": contents differ") {
+	// The writable directories left by the tampering are reported too.
+	if code != 1 || !strings.HasPrefix(out, name+": contents differ") && !strings.Contains(out, "\n"+name+": contents differ") {
 		t.Errorf("verify of the altered copy: exit %d, output:\n%s\nwant exit 1 and a line starting %q", code, out, name+": contents differ")
 	}
 }

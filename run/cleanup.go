@@ -25,6 +25,10 @@ const (
 	// helperArgv0 is the argv[0] removeInUserNS gives: a user typing the
 	// stage's name (or a bundle's bin/NAME passing it on) does not.
 	helperArgv0 = "ocitools-run-remove"
+	// helperRuntime starts the runtime in a user namespace of ocitools' own
+	// (see runtimeInUserNS), under argv[0] helperRuntimeArgv0.
+	helperRuntime      = "__ocitools-run-runtime"
+	helperRuntimeArgv0 = "ocitools-run-runtime"
 )
 
 // Helper runs a removal stage when args (os.Args) ask for one the internal
@@ -34,6 +38,9 @@ const (
 // user namespace of its own and the directory is a private bundle's, so that
 // it never removes a host directory it is pointed at.
 func Helper(args []string) (handled bool, code int) {
+	if len(args) >= 3 && args[1] == helperRuntime {
+		return true, runtimeStage(args)
+	}
 	if len(args) != 3 || (args[1] != helperWait && args[1] != helperRemove) {
 		return false, 0
 	}
@@ -58,6 +65,84 @@ func Helper(args []string) (handled bool, code int) {
 		return true, 1
 	}
 	return true, 0
+}
+
+// runtimeStage waits (on fd 3) until the parent has written this process's
+// user namespace mappings, then execs the runtime, args[2:]. Being root in the
+// namespace by then, the runtime gets its full capabilities there at execve.
+func runtimeStage(args []string) int {
+	if args[0] != helperRuntimeArgv0 || initialUserNS() {
+		fmt.Fprintf(os.Stderr, "%s is internal to ocitools run and refuses to run when invoked directly\n", args[1])
+		return 2
+	}
+	ready := os.NewFile(3, "ready")
+	var b [1]byte
+	if n, err := ready.Read(b[:]); n != 1 {
+		fmt.Fprintf(os.Stderr, "waiting for the user namespace mappings: %v\n", err)
+		return 1
+	}
+	ready.Close()
+	err := syscall.Exec(args[2], args[2:], os.Environ())
+	fmt.Fprintf(os.Stderr, "starting %s in the user namespace: %v\n", args[2], err)
+	return 1
+}
+
+// runtimeInUserNS makes cmd (a runtime command line) start in a new user
+// namespace that maps the caller to root and its subordinate ids after it, as
+// rootless container ids are mapped. The runtime is then root there: it sets
+// the container process's supplementary groups (an unprivileged runtime
+// cannot, so the process would keep the caller's, its own gid among them as
+// container gid 0) and writes the container's id mappings itself. start
+// returns the started command, mapped and released.
+func runtimeInUserNS(cmd *exec.Cmd, uidMap, gidMap []specs.LinuxIDMapping) (start func() error, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this program to start the runtime in a user namespace: %w", err)
+	}
+	cmd.Args = append([]string{helperRuntimeArgv0, helperRuntime, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = self
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{r}
+	return func() error {
+		defer w.Close()
+		err := cmd.Start()
+		r.Close()
+		if err != nil {
+			return err
+		}
+		if err := writeMappings(cmd.Process.Pid, uidMap, gidMap); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return err
+		}
+		_, err = w.Write([]byte{1})
+		return err
+	}, nil
+}
+
+// writeMappings sets the user namespace mappings of pid with newuidmap and
+// newgidmap.
+func writeMappings(pid int, uidMap, gidMap []specs.LinuxIDMapping) error {
+	for _, m := range []struct {
+		tool string
+		ids  []specs.LinuxIDMapping
+	}{{"newuidmap", uidMap}, {"newgidmap", gidMap}} {
+		args := []string{strconv.Itoa(pid)}
+		for _, r := range m.ids {
+			args = append(args, strconv.FormatUint(uint64(r.ContainerID), 10), strconv.FormatUint(uint64(r.HostID), 10), strconv.FormatUint(uint64(r.Size), 10))
+		}
+		if o, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %v: %v: %s", m.tool, args, err, bytes.TrimSpace(o))
+		}
+	}
+	return nil
 }
 
 // initialUserNS reports whether this process is in the host's user namespace,
@@ -91,20 +176,10 @@ func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the removal in a user namespace: %w", err)
 	}
-	pid := strconv.Itoa(cmd.Process.Pid)
-	for _, m := range []struct {
-		tool string
-		ids  []specs.LinuxIDMapping
-	}{{"newuidmap", uidMap}, {"newgidmap", gidMap}} {
-		args := []string{pid}
-		for _, r := range m.ids {
-			args = append(args, strconv.FormatUint(uint64(r.ContainerID), 10), strconv.FormatUint(uint64(r.HostID), 10), strconv.FormatUint(uint64(r.Size), 10))
-		}
-		if o, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
-			w.Close()
-			_ = cmd.Wait()
-			return fmt.Errorf("%s %v: %v: %s", m.tool, args, err, bytes.TrimSpace(o))
-		}
+	if err := writeMappings(cmd.Process.Pid, uidMap, gidMap); err != nil {
+		w.Close()
+		_ = cmd.Wait()
+		return err
 	}
 	_, _ = w.Write([]byte{1})
 	w.Close()

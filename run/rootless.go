@@ -36,8 +36,10 @@ type RootlessIDs struct {
 //     hierarchy, read-only).
 //   - uid=/gid= mount options naming an id the namespace does not map are
 //     dropped (devpts gid=5 with a one-id mapping).
-//   - process.user.additionalGids are dropped: runc cannot set supplementary
-//     groups without privileges.
+//   - process.user.additionalGids are kept when subordinate gids map them all:
+//     then ocitools runs the runtime in a user namespace of its own, where it
+//     is root and sets the process's groups (runtimeInUserNS). Otherwise they
+//     are dropped: an unprivileged runtime cannot set supplementary groups.
 //   - linux.resources and cgroupsPath are removed: an unprivileged user cannot
 //     set limits on cgroup v1.
 //
@@ -70,9 +72,13 @@ func ToRootless(s *specs.Spec, ids RootlessIDs) error {
 		if !mapped(gidMap, u.GID) {
 			return unmappedError("process.user.gid", u.GID, ids.NoSubIDs, gidMap)
 		}
-		// runc refuses supplementary groups in any rootless container; the
-		// process keeps the caller's instead (fewer rights, never more).
-		s.Process.User.AdditionalGids = nil
+		keep := len(gidMap) > 1
+		for _, g := range u.AdditionalGids {
+			keep = keep && mapped(gidMap, g)
+		}
+		if !keep {
+			s.Process.User.AdditionalGids = nil
+		}
 	}
 	s.Linux.UIDMappings = uidMap
 	s.Linux.GIDMappings = gidMap

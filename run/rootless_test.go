@@ -47,6 +47,9 @@ func TestToRootless(t *testing.T) {
 		uidMap  []specs.LinuxIDMapping
 		gidMap  []specs.LinuxIDMapping
 		devpts  []string // options of /dev/pts after the transform
+		// keepGids are the additionalGids left: only with subordinate gids
+		// mapping them (the runtime then runs in ocitools' user namespace).
+		keepGids []uint32
 	}{
 		{
 			name:   "root user maps the caller to container root",
@@ -63,12 +66,13 @@ func TestToRootless(t *testing.T) {
 			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
-			name:   "a configured non-root user is mapped through the subordinate range",
-			edit:   func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{5}} },
-			ids:    RootlessIDs{UID: 1001, GID: 1001, SubUIDs: sub, SubGIDs: sub},
-			uidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			gidMap: []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
-			devpts: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
+			name:     "a configured non-root user is mapped through the subordinate range",
+			edit:     func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 100, AdditionalGids: []uint32{5}} },
+			keepGids: []uint32{5},
+			ids:      RootlessIDs{UID: 1001, GID: 1001, SubUIDs: sub, SubGIDs: sub},
+			uidMap:   []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
+			gidMap:   []specs.LinuxIDMapping{one(0, 1001, 1), one(1, 100000, 65536)},
+			devpts:   []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
 		},
 		{
 			name:    "a configured non-root uid without subordinate ids is an error naming the fix",
@@ -119,8 +123,8 @@ func TestToRootless(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Process.User.AdditionalGids != nil {
-				t.Errorf("additionalGids = %v, want none", s.Process.User.AdditionalGids)
+			if want := tt.keepGids; !reflect.DeepEqual(s.Process.User.AdditionalGids, want) {
+				t.Errorf("additionalGids = %v, want %v", s.Process.User.AdditionalGids, want)
 			}
 			if !reflect.DeepEqual(s.Linux.UIDMappings, tt.uidMap) {
 				t.Errorf("uidMappings = %+v, want %+v", s.Linux.UIDMappings, tt.uidMap)

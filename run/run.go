@@ -95,15 +95,18 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 		u := s.Process.User
-		if len(u.AdditionalGids) > 0 {
-			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: runc cannot set supplementary groups rootless\n", u.AdditionalGids)
-		}
-		needSub := u.UID != 0 || u.GID != 0
+		needSub := u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0
 		if err := ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
 		}
+		if len(u.AdditionalGids) > 0 && len(s.Process.User.AdditionalGids) == 0 {
+			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: without subordinate gids that map them (newgidmap, /etc/subgid), supplementary groups cannot be set rootless\n", u.AdditionalGids)
+		}
 		if len(s.Linux.UIDMappings) > 1 || len(s.Linux.GIDMappings) > 1 {
 			uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
+			// The runtime runs in a user namespace with these mappings
+			// (runtimeInUserNS), where the container's are the identity.
+			s.Linux.UIDMappings, s.Linux.GIDMappings = identity(uidMap), identity(gidMap)
 		}
 	}
 	if s.Process.Terminal {
@@ -121,7 +124,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if sig := st.stopped(); sig != 0 {
 		return 128 + int(sig), nil
 	}
-	c := &container{runtime: runtime, id: newID(), grace: o.Grace, stderr: o.Stderr}
+	c := &container{runtime: runtime, id: newID(), grace: o.Grace, stderr: o.Stderr, uidMap: uidMap, gidMap: gidMap}
 	if c.grace <= 0 {
 		c.grace = DefaultGrace
 	}
@@ -347,6 +350,20 @@ type container struct {
 	runtime, state, id string
 	grace              time.Duration
 	stderr             io.Writer
+	// uidMap and gidMap, when set, are the mappings of a user namespace of
+	// ocitools' own in which the runtime runs (rootless with subordinate ids).
+	uidMap, gidMap []specs.LinuxIDMapping
+}
+
+// identity maps the container ids of m onto themselves, for a runtime that
+// runs in a user namespace with mappings m: one range per range of m, since
+// the kernel wants each range inside one range of the parent's map.
+func identity(m []specs.LinuxIDMapping) []specs.LinuxIDMapping {
+	out := make([]specs.LinuxIDMapping, len(m))
+	for i, r := range m {
+		out[i] = specs.LinuxIDMapping{ContainerID: r.ContainerID, HostID: r.ContainerID, Size: r.Size}
+	}
+	return out
 }
 
 // terminating signals start the grace period that ends with SIGKILL.
@@ -371,7 +388,14 @@ func (c *container) run(ctx context.Context, pb *privateBundle, o Options, st *s
 		// With a terminal it must stay in the foreground group to read it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if c.uidMap != nil {
+		var err error
+		if start, err = runtimeInUserNS(cmd, c.uidMap, c.gidMap); err != nil {
+			return 0, err
+		}
+	}
+	if err := start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", c.runtime, err)
 	}
 	done := make(chan error, 1)
