@@ -361,10 +361,21 @@ func TestAdversarialSignalDuringHook(t *testing.T) {
 // bundle; the next run of the same user (same TMPDIR) removes both.
 func TestAdversarialSIGKILLLeftoversReclaimed(t *testing.T) {
 	b := storeBundle(t, runConfig("/bin/sleep", "1000"), nil)
+	// A configured user other than root: rootless, the runtime then runs in
+	// ocitools' own user namespace.
+	user := runConfig("/bin/sleep", "1000")
+	user.Process.User = specs.User{UID: 1000, GID: 1000}
+	bUser := storeBundle(t, user, nil)
 	u := unprivUser(t)
-	for _, rootless := range []bool{false, true} {
-		name := map[bool]string{false: "root", true: "rootless"}[rootless]
-		t.Run(name, func(t *testing.T) {
+	ensureSubIDs(t, u)
+	for _, tc := range []struct {
+		name     string
+		rootless bool
+		bundle   string
+	}{{"root", false, b}, {"rootless", true, b}, {"rootless, configured user", true, bUser}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rootless := tc.rootless
+			b := tc.bundle
 			owner, group := 0, 0
 			if rootless {
 				owner, group = u.UID, u.GID
@@ -382,16 +393,27 @@ func TestAdversarialSIGKILLLeftoversReclaimed(t *testing.T) {
 				cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 				return cmd
 			}
-			cmd := command("run", "--state-dir", state, b)
+			// SIGTERM first: the run stops within the grace period.
+			cmd := command("run", "--grace", "500ms", "--state-dir", state, b)
 			must(t, cmd.Start())
-			deadline := time.Now().Add(20 * time.Second)
-			for !strings.Contains(runcList(t, state), "running") {
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					t.Fatal("the container never ran")
-				}
-				time.Sleep(50 * time.Millisecond)
+			waitRunning(t, cmd, state)
+			start := time.Now()
+			must(t, cmd.Process.Signal(syscall.SIGTERM))
+			if code := exitCode(t, cmd.Wait()); code != 128+int(syscall.SIGKILL) {
+				t.Errorf("SIGTERM: exit %d, want %d", code, 128+int(syscall.SIGKILL))
 			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("SIGTERM: stopped after %v, want about the 500ms grace", d)
+			}
+			checkNoTrace(t, b, state)
+			if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+				t.Fatalf("after SIGTERM %s holds %v", tmp, ents)
+			}
+			// SIGKILL: the container and the private bundle stay, until the
+			// next run.
+			cmd = command("run", "--state-dir", state, b)
+			must(t, cmd.Start())
+			waitRunning(t, cmd, state)
 			must(t, cmd.Process.Kill())
 			_ = cmd.Wait()
 			if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
@@ -403,6 +425,18 @@ func TestAdversarialSIGKILLLeftoversReclaimed(t *testing.T) {
 			}
 			checkNoTrace(t, b, state)
 		})
+	}
+}
+
+func waitRunning(t *testing.T, cmd *exec.Cmd, state string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(runcList(t, state), "running") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("the container never ran")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
