@@ -83,6 +83,9 @@ func Run(ctx context.Context, o Options) (int, error) {
 		if err := checkHostConfig(s, os.Geteuid() != 0); err != nil {
 			return 0, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 		}
+		if os.Geteuid() == 0 && !hasUserNS(s) {
+			confineRoot(s)
+		}
 	}
 	runtime, err := FindRuntime(o.Runtime)
 	if err != nil {
@@ -206,6 +209,32 @@ func checkHostConfig(s *specs.Spec, rootless bool) error {
 		}
 	}
 	if !rootless && !hasUserNS(s) {
+		have := map[specs.LinuxNamespaceType]bool{}
+		if s.Linux != nil {
+			for _, ns := range s.Linux.Namespaces {
+				have[ns.Type] = true
+			}
+		}
+		for _, ns := range rootNamespaces {
+			if !have[ns] {
+				found = append(found, fmt.Sprintf("without a %s namespace, container root shares the host's", ns))
+			}
+		}
+		for _, m := range s.Mounts {
+			if !spec.IsBind(m) {
+				continue
+			}
+			src := m.Source
+			if real, err := filepath.EvalSymlinks(src); err == nil {
+				src = real
+			}
+			for _, k := range []string{"/proc", "/sys", "/dev"} {
+				if within(src, k) || within(k, src) {
+					found = append(found, fmt.Sprintf("the bind mount at %s gives container root the host's %s", m.Destination, src))
+					break
+				}
+			}
+		}
 		if p := s.Process; p != nil && p.Capabilities != nil {
 			seen := map[string]bool{}
 			c := p.Capabilities
@@ -253,6 +282,56 @@ func checkHostConfig(s *specs.Spec, rootless bool) error {
 		return nil
 	}
 	return fmt.Errorf("its configuration acts on the host: %s; run it with --allow-host-config if you trust it", strings.Join(found, "; "))
+}
+
+// rootNamespaces are the namespaces a root container must have of its own:
+// without a pid namespace container root can signal host processes (CAP_KILL),
+// without a network one it uses the host's network, and so on.
+var rootNamespaces = []specs.LinuxNamespaceType{specs.PIDNamespace, specs.NetworkNamespace, specs.MountNamespace, specs.IPCNamespace, specs.UTSNamespace}
+
+// Kernel interfaces a root container must not write (runc spec's defaults):
+// /proc/sys/kernel/core_pattern or /sys/kernel/uevent_helper would run a host
+// program, /proc/sysrq-trigger reboots the host, a cgroup v1 release_agent
+// runs one too.
+var (
+	rootReadonly = spec.DefaultReadonlyPaths()
+	rootMasked   = spec.DefaultMaskedPaths()
+)
+
+// confineRoot adds, for a run as root without a user namespace, what keeps
+// container root from writing the host's kernel interfaces, whatever the
+// configuration says: the read-only and masked paths of runc's defaults, and
+// read-only sysfs and cgroup mounts.
+func confineRoot(s *specs.Spec) {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	s.Linux.ReadonlyPaths = addMissing(s.Linux.ReadonlyPaths, rootReadonly)
+	s.Linux.MaskedPaths = addMissing(s.Linux.MaskedPaths, rootMasked)
+	for i, m := range s.Mounts {
+		if m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2" {
+			opts := make([]string, 0, len(m.Options)+1)
+			for _, o := range m.Options {
+				if o != "rw" && o != "ro" {
+					opts = append(opts, o)
+				}
+			}
+			s.Mounts[i].Options = append(opts, "ro")
+		}
+	}
+}
+
+func addMissing(list, want []string) []string {
+	have := map[string]bool{}
+	for _, p := range list {
+		have[filepath.Clean(p)] = true
+	}
+	for _, p := range want {
+		if !have[p] {
+			list = append(list, p)
+		}
+	}
+	return list
 }
 
 func hasUserNS(s *specs.Spec) bool {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -461,7 +462,18 @@ func TestRunRefusesHostConfig(t *testing.T) {
 	hooked.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/bin/touch", Args: []string{"touch", "/tmp/owned"}}}}
 	joined := testConfig("/bin/echo")
 	joined.Linux.Namespaces[1].Path = "/proc/1/ns/net"
-	for name, s := range map[string]*specs.Spec{"hook": hooked, "namespace path": joined} {
+	noPID := testConfig("/bin/echo")
+	noPID.Linux.Namespaces = noPID.Linux.Namespaces[1:]
+	procBind := testConfig("/bin/echo")
+	procBind.Mounts = append(procBind.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/proc/sys", Options: []string{"rbind"}})
+	rootBind := testConfig("/bin/echo")
+	rootBind.Mounts = append(rootBind.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/", Options: []string{"rbind"}})
+	sysAdmin := testConfig("/bin/echo")
+	sysAdmin.Process.Capabilities.Bounding = append(sysAdmin.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	devices := testConfig("/bin/echo")
+	devices.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
+	for name, s := range map[string]*specs.Spec{"hook": hooked, "namespace path": joined, "no pid namespace": noPID,
+		"bind of /proc/sys": procBind, "bind of /": rootBind, "CAP_SYS_ADMIN": sysAdmin, "device": devices} {
 		t.Run(name, func(t *testing.T) {
 			r := runIt(t, context.Background(), Options{Bundle: makeBundle(t, s)})
 			if r.err == nil || !strings.Contains(r.err.Error(), "acts on the host") || !strings.Contains(r.err.Error(), "--allow-host-config") {
@@ -538,6 +550,31 @@ func TestRunHangingRuntime(t *testing.T) {
 	for _, d := range []string{state, tmp} {
 		if left, _ := os.ReadDir(d); len(left) != 0 {
 			t.Errorf("%s holds %v", d, left)
+		}
+	}
+}
+
+// As root, the host's kernel interfaces stay read-only whatever the
+// configuration says.
+func TestConfineRoot(t *testing.T) {
+	s := testConfig("/bin/echo")
+	s.Linux.ReadonlyPaths = []string{"/proc/sys"}
+	s.Linux.MaskedPaths = nil
+	for i := range s.Mounts {
+		if s.Mounts[i].Type == "sysfs" || s.Mounts[i].Type == "cgroup" {
+			s.Mounts[i].Options = []string{"nosuid", "rw"}
+		}
+	}
+	confineRoot(s)
+	if !reflect.DeepEqual(s.Linux.ReadonlyPaths, []string{"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"}) {
+		t.Errorf("readonlyPaths = %q", s.Linux.ReadonlyPaths)
+	}
+	if len(s.Linux.MaskedPaths) == 0 || s.Linux.MaskedPaths[0] != "/proc/acpi" {
+		t.Errorf("maskedPaths = %q", s.Linux.MaskedPaths)
+	}
+	for _, m := range s.Mounts {
+		if (m.Type == "sysfs" || m.Type == "cgroup") && !reflect.DeepEqual(m.Options, []string{"nosuid", "ro"}) {
+			t.Errorf("%s mount options %q, want read-only", m.Destination, m.Options)
 		}
 	}
 }
