@@ -258,9 +258,12 @@ func TestAdversarialBadInputFiles(t *testing.T) {
 	must(t, os.Symlink("/dev/zero", filepath.Join(dir, "zero", "config.json")))
 	must(t, os.Symlink("/dev/zero", filepath.Join(dir, "zero", "closure.json")))
 	for _, b := range []string{"fifo", "zero"} {
-		for _, cmd := range []string{"run", "validate", "verify"} {
+		for _, cmd := range []string{"run", "validate", "verify", "build"} {
 			t.Run(b+"/"+cmd, func(t *testing.T) {
 				c := exec.Command(ocitoolsBin, cmd, filepath.Join(dir, b))
+				if cmd == "build" {
+					c = exec.Command(ocitoolsBin, "build", "--attrs", filepath.Join(dir, b, "config.json"), "--out", filepath.Join(dir, b, "out"))
+				}
 				var out bytes.Buffer
 				c.Stdout, c.Stderr = &out, &out
 				must(t, c.Start())

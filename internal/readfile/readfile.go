@@ -24,7 +24,17 @@ const (
 // caller named), and so is anything that is not a regular file: the open does
 // not block on a FIFO (O_NONBLOCK) and the type is checked before any read.
 func Regular(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW|syscall.O_NOCTTY, 0)
+	return read(path, limit, syscall.O_NOFOLLOW)
+}
+
+// Following is Regular for a path the user named: a symlink is followed, and
+// what it leads to must be a regular file.
+func Following(path string, limit int64) ([]byte, error) {
+	return read(path, limit, 0)
+}
+
+func read(path string, limit int64, flags int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|flags, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("%s is a symbolic link: it must be a regular file inside the bundle", path)

@@ -63,3 +63,25 @@ func TestRegular(t *testing.T) {
 		})
 	}
 }
+
+func TestFollowing(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok.json")
+	if err := os.WriteFile(ok, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(ok, link); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := Following(link, 100); err != nil || string(data) != "{}" {
+		t.Errorf("Following(link) = %q, %v", data, err)
+	}
+	if _, err := Following(zero, 100); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("Following(/dev/zero link) = %v", err)
+	}
+}
