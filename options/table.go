@@ -1,4 +1,4 @@
-package spec
+package options
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ var argTable = func() map[string]Argument {
 	dec := json.NewDecoder(bytes.NewReader(knownJSON))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		panic(fmt.Sprintf("spec: embedded known.json: %v", err))
+		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return doc.Arguments
 }()
@@ -73,7 +73,7 @@ func knownNames(name string) []string {
 	if json.Unmarshal(doc[name], &m) == nil {
 		return sortedKeys(m)
 	}
-	panic(fmt.Sprintf("spec: known.json has no list or map %q", name))
+	panic(fmt.Sprintf("options: known.json has no list or map %q", name))
 }
 
 func knownReasons(name string) map[string]string {
@@ -81,7 +81,7 @@ func knownReasons(name string) map[string]string {
 	_ = json.Unmarshal(knownJSON, &doc)
 	var m map[string]string
 	if err := json.Unmarshal(doc[name], &m); err != nil {
-		panic(fmt.Sprintf("spec: known.json has no map %q", name))
+		panic(fmt.Sprintf("options: known.json has no map %q", name))
 	}
 	return m
 }

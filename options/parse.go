@@ -1,4 +1,4 @@
-package spec
+package options
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"math"
 	"path"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,10 +20,13 @@ import (
 // the kernel, so it is refused.
 const maxID = math.MaxUint32 - 1
 
-// ParseOptions decodes options strictly: an unknown field is an error naming it
-// and listing the valid ones. Every field is then checked as Generate would use
-// it, so a bad value fails here with a message naming the argument.
-func ParseOptions(data []byte) (*Options, error) {
+// Parse reads buildContainer's arguments (the "container" attribute of the
+// structured attrs, or a JSON file given to the CLI) once: strictly (an unknown
+// argument is an error naming it and the valid ones), against the argument
+// table's rules (as nix/oci-tools.nix applies them at evaluation, with the same
+// messages), then every value deeply. system is the build's Nix system
+// ("x86_64-linux"), whose CPU is the default arch; "" means this program's.
+func Parse(data []byte, system string) (*Request, error) {
 	fields, err := decodeObject(data)
 	if err != nil {
 		return nil, err
@@ -43,16 +47,13 @@ func ParseOptions(data []byte) (*Options, error) {
 			return nil, err
 		}
 	}
-	var o Options
+	var a arguments
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := dec.Decode(&a); err != nil {
 		return nil, describeDecodeError(err)
 	}
-	if _, err := o.normalize(); err != nil {
-		return nil, err
-	}
-	return &o, nil
+	return a.request(system)
 }
 
 // decodeObject decodes a JSON object keeping numbers exact (json.Number).
@@ -97,7 +98,7 @@ func describeDecodeError(err error) error {
 }
 
 func fieldByJSONName(name string) (reflect.StructField, bool) {
-	t := reflect.TypeOf(Options{})
+	t := reflect.TypeOf(arguments{})
 	for i := 0; i < t.NumField(); i++ {
 		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n == name {
 			return t.Field(i), true
@@ -163,31 +164,24 @@ func checkMountsShape(v any) error {
 	return nil
 }
 
-// normalized is Options after every check, in the types of the runtime spec.
-// nil fields mean "use the default".
-type normalized struct {
-	os, arch     string
-	args         []string
-	mounts       []specs.Mount
-	env          []string
-	envSet       map[string]bool
-	cwd          string
-	user         *specs.User
-	caps         *specs.LinuxCapabilities
-	capsList     bool // caps came as a plain list
-	rlimits      []specs.POSIXRlimit
-	rlimitsGiven bool
-	namespaces   []specs.LinuxNamespace
-	nsGiven      bool
-	shmSize      uint64
-	storeMode    string
-	extra        map[string]any
+// tableDefault decodes the argument table's default for name into v. The
+// table's defaults are the ones the code applies (and the docs name); a default
+// that does not decode is a programming error the package's tests catch.
+func tableDefault(name string, v any) {
+	dec := json.NewDecoder(bytes.NewReader(argTable[name].Default))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		panic(fmt.Sprintf("options: the default of %s in known.json: %v", name, err))
+	}
 }
 
-// normalize checks every field and converts it. The arch is left empty when not
-// given (Generate derives it from the build's system).
-func (o *Options) normalize() (*normalized, error) {
-	n := &normalized{os: o.OS, cwd: o.WorkingDir, storeMode: o.StoreMode}
+// defaultRaw is the table's default for name, as an argument would give it.
+func defaultRaw(name string) json.RawMessage { return argTable[name].Default }
+
+// request checks every field and converts it, applying the table's defaults.
+func (o *arguments) request(system string) (*Request, error) {
+	r := &Request{OS: o.OS, Readonly: o.Readonly, Hostname: o.Hostname, Terminal: o.Terminal,
+		Annotations: o.Annotations, Contents: o.Contents}
 	if len(o.Args) == 0 {
 		return nil, errors.New("`args` must not be empty: it is the command the container runs (args[0] is the program)")
 	}
@@ -199,20 +193,21 @@ func (o *Options) normalize() (*normalized, error) {
 			return nil, fmt.Errorf("`args`: element %d contains a NUL byte", i)
 		}
 	}
-	n.args = o.Args
-	if n.os == "" {
-		n.os = "linux"
+	r.Args = o.Args
+	if r.OS == "" {
+		tableDefault("os", &r.OS)
 	}
-	if err := checkOS(n.os); err != nil {
+	if err := checkOS(r.OS); err != nil {
 		return nil, err
 	}
-	linux := n.os == "linux"
+	linux := r.OS == "linux"
+	var err error
 	if o.Arch != "" {
-		a, err := normalizeArch(o.Arch)
-		if err != nil {
+		if r.Arch, err = normalizeArch(o.Arch); err != nil {
 			return nil, err
 		}
-		n.arch = a
+	} else if r.Arch, err = archOfSystem(system); err != nil {
+		return nil, err
 	}
 	spelled := map[string]string{} // cleaned destination -> the spelling given
 	for _, dest := range sortedKeys(o.Mounts) {
@@ -224,69 +219,117 @@ func (o *Options) normalize() (*normalized, error) {
 			return nil, fmt.Errorf("`mounts`: %q and %q are the same destination %s; give it once", prev, dest, m.Destination)
 		}
 		spelled[m.Destination] = dest
-		n.mounts = append(n.mounts, m)
+		r.Mounts = append(r.Mounts, m)
 	}
-	var err error
-	if n.env, n.envSet, err = parseEnv(o.Env); err != nil {
+	sort.Slice(r.Mounts, func(i, j int) bool { return r.Mounts[i].Destination < r.Mounts[j].Destination })
+	env, set, err := parseEnv(o.Env)
+	if err != nil {
 		return nil, err
 	}
-	if n.cwd != "" && !isAbs(n.cwd) {
-		return nil, fmt.Errorf("`workingDir` must be an absolute path (start with /), not %q", n.cwd)
+	if !set["PATH"] {
+		var def map[string]string
+		tableDefault("env", &def)
+		r.Env = append(r.Env, "PATH="+def["PATH"])
 	}
-	if len(o.User) > 0 {
-		if n.user, err = parseUserJSON(o.User); err != nil {
-			return nil, err
-		}
+	r.Env = append(r.Env, env...)
+	r.Cwd = o.WorkingDir
+	if r.Cwd == "" {
+		tableDefault("workingDir", &r.Cwd)
 	}
+	if !isAbs(r.Cwd) {
+		return nil, fmt.Errorf("`workingDir` must be an absolute path (start with /), not %q", r.Cwd)
+	}
+	r.Cwd = path.Clean(r.Cwd)
+	user := o.User
+	if len(user) == 0 {
+		user = defaultRaw("user")
+	}
+	u, err := parseUserJSON(user)
+	if err != nil {
+		return nil, err
+	}
+	r.User = *u
 	if strings.ContainsRune(o.Hostname, 0) || strings.ContainsRune(o.Hostname, '/') {
 		return nil, fmt.Errorf("`hostname` %q must not contain '/' or NUL", o.Hostname)
 	}
-	if len(o.Capabilities) > 0 {
-		if n.caps, err = parseCapabilities(o.Capabilities); err != nil {
-			return nil, err
-		}
-		var l []string
-		n.capsList = json.Unmarshal(o.Capabilities, &l) == nil
+	caps := o.Capabilities
+	if len(caps) == 0 {
+		caps = defaultRaw("capabilities")
 	}
-	if len(o.Rlimits) > 0 {
-		if n.rlimits, err = parseRlimits(o.Rlimits); err != nil {
-			return nil, err
-		}
-		n.rlimitsGiven = true
+	if r.Capabilities, err = parseCapabilities(caps); err != nil {
+		return nil, err
 	}
-	if len(o.Namespaces) > 0 {
-		if n.namespaces, err = parseNamespaces(o.Namespaces); err != nil {
-			return nil, err
-		}
-		n.nsGiven = true
+	// execve clears the effective and permitted sets of a non-root process
+	// unless the capabilities are ambient: a listed capability is one the
+	// process holds, whatever its uid. (The default set stays as runc spec has it.)
+	var list []string
+	if len(o.Capabilities) > 0 && json.Unmarshal(o.Capabilities, &list) == nil && r.User.UID != 0 {
+		r.Capabilities.Inheritable = r.Capabilities.Bounding
+		r.Capabilities.Ambient = r.Capabilities.Bounding
+	}
+	rlimits := o.Rlimits
+	if len(rlimits) == 0 {
+		rlimits = defaultRaw("rlimits")
+	}
+	if r.Rlimits, err = parseRlimits(rlimits); err != nil {
+		return nil, err
+	}
+	namespaces := o.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = defaultRaw("namespaces")
+	}
+	if r.Namespaces, err = parseNamespaces(namespaces); err != nil {
+		return nil, err
+	}
+	r.MaskedPaths, r.ReadonlyPaths = o.MaskedPaths, o.ReadonlyPaths
+	if r.MaskedPaths == nil {
+		tableDefault("maskedPaths", &r.MaskedPaths)
+	}
+	if r.ReadonlyPaths == nil {
+		tableDefault("readonlyPaths", &r.ReadonlyPaths)
 	}
 	for _, l := range []struct {
 		name  string
 		paths []string
-	}{{"maskedPaths", o.MaskedPaths}, {"readonlyPaths", o.ReadonlyPaths}} {
+	}{{"maskedPaths", r.MaskedPaths}, {"readonlyPaths", r.ReadonlyPaths}} {
 		for _, p := range l.paths {
 			if !isAbs(p) {
 				return nil, fmt.Errorf("`%s`: %q is not an absolute path", l.name, p)
 			}
 		}
 	}
-	if len(o.ShmSize) > 0 {
-		if n.shmSize, err = parseSizeJSON(o.ShmSize); err != nil {
-			return nil, err
-		}
+	shm := o.ShmSize
+	if len(shm) == 0 {
+		shm = defaultRaw("shmSize")
+	}
+	if r.ShmSize, err = parseSizeJSON(shm); err != nil {
+		return nil, err
+	}
+	r.NoNewPrivileges = true
+	tableDefault("noNewPrivileges", &r.NoNewPrivileges)
+	if o.NoNewPrivileges != nil {
+		r.NoNewPrivileges = *o.NoNewPrivileges
 	}
 	for k := range o.Annotations {
 		if k == "" {
 			return nil, errors.New("`annotations`: a key is empty")
 		}
 	}
-	if n.storeMode != "" && !contains(known.StoreModes, n.storeMode) {
-		return nil, fmt.Errorf("`storeMode`: unknown value %q; valid values are %s", n.storeMode, quoted(known.StoreModes))
+	r.StoreMode = o.StoreMode
+	if r.StoreMode == "" {
+		tableDefault("storeMode", &r.StoreMode)
+	}
+	if !contains(known.StoreModes, r.StoreMode) {
+		return nil, fmt.Errorf("`storeMode`: unknown value %q; valid values are %s", r.StoreMode, quoted(known.StoreModes))
+	}
+	tableDefault("verify", &r.Verify)
+	if o.Verify != nil {
+		r.Verify = *o.Verify
 	}
 	if len(o.ExtraConfig) > 0 && string(o.ExtraConfig) != "null" {
 		dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
 		dec.UseNumber() // every digit of an integer is kept
-		if err := dec.Decode(&n.extra); err != nil || n.extra == nil {
+		if err := dec.Decode(&r.ExtraConfig); err != nil || r.ExtraConfig == nil {
 			return nil, errors.New("`extraConfig` must be an attribute set (a JSON object), deep-merged into config.json")
 		}
 	}
@@ -300,30 +343,40 @@ func (o *Options) normalize() (*normalized, error) {
 			name  string
 			given bool
 		}{
-			{"capabilities", n.caps != nil}, {"namespaces", n.nsGiven},
+			{"capabilities", len(o.Capabilities) > 0}, {"namespaces", len(o.Namespaces) > 0},
 			{"maskedPaths", o.MaskedPaths != nil}, {"readonlyPaths", o.ReadonlyPaths != nil},
 			{"shmSize", len(o.ShmSize) > 0}, {"noNewPrivileges", o.NoNewPrivileges != nil},
 		} {
 			if f.given {
-				return nil, fmt.Errorf("`%s` applies only when os = \"linux\", not %q", f.name, n.os)
+				return nil, fmt.Errorf("`%s` applies only when os = \"linux\", not %q", f.name, r.OS)
 			}
 		}
+		// rlimits are POSIX and stay.
+		r.Capabilities, r.Namespaces, r.MaskedPaths, r.ReadonlyPaths = nil, nil, nil, nil
 	}
-	if o.Hostname != "" && linux {
-		nss := n.namespaces
-		if !n.nsGiven {
-			nss = defaultNamespaces()
-		}
-		if !hasNamespace(nss, specs.UTSNamespace) {
-			return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
-		}
+	if o.Hostname != "" && linux && !hasNamespace(r.Namespaces, specs.UTSNamespace) {
+		return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
 	}
-	return n, nil
+	return r, nil
+}
+
+// archOfSystem maps a Nix system ("x86_64-linux") to GOARCH. With no system
+// (the CLI outside Nix) it is this program's own architecture.
+func archOfSystem(system string) (string, error) {
+	if system == "" {
+		return runtime.GOARCH, nil
+	}
+	cpu, _, _ := strings.Cut(system, "-")
+	a, err := normalizeArch(cpu)
+	if err != nil {
+		return "", fmt.Errorf("cannot derive the architecture from the build's system %q; set `arch`", system)
+	}
+	return a, nil
 }
 
 func isAbs(p string) bool { return strings.HasPrefix(p, "/") && !strings.ContainsRune(p, 0) }
 
-func checkMount(dest string, m Mount) (specs.Mount, error) {
+func checkMount(dest string, m mount) (specs.Mount, error) {
 	where := fmt.Sprintf("`mounts.%q`", dest)
 	if !isAbs(dest) {
 		return specs.Mount{}, fmt.Errorf("%s: the destination must be an absolute path (start with /)", where)
@@ -436,8 +489,8 @@ func parseSizeJSON(raw json.RawMessage) (uint64, error) {
 	return size, nil
 }
 
-// formatSize writes bytes in the largest unit that keeps them exact.
-func formatSize(b uint64) string {
+// FormatSize writes bytes in the largest unit that keeps them exact.
+func FormatSize(b uint64) string {
 	switch {
 	case b%(1<<30) == 0:
 		return strconv.FormatUint(b>>30, 10) + "g"
@@ -510,9 +563,9 @@ func parseEnv(raw json.RawMessage) ([]string, map[string]bool, error) {
 	return out, set, nil
 }
 
-// ParseUser reads "uid" or "uid:gid" with numeric ids; a lone uid runs with
+// parseUser reads "uid" or "uid:gid" with numeric ids; a lone uid runs with
 // gid 0, as Docker and runc do for a user with no group.
-func ParseUser(s string) (specs.User, error) {
+func parseUser(s string) (specs.User, error) {
 	bad := fmt.Errorf("`user` must be \"uid\" or \"uid:gid\" with numeric ids (for example \"1000:100\"), or { uid, gid, additionalGids ? [] }; got %q", s)
 	us, gs, hasGID := strings.Cut(s, ":")
 	uid, err := parseID(us)
@@ -542,7 +595,7 @@ func parseID(s string) (uint32, error) {
 func parseUserJSON(raw json.RawMessage) (*specs.User, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		u, err := ParseUser(s)
+		u, err := parseUser(s)
 		return &u, err
 	}
 	var obj struct {

@@ -1,4 +1,4 @@
-package spec
+package options
 
 import (
 	"reflect"
@@ -120,7 +120,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := ParseOptions([]byte(tt.json))
+			o, err := Parse([]byte(tt.json), "x86_64-linux")
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -168,13 +168,13 @@ func TestParseUser(t *testing.T) {
 		{"99999999999999999999", specs.User{}, true},
 	}
 	for _, tt := range tests {
-		got, err := ParseUser(tt.in)
+		got, err := parseUser(tt.in)
 		if (err != nil) != tt.wantErr {
-			t.Errorf("ParseUser(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			t.Errorf("parseUser(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
 			continue
 		}
 		if err == nil && !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParseUser(%q) = %+v, want %+v", tt.in, got, tt.want)
+			t.Errorf("parseUser(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -198,11 +198,11 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 	for b, want := range map[uint64]string{1: "1", 1024: "1k", 1536: "1536", 64 << 20: "64m", 3 << 30: "3g", 1<<20 + 1024: "1025k"} {
-		if got := formatSize(b); got != want {
-			t.Errorf("formatSize(%d) = %q, want %q", b, got, want)
+		if got := FormatSize(b); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", b, got, want)
 		}
-		if back, err := parseSize(formatSize(b)); err != nil || back != b {
-			t.Errorf("parseSize(formatSize(%d)) = %d, %v", b, back, err)
+		if back, err := parseSize(FormatSize(b)); err != nil || back != b {
+			t.Errorf("parseSize(FormatSize(%d)) = %d, %v", b, back, err)
 		}
 	}
 }
@@ -235,11 +235,11 @@ func TestCanonicalNames(t *testing.T) {
 }
 
 // The argument table and the builder know the same argument names: every
-// argument of the table that reaches the builder is a field of Options, and
+// argument of the table that reaches the builder is a field of arguments, and
 // every field has a row (name and copyToRoot are nixOnly: copyToRoot is passed
 // as contents).
 func TestOptionFieldsMatchTable(t *testing.T) {
-	typ := reflect.TypeOf(Options{})
+	typ := reflect.TypeOf(arguments{})
 	var fields []string
 	for i := 0; i < typ.NumField(); i++ {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
@@ -247,6 +247,6 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 	}
 	sort.Strings(fields)
 	if got := builderArgumentNames(); !reflect.DeepEqual(got, fields) {
-		t.Errorf("table arguments %v\nOptions fields %v", got, fields)
+		t.Errorf("table arguments %v\nargument fields %v", got, fields)
 	}
 }
