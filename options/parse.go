@@ -34,7 +34,7 @@ func Parse(data []byte, system string) (*Request, error) {
 	valid := builderArgumentNames()
 	for _, name := range sortedKeys(fields) {
 		if !contains(valid, name) {
-			return nil, fmt.Errorf("unknown argument %q%s; valid arguments are %s", name, suggest(name, valid), strings.Join(valid, ", "))
+			return nil, fmt.Errorf("unknown argument `%s`%s; valid arguments are %s", name, suggest(name, valid), strings.Join(valid, ", "))
 		}
 	}
 	// The table's rules first, the ones the Nix wrapper applies at evaluation,
@@ -75,13 +75,21 @@ func decodeObject(data []byte) (map[string]any, error) {
 }
 
 // suggest finds valid names equal to n ignoring case, for typos like readOnly.
+// It is nix/oci-tools.nix's rule: the same letters ignoring case, or the same
+// first three letters (ignoring case) when n has three or more.
 func suggest(n string, valid []string) string {
+	var near []string
+	ln := strings.ToLower(n)
 	for _, v := range valid {
-		if strings.EqualFold(v, n) {
-			return fmt.Sprintf(" (did you mean %q?)", v)
+		lv := strings.ToLower(v)
+		if lv == ln || (len(ln) >= 3 && len(lv) >= 3 && lv[:3] == ln[:3]) {
+			near = append(near, v)
 		}
 	}
-	return ""
+	if len(near) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", quoted(near))
 }
 
 func describeDecodeError(err error) error {

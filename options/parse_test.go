@@ -19,7 +19,7 @@ func TestParseOptions(t *testing.T) {
 		{"minimal", `{"args":["/bin/sh"]}`, nil},
 		{"not an object", `[1]`, []string{"options must be a JSON object"}},
 		{"null", `null`, []string{"not null"}},
-		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{`unknown argument "readOnly"`, `did you mean "readonly"`, "valid arguments are", "workingDir"}},
+		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{"unknown argument `readOnly` (did you mean \"readonly\", \"readonlyPaths\"?)", "valid arguments are", "workingDir"}},
 		{"args missing", `{}`, []string{"`args` is required"}},
 		{"args empty", `{"args":[]}`, []string{"`args` must not be empty"}},
 		{"args not strings", `{"args":[1]}`, []string{"`args`: element 0 must be a string, not an integer"}},

@@ -129,6 +129,21 @@ func TestArgumentTableBothSides(t *testing.T) {
 			}
 		}
 	}
+	// Unknown names: the same suggestions (the lists of valid names differ:
+	// name and copyToRoot never reach the builder).
+	for _, name := range []string{"readOnly", "entrypoint", "envs", "x"} {
+		expr := fmt.Sprintf(`(import %s { ocitools = "/nix/store/00000000000000000000000000000000-ocitools"; }).checkArguments { args = [ "/bin/sh" ]; %s = 1; }`, wrapper, name)
+		out, err := exec.Command("nix-instantiate", "--eval", "--strict", "--json", "--expr", expr).Output()
+		var nixMsg string
+		if err != nil || json.Unmarshal(out, &nixMsg) != nil {
+			t.Fatalf("nix-instantiate on %s: %v %s", name, err, out)
+		}
+		_, goErr := options.Parse([]byte(`{"args":["/bin/sh"],"`+name+`":1}`), "")
+		nixHead, _, _ := strings.Cut(nixMsg, "; valid arguments are")
+		if goErr == nil || !strings.HasPrefix(goErr.Error(), nixHead+"; valid arguments are") {
+			t.Errorf("unknown argument %s: Nix says %q, Go says %v", name, nixMsg, goErr)
+		}
+	}
 	for name, a := range options.Arguments() {
 		if rows[name] == 0 || len(a.Examples) == 0 {
 			t.Errorf("argument %s has no examples in the table", name)
