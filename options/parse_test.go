@@ -2,6 +2,7 @@ package options
 
 import (
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -248,5 +249,37 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 	sort.Strings(fields)
 	if got := builderArgumentNames(); !reflect.DeepEqual(got, fields) {
 		t.Errorf("table arguments %v\nargument fields %v", got, fields)
+	}
+}
+
+// Every list or map a rule of the table names exists, every pattern compiles,
+// and every default decodes through the same parsers as a given value (Parse
+// of the minimal arguments applies them all).
+func TestTableIsConsistent(t *testing.T) {
+	for name, a := range argTable {
+		for typ, r := range a.Types {
+			if _, ok := docTypeWords[typ]; !ok {
+				t.Errorf("%s: unknown type %q", name, typ)
+			}
+			for _, l := range append(append([]string{}, r.Values...), r.Names, r.KeyNames) {
+				if l != "" {
+					knownNames(l) // panics when missing
+				}
+			}
+			for _, p := range []string{r.Pattern, r.KeyPattern} {
+				if _, err := regexp.Compile(p); p != "" && err != nil {
+					t.Errorf("%s: pattern %q: %v", name, p, err)
+				}
+			}
+			if r.Pattern != "" && r.What == "" || r.KeyPattern != "" && r.KeyWhat == "" || (r.Names != "" || r.KeyNames != "") && r.NameWhat == "" {
+				t.Errorf("%s: a rule without the words for its message", name)
+			}
+		}
+		if !a.Required && a.Default == nil && a.DefaultText == "" {
+			t.Errorf("%s: no default", name)
+		}
+	}
+	if _, err := Parse([]byte(`{"args":["/bin/sh"]}`), "x86_64-linux"); err != nil {
+		t.Fatal(err)
 	}
 }
