@@ -162,21 +162,11 @@ func (o *arguments) request(system string) (*Request, error) {
 		}
 	}
 	r.Args = o.Args
-	if r.OS == "" {
-		tableDefault("os", &r.OS)
-	}
-	if err := checkOS(r.OS); err != nil {
+	var err error
+	if r.OS, r.Arch, err = Platform(o.OS, o.Arch, system); err != nil {
 		return nil, err
 	}
 	linux := r.OS == "linux"
-	var err error
-	if o.Arch != "" {
-		if r.Arch, err = normalizeArch(o.Arch); err != nil {
-			return nil, err
-		}
-	} else if r.Arch, err = archOfSystem(system); err != nil {
-		return nil, err
-	}
 	spelled := map[string]string{} // cleaned destination -> the spelling given
 	for _, dest := range sortedKeys(o.Mounts) {
 		m, err := checkMount(dest, o.Mounts[dest])
@@ -326,6 +316,30 @@ func (o *arguments) request(system string) (*Request, error) {
 		return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
 	}
 	return r, nil
+}
+
+// Platform normalises os and arch as buildContainer does, for every builder
+// that takes them (bundles, images): os defaults to the table's default and
+// must be a supported GOOS value; arch is a GOARCH value or a Nix spelling
+// (x86_64, aarch64, ...) and defaults to the CPU of system (a Nix system such
+// as "x86_64-linux"; "" means this program's architecture). It returns GOOS and
+// GOARCH values, or an error naming the argument and the valid values.
+func Platform(osName, arch, system string) (goos, goarch string, err error) {
+	if osName == "" {
+		tableDefault("os", &osName)
+	}
+	if err := checkOS(osName); err != nil {
+		return "", "", err
+	}
+	if arch == "" {
+		goarch, err = archOfSystem(system)
+	} else {
+		goarch, err = normalizeArch(arch)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return osName, goarch, nil
 }
 
 // archOfSystem maps a Nix system ("x86_64-linux") to GOARCH. With no system

@@ -283,3 +283,26 @@ func TestTableIsConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPlatform(t *testing.T) {
+	for _, tt := range []struct{ os, arch, system, wantOS, wantArch, wantErr string }{
+		{"", "", "aarch64-linux", "linux", "arm64", ""},
+		{"", "x86_64", "", "linux", "amd64", ""},
+		{"darwin", "arm64", "x86_64-linux", "darwin", "arm64", ""},
+		{"", "armv7l", "", "linux", "arm", ""},
+		{"windows", "", "x86_64-linux", "", "", `"windows" is not supported`},
+		{"", "z80", "x86_64-linux", "", "", "valid values are the GOARCH values"},
+		{"", "", "z80-cpm", "", "", `cannot derive the architecture from the build's system "z80-cpm"`},
+	} {
+		goos, goarch, err := Platform(tt.os, tt.arch, tt.system)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Platform(%q, %q, %q) error %v, want %q", tt.os, tt.arch, tt.system, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || goos != tt.wantOS || goarch != tt.wantArch {
+			t.Errorf("Platform(%q, %q, %q) = %s, %s, %v; want %s, %s", tt.os, tt.arch, tt.system, goos, goarch, err, tt.wantOS, tt.wantArch)
+		}
+	}
+}
