@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"path"
 	"reflect"
@@ -62,6 +63,9 @@ func decodeObject(data []byte) (map[string]any, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("options must be a JSON object: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("options must be one JSON object, with nothing after it")
 	}
 	if v == nil {
 		return nil, errors.New("options must be a JSON object, not null")

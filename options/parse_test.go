@@ -20,6 +20,7 @@ func TestParseOptions(t *testing.T) {
 		{"minimal", `{"args":["/bin/sh"]}`, nil},
 		{"not an object", `[1]`, []string{"options must be a JSON object"}},
 		{"null", `null`, []string{"not null"}},
+		{"trailing data", `{"args":["x"]} {}`, []string{"nothing after it"}},
 		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{"unknown argument `readOnly` (did you mean \"readonly\", \"readonlyPaths\"?)", "valid arguments are", "workingDir"}},
 		{"args missing", `{}`, []string{"`args` is required"}},
 		{"args empty", `{"args":[]}`, []string{"`args` must not be empty"}},
