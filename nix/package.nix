@@ -19,7 +19,7 @@ buildGoModule rec {
       ../go.mod
       ../go.sum
       (lib.fileset.fileFilter (file: file.hasExt "go") ./..)
-      ../spec/known.json
+      ../options/known.json
       ../spec/schema
     ];
   };

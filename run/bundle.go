@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/internal/readfile"
+	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -40,7 +41,7 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	case !fi.IsDir():
 		return "", nil, fmt.Errorf("bundle %s is not a directory: name a directory holding config.json and rootfs/", bundle)
 	}
-	cfgPath := filepath.Join(abs, "config.json")
+	cfgPath := filepath.Join(abs, layout.ConfigFile)
 	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -60,8 +61,8 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 		return "", nil, fmt.Errorf("bundle %s is invalid:\n%s", bundle, strings.Join(lines, "\n"))
 	}
 	// Validation said all this; checked again because what follows relies on it.
-	if s.Root == nil || s.Root.Path != spec.RootfsDir {
-		return "", nil, fmt.Errorf("%s: root.path must be %q", cfgPath, spec.RootfsDir)
+	if s.Root == nil || s.Root.Path != layout.RootfsDir {
+		return "", nil, fmt.Errorf("%s: root.path must be %q", cfgPath, layout.RootfsDir)
 	}
 	if s.Process == nil {
 		return "", nil, fmt.Errorf("%s: process is missing: ocitools run starts the configured process", cfgPath)
@@ -238,10 +239,10 @@ const overlayUnsafe = ",:\\"
 func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) error {
 	// Always the bundle's own rootfs, never followed through a symlink: the
 	// overlay's lower layer must not be a directory outside the bundle.
-	if s.Root.Path != spec.RootfsDir {
-		return fmt.Errorf("bundle %s: root.path is %q: it must be %q", bundle, s.Root.Path, spec.RootfsDir)
+	if s.Root.Path != layout.RootfsDir {
+		return fmt.Errorf("bundle %s: root.path is %q: it must be %q", bundle, s.Root.Path, layout.RootfsDir)
 	}
-	rootfs := filepath.Join(bundle, spec.RootfsDir)
+	rootfs := filepath.Join(bundle, layout.RootfsDir)
 	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
 		return fmt.Errorf("bundle %s: root.path %q is not a directory (a symlink is not followed)", bundle, s.Root.Path)
 	}
@@ -280,7 +281,7 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 	if err != nil {
 		return fmt.Errorf("encoding the private config.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(b.dir, layout.ConfigFile), data, 0o600); err != nil {
 		return fmt.Errorf("writing the private config.json: %w", err)
 	}
 	return nil
@@ -293,15 +294,13 @@ func writesStored(source, bundle string) bool {
 	if real, err := filepath.EvalSymlinks(source); err == nil {
 		source = real
 	}
-	for _, p := range []string{bundle, storeDir} {
+	for _, p := range []string{bundle, layout.StoreDir} {
 		if within(source, p) || within(p, source) {
 			return true
 		}
 	}
 	return false
 }
-
-const storeDir = "/nix/store"
 
 // within reports whether p is dir or inside it (both clean and absolute).
 func within(p, dir string) bool {

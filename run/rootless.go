@@ -176,17 +176,6 @@ func unmappedError(field string, id uint32, why string, m []specs.LinuxIDMapping
 	return fmt.Errorf("%s", msg)
 }
 
-func hasOption(opts []string, names ...string) bool {
-	for _, o := range opts {
-		for _, n := range names {
-			if o == n {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // keepMappedIDOptions drops uid=N and gid=N options whose id has no mapping:
 // the kernel refuses them in the user namespace.
 func keepMappedIDOptions(opts []string, uidMap, gidMap []specs.LinuxIDMapping) []string {

@@ -261,10 +261,12 @@ func checkHostConfig(s *specs.Spec, rootless bool) error {
 		}
 	}
 	if h := s.Hooks; h != nil {
+		//lint:ignore SA1019 deprecated in the spec, but runtimes still run them
+		prestart := h.Prestart
 		for _, hs := range []struct {
 			name  string
 			hooks []specs.Hook
-		}{{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
+		}{{"prestart", prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
 			{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop}} {
 			for _, hook := range hs.hooks {
 				found = append(found, fmt.Sprintf("hooks.%s runs %s on the host", hs.name, hook.Path))
@@ -293,9 +295,11 @@ var rootNamespaces = []specs.LinuxNamespaceType{specs.PIDNamespace, specs.Networ
 // /proc/sys/kernel/core_pattern or /sys/kernel/uevent_helper would run a host
 // program, /proc/sysrq-trigger reboots the host, a cgroup v1 release_agent
 // runs one too.
+// They are run's floor, whatever buildContainer's defaults become.
 var (
-	rootReadonly = spec.DefaultReadonlyPaths()
-	rootMasked   = spec.DefaultMaskedPaths()
+	rootReadonly = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	rootMasked   = []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}
 )
 
 // confineRoot adds, for a run as root without a user namespace, what keeps

@@ -10,10 +10,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ocitools/ocitools/internal/readfile"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/layout"
+	"github.com/ocitools/ocitools/options"
 )
 
 // Validate checks a configuration against the runtime-spec JSON schema and the
@@ -39,7 +43,7 @@ func Validate(s *specs.Spec, rootfs string) []error {
 // The schema sees the file's own bytes (a null that decoding would drop still
 // counts), and a field the runtime spec does not define is an error.
 func ValidateBundle(bundle string) []error {
-	cfgPath := filepath.Join(bundle, "config.json")
+	cfgPath := filepath.Join(bundle, layout.ConfigFile)
 	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
 	if err != nil {
 		return []error{fmt.Errorf("reading the configuration: %w", err)}
@@ -63,20 +67,16 @@ func ValidateBundle(bundle string) []error {
 		s = loose
 	}
 	errs = append(errs, checkConfig(&s)...)
-	if s.Root == nil || s.Root.Path != RootfsDir {
+	if s.Root == nil || s.Root.Path != layout.RootfsDir {
 		return errs // checkConfig said why
 	}
 	// Lstat: a rootfs that is a symlink would lead out of the bundle.
-	rootfs := filepath.Join(bundle, RootfsDir)
+	rootfs := filepath.Join(bundle, layout.RootfsDir)
 	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
 		return append(errs, fmt.Errorf("root.path %q: %s is not a directory (a symlink is not followed)", s.Root.Path, rootfs))
 	}
 	return append(errs, checkRootfs(&s, rootfs)...)
 }
-
-// RootfsDir is the only root.path a bundle may have: the root file system is
-// the bundle's own rootfs directory, never a path that leads elsewhere.
-const RootfsDir = "rootfs"
 
 // checkRootfs makes the checks that need the rootfs.
 func checkRootfs(s *specs.Spec, rootfs string) []error {
@@ -93,7 +93,7 @@ func checkRootfs(s *specs.Spec, rootfs string) []error {
 // inside the bundle's store directory.
 func checkStoreMountPoints(s *specs.Spec, rootfs string) []error {
 	var errs []error
-	inStore := func(p string) bool { return strings.HasPrefix(path.Clean(p), storeDir+"/") }
+	inStore := func(p string) bool { return strings.HasPrefix(path.Clean(p), layout.StoreDir+"/") }
 	exists := func(mounts []specs.Mount, p string) bool {
 		r := &resolver{rootfs: rootfs, mounts: mounts}
 		_, _, err := r.resolve(path.Clean(p))
@@ -105,16 +105,14 @@ func checkStoreMountPoints(s *specs.Spec, rootfs string) []error {
 		}
 		// The mounts before it are in place when the runtime makes this one.
 		if !exists(s.Mounts[:i], m.Destination) {
-			errs = append(errs, fmt.Errorf("mounts[%d]: destination %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory; mount it elsewhere", i, m.Destination, storeDir))
+			errs = append(errs, fmt.Errorf("mounts[%d]: destination %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory; mount it elsewhere", i, m.Destination, layout.StoreDir))
 		}
 	}
 	if s.Process != nil && inStore(s.Process.Cwd) && !exists(s.Mounts, s.Process.Cwd) {
-		errs = append(errs, fmt.Errorf("process.cwd %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory", s.Process.Cwd, storeDir))
+		errs = append(errs, fmt.Errorf("process.cwd %q is under %s but is not in the closure: a runtime would create it inside the bundle's store directory", s.Process.Cwd, layout.StoreDir))
 	}
 	return errs
 }
-
-const storeDir = "/nix/store"
 
 // checkConfig makes the checks the schema cannot: the ones that need the
 // whole document, or ranges the schema leaves open.
@@ -122,9 +120,9 @@ func checkConfig(s *specs.Spec) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if s.Root == nil || s.Root.Path == "" {
-		add("root.path is missing: it must be %q", RootfsDir)
-	} else if s.Root.Path != RootfsDir {
-		add("root.path is %q: it must be %q, the bundle's own rootfs directory (any other path leads outside the bundle)", s.Root.Path, RootfsDir)
+		add("root.path is missing: it must be %q", layout.RootfsDir)
+	} else if s.Root.Path != layout.RootfsDir {
+		add("root.path is %q: it must be %q, the bundle's own rootfs directory (any other path leads outside the bundle)", s.Root.Path, layout.RootfsDir)
 	}
 	checkHostnames(s, add)
 	if s.Process == nil {
@@ -157,8 +155,8 @@ func checkConfig(s *specs.Spec) []error {
 		}
 		checkCapabilities(p.Capabilities, add)
 		for _, r := range p.Rlimits {
-			if !contains(known.Rlimits, r.Type) {
-				add("process.rlimits: unknown type %q; valid types are %s", r.Type, quoted(known.Rlimits))
+			if !slices.Contains(options.Rlimits(), r.Type) {
+				add("process.rlimits: unknown type %q; valid types are %s", r.Type, quotedList(options.Rlimits()))
 			}
 		}
 		if strings.HasPrefix(p.Cwd, "/") {
@@ -184,7 +182,7 @@ func checkConfig(s *specs.Spec) []error {
 		}
 		seen[d] = true
 		if d == "/" {
-			add("mounts[%d]: destination \"/\": the root file system is root.path (%q); a mount cannot replace it", i, RootfsDir)
+			add("mounts[%d]: destination \"/\": the root file system is root.path (%q); a mount cannot replace it", i, layout.RootfsDir)
 		}
 		if d == "/proc" && m.Type != "proc" {
 			add("mounts[%d]: /proc must be a mount of type \"proc\" (runtimes refuse anything else there), not %q", i, m.Type)
@@ -409,6 +407,14 @@ func splitPath(p string) []string {
 	return out
 }
 
+func quotedList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
 // maxHostname is the kernel's limit on a host or domain name (HOST_NAME_MAX).
 const maxHostname = 64
 
@@ -433,8 +439,8 @@ func checkCapabilities(c *specs.LinuxCapabilities, add func(string, ...any)) {
 	}{{"bounding", c.Bounding}, {"effective", c.Effective}, {"inheritable", c.Inheritable}, {"permitted", c.Permitted}, {"ambient", c.Ambient}}
 	for _, set := range sets {
 		for _, name := range set.caps {
-			if !contains(known.Capabilities, name) {
-				add("process.capabilities.%s: unknown capability %q; valid names are CAP_ followed by a Linux capability (%s, ...)", set.name, name, quoted(known.Capabilities[:3]))
+			if !slices.Contains(options.Capabilities(), name) {
+				add("process.capabilities.%s: unknown capability %q; valid names are CAP_ followed by a Linux capability (%s, ...)", set.name, name, quotedList(options.Capabilities()[:3]))
 			}
 		}
 	}
