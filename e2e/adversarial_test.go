@@ -97,12 +97,33 @@ func TestAdversarialBuildRefuses(t *testing.T) {
 		{"mount point in the store", `mounts."/nix/store/00000000000000000000000000000000-x" = { type = "tmpfs"; source = "tmpfs"; };`, "is under /nix/store but is not in the closure"},
 		{"workingDir in the store", `workingDir = "/nix/store/00000000000000000000000000000000-x";`, "is under /nix/store but is not in the closure"},
 		{"tmpfs over /proc", `mounts."/proc" = { type = "tmpfs"; source = "tmpfs"; };`, `/proc must be a mount of type "proc"`},
+		{"host sysctl", `extraConfig.linux.sysctl = { "kernel.core_pattern" = "|/x"; };`, `"kernel.core_pattern" is not namespaced`},
+		{"soft limit above hard", `extraConfig.process.rlimits = [ { type = "RLIMIT_NOFILE"; soft = 2048; hard = 1024; } ];`, "soft limit 2048 above its hard limit 1024"},
+		{"workingDir a file", `workingDir = "${busybox}/bin/busybox";`, "not a directory"},
+		{"workingDir created inside a store path", `workingDir = "${busybox}/bin/new";`, "/bin/new\" is under /nix/store but is not in the closure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log := nixBuildFail(t, `ociTools.buildContainer { args = [ "${busybox}/bin/true" ]; `+tt.attrs+` }`)
 			if !strings.Contains(log, tt.want) {
 				t.Errorf("the build failed without saying %q:\n%s", tt.want, log)
+			}
+		})
+	}
+}
+
+// A working directory or mount point inside a store path of the closure that
+// exists there is fine: nothing needs creating.
+func TestAdversarialStoreWorkingDir(t *testing.T) {
+	b := nixBuild(t, `ociTools.buildContainer {
+	  args = [ "${busybox}/bin/pwd" ];
+	  workingDir = "${busybox}/bin";
+	}`)
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := hostileRun(t, r, b)
+			if res.code != 0 || !strings.HasSuffix(res.stdout, "-busybox/bin\n") {
+				t.Errorf("exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
 			}
 		})
 	}

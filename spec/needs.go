@@ -19,10 +19,10 @@ const TmpfsDir = "/dev/.tmpfs"
 //
 //   - dirs: every mount destination and process.cwd, except "/", paths that
 //     lie inside another non-bind mount (the runtime creates those in that file
-//     system, e.g. /dev/pts in the /dev tmpfs), the store paths bind-mounted
-//     onto themselves in bind store mode (the rootfs builder places those, as a
-//     file or a directory like the store path), and the paths RootfsSymlinks
-//     returns (they must be symlinks, not directories);
+//     system, e.g. /dev/pts in the /dev tmpfs), paths under /nix/store (the
+//     rootfs builder places the store paths, copied or as bind mount points,
+//     and validation requires every other path there to exist already), and
+//     the paths RootfsSymlinks returns (they must be symlinks, not directories);
 //   - files: none, since a pure function cannot tell whether a bind source is a
 //     file. RootfsNeedsWith takes a test for that.
 //
@@ -47,8 +47,8 @@ func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, file
 		if !strings.HasPrefix(dest, "/") || dest == "/" || links[dest] || underOtherMount(s.Mounts, dest) {
 			continue
 		}
-		if IsBind(m) && path.Clean(m.Source) == dest && strings.HasPrefix(dest, "/nix/store/") {
-			continue
+		if inStoreDir(dest) {
+			continue // nothing can be created there: validation wants it to exist
 		}
 		if IsBind(m) && isFile != nil && isFile(m.Source) {
 			f[dest] = true
@@ -58,11 +58,18 @@ func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, file
 	}
 	if s.Process != nil && strings.HasPrefix(s.Process.Cwd, "/") {
 		cwd := path.Clean(s.Process.Cwd)
-		if cwd != "/" && !links[cwd] && !underOtherMount(s.Mounts, cwd) && !underSymlink(links, cwd) {
+		if cwd != "/" && !links[cwd] && !underOtherMount(s.Mounts, cwd) && !underSymlink(links, cwd) && !inStoreDir(cwd) {
 			d[cwd] = true
 		}
 	}
 	return sortedKeys(d), sortedKeys(f)
+}
+
+// inStoreDir reports whether p is under the store directory: the store paths
+// (copied or bind mount points) are all that is there, placed by the rootfs
+// builder, and a runtime must never create anything there.
+func inStoreDir(p string) bool {
+	return strings.HasPrefix(p, layout.StoreDir+"/")
 }
 
 // RootfsSymlinks lists symlinks the rootfs must hold instead of directories.

@@ -84,7 +84,24 @@ func checkRootfs(s *specs.Spec, rootfs string) []error {
 	if err := checkProgram(s, rootfs); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkCwd(s, rootfs); err != nil {
+		errs = append(errs, err)
+	}
 	return append(errs, checkStoreMountPoints(s, rootfs)...)
+}
+
+// checkCwd: a working directory that exists in the rootfs must be a directory
+// (one that does not exist is created by the builder).
+func checkCwd(s *specs.Spec, rootfs string) error {
+	if s.Process == nil || !strings.HasPrefix(s.Process.Cwd, "/") {
+		return nil
+	}
+	r := &resolver{rootfs: rootfs, mounts: s.Mounts}
+	host, fi, err := r.resolve(path.Clean(s.Process.Cwd))
+	if err != nil || fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("process.cwd %q resolves to %s, a %s, not a directory", s.Process.Cwd, host, kindOf(fi.Mode()))
 }
 
 // checkStoreMountPoints: a mount point or working directory under /nix/store
@@ -125,6 +142,7 @@ func checkConfig(s *specs.Spec) []error {
 		add("root.path is %q: it must be %q, the bundle's own rootfs directory (any other path leads outside the bundle)", s.Root.Path, layout.RootfsDir)
 	}
 	checkHostnames(s, add)
+	checkSysctls(s, add)
 	if s.Process == nil {
 		add("process is missing: a bundle must say what to run")
 	} else {
@@ -155,6 +173,9 @@ func checkConfig(s *specs.Spec) []error {
 		}
 		checkCapabilities(p.Capabilities, add)
 		for _, r := range p.Rlimits {
+			if r.Soft > r.Hard {
+				add("process.rlimits: %s has soft limit %d above its hard limit %d", r.Type, r.Soft, r.Hard)
+			}
 			if !slices.Contains(options.Rlimits(), r.Type) {
 				add("process.rlimits: unknown type %q; valid types are %s", r.Type, quotedList(options.Rlimits()))
 			}
@@ -415,6 +436,38 @@ func quotedList(list []string) string {
 	return strings.Join(q, ", ")
 }
 
+// checkSysctls: runtimes set only sysctls that belong to a namespace the
+// container has of its own (the ipc, network and uts ones), and refuse the
+// others at start.
+func checkSysctls(s *specs.Spec, add func(string, ...any)) {
+	if s.Linux == nil || len(s.Linux.Sysctl) == 0 {
+		return
+	}
+	nss := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range s.Linux.Namespaces {
+		nss[ns.Type] = ns.Path == ""
+	}
+	ipc := map[string]bool{"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+		"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true}
+	for _, k := range sortedKeys(s.Linux.Sysctl) {
+		var need specs.LinuxNamespaceType
+		switch {
+		case ipc[k] || strings.HasPrefix(k, "fs.mqueue."):
+			need = specs.IPCNamespace
+		case strings.HasPrefix(k, "net."):
+			need = specs.NetworkNamespace
+		case k == "kernel.hostname" || k == "kernel.domainname":
+			need = specs.UTSNamespace
+		default:
+			add("linux.sysctl: %q is not namespaced: a container cannot set it (namespaced ones are kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)", k)
+			continue
+		}
+		if !nss[need] {
+			add("linux.sysctl: %q needs a %s namespace of the container's own in linux.namespaces", k, need)
+		}
+	}
+}
+
 // maxHostname is the kernel's limit on a host or domain name (HOST_NAME_MAX).
 const maxHostname = 64
 
@@ -433,6 +486,13 @@ func checkCapabilities(c *specs.LinuxCapabilities, add func(string, ...any)) {
 	if c == nil {
 		return
 	}
+	// What the kernel refuses when the runtime sets them (capset).
+	for _, cp := range c.Effective {
+		if !slices.Contains(c.Permitted, cp) {
+			add("process.capabilities: %s is effective but not permitted: the kernel refuses that", cp)
+		}
+	}
+
 	sets := []struct {
 		name string
 		caps []string

@@ -279,6 +279,24 @@ func TestValidateRefusesHostile(t *testing.T) {
 		{"rlimit", func(s *specs.Spec) {
 			s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_NOPE", Soft: 1, Hard: 1})
 		}, `process.rlimits: unknown type "RLIMIT_NOPE"`},
+		{"soft above hard", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2048, Hard: 1024}}
+		}, "RLIMIT_NOFILE has soft limit 2048 above its hard limit 1024"},
+		{"effective not permitted", func(s *specs.Spec) {
+			s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_CHOWN")
+		}, "CAP_CHOWN is effective but not permitted"},
+		{"host sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/x"} }, `linux.sysctl: "kernel.core_pattern" is not namespaced`},
+		{"net sysctl without netns", func(s *specs.Spec) {
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+			var keep []specs.LinuxNamespace
+			for _, ns := range s.Linux.Namespaces {
+				if ns.Type != specs.NetworkNamespace {
+					keep = append(keep, ns)
+				}
+			}
+			s.Linux.Namespaces = keep
+		}, `"net.ipv4.ip_forward" needs a network namespace`},
+		{"cwd a file", func(s *specs.Spec) { s.Process.Cwd = "/bin/hello" }, `process.cwd "/bin/hello" resolves to`},
 		{"proc tmpfs", func(s *specs.Spec) {
 			for i := range s.Mounts {
 				if s.Mounts[i].Destination == "/proc" {
