@@ -2,6 +2,7 @@ package run
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -138,7 +139,10 @@ func writeMappings(pid int, uidMap, gidMap []specs.LinuxIDMapping) error {
 		for _, r := range m.ids {
 			args = append(args, strconv.FormatUint(uint64(r.ContainerID), 10), strconv.FormatUint(uint64(r.HostID), 10), strconv.FormatUint(uint64(r.Size), 10))
 		}
-		if o, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), runtimeCall)
+		o, err := exec.CommandContext(ctx, m.tool, args...).CombinedOutput()
+		cancel()
+		if err != nil {
 			return fmt.Errorf("%s %v: %v: %s", m.tool, args, err, bytes.TrimSpace(o))
 		}
 	}

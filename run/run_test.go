@@ -504,8 +504,8 @@ func TestRunStopDuringHook(t *testing.T) {
 	if r.err != nil || r.code != 128+int(syscall.SIGTERM) {
 		t.Errorf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGTERM), r.stderr)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "sleep 30").Output(); len(out) != 0 {
-		t.Errorf("the hook still runs: pids %s", out)
+	if pids := processesWithArgs(t, "sleep\x0030\x00"); len(pids) != 0 {
+		t.Errorf("the hook still runs: pids %v", pids)
 	}
 }
 
@@ -577,4 +577,22 @@ func TestConfineRoot(t *testing.T) {
 			t.Errorf("%s mount options %q, want read-only", m.Destination, m.Options)
 		}
 	}
+}
+
+// processesWithArgs lists the pids whose command line is exactly cmdline
+// (NUL-separated, as /proc/PID/cmdline holds it).
+func processesWithArgs(t *testing.T, cmdline string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && string(data) == cmdline {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
