@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		if err := checkHostConfig(s, os.Geteuid() != 0); err != nil {
 			return 0, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 		}
-		if os.Geteuid() == 0 && !hasUserNS(s) {
+		if os.Geteuid() == 0 {
 			confineRoot(s)
 		}
 	}
@@ -208,7 +208,7 @@ func checkHostConfig(s *specs.Spec, rootless bool) error {
 			found = append(found, fmt.Sprintf("the %q mount at %s can name host paths or devices", m.Type, m.Destination))
 		}
 	}
-	if !rootless && !hasUserNS(s) {
+	if !rootless && !userNSConfines(s) {
 		have := map[specs.LinuxNamespaceType]bool{}
 		if s.Linux != nil {
 			for _, ns := range s.Linux.Namespaces {
@@ -302,7 +302,7 @@ var (
 		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}
 )
 
-// confineRoot adds, for a run as root without a user namespace, what keeps
+// confineRoot adds, for a run as root, what keeps
 // container root from writing the host's kernel interfaces, whatever the
 // configuration says: the read-only and masked paths of runc's defaults, and
 // read-only sysfs and cgroup mounts.
@@ -338,16 +338,23 @@ func addMissing(list, want []string) []string {
 	return list
 }
 
-func hasUserNS(s *specs.Spec) bool {
+// userNSConfines reports whether the configuration has a user namespace of
+// its own in which no container id is host root: then container root's
+// capabilities are the namespace's, not the host's.
+func userNSConfines(s *specs.Spec) bool {
 	if s.Linux == nil {
 		return false
 	}
+	userNS := false
 	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.UserNamespace && ns.Path == "" {
-			return true
+		userNS = userNS || (ns.Type == specs.UserNamespace && ns.Path == "")
+	}
+	for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
+		if m.HostID == 0 {
+			return false
 		}
 	}
-	return false
+	return userNS && len(s.Linux.UIDMappings) > 0
 }
 
 // stopper watches for a terminating signal (or ctx) while the run is being set

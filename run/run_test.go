@@ -470,10 +470,15 @@ func TestRunRefusesHostConfig(t *testing.T) {
 	rootBind.Mounts = append(rootBind.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: "/", Options: []string{"rbind"}})
 	sysAdmin := testConfig("/bin/echo")
 	sysAdmin.Process.Capabilities.Bounding = append(sysAdmin.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	rootMapped := testConfig("/bin/echo")
+	rootMapped.Process.Capabilities.Bounding = append(rootMapped.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	rootMapped.Linux.Namespaces = append(rootMapped.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	rootMapped.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}}
+	rootMapped.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 1}}
 	devices := testConfig("/bin/echo")
 	devices.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
 	for name, s := range map[string]*specs.Spec{"hook": hooked, "namespace path": joined, "no pid namespace": noPID,
-		"bind of /proc/sys": procBind, "bind of /": rootBind, "CAP_SYS_ADMIN": sysAdmin, "device": devices} {
+		"bind of /proc/sys": procBind, "bind of /": rootBind, "CAP_SYS_ADMIN": sysAdmin, "device": devices, "user namespace mapping host root": rootMapped} {
 		t.Run(name, func(t *testing.T) {
 			r := runIt(t, context.Background(), Options{Bundle: makeBundle(t, s)})
 			if r.err == nil || !strings.Contains(r.err.Error(), "acts on the host") || !strings.Contains(r.err.Error(), "--allow-host-config") {
