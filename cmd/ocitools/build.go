@@ -96,6 +96,10 @@ func buildInto(attrsFile, out, self string) error {
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("build: --out %s already exists; give a new directory", out)
 	}
+	// Subscribed before anything is created: a signal from here on is handled.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	parent := filepath.Dir(out)
 	reclaimPartials(parent)
 	lock, err := os.CreateTemp(parent, "."+filepath.Base(out)+partialInfix+"*"+lockSuffix)
@@ -113,9 +117,6 @@ func buildInto(attrsFile, out, self string) error {
 		lock.Close()
 	}()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}) }()
 	select {
