@@ -70,7 +70,11 @@ func checkMount(dest string, m mount) (specs.Mount, error) {
 		// The schema wants an array, never null.
 		opts = []string{}
 	}
-	return specs.Mount{Destination: path.Clean(dest), Type: m.Type, Source: m.Source, Options: opts}, nil
+	out := specs.Mount{Destination: path.Clean(dest), Type: m.Type, Source: m.Source, Options: opts}
+	if err := checkMountPlace(where, out); err != nil {
+		return specs.Mount{}, err
+	}
+	return out, nil
 }
 
 // checkMountOption refuses options no runtime can pass on: empty ones, commas

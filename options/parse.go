@@ -221,6 +221,9 @@ func (o *arguments) request(system string) (*Request, error) {
 	if r.Capabilities, err = parseCapabilities(caps); err != nil {
 		return nil, err
 	}
+	if err := checkStartable(r); err != nil {
+		return nil, err
+	}
 	// execve clears the effective and permitted sets of a non-root process
 	// unless the capabilities are ambient: a listed capability is one the
 	// process holds, whatever its uid. (The default set stays as runc spec has it.)
