@@ -9,6 +9,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -570,11 +571,13 @@ func TestAdversarialBuildInterrupted(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			must(t, cmd.Start())
-			// Wait until the copy is under way.
+			// Wait until the copy is well under way: a tenth of the files of
+			// the big store path copied, so that some of its directories are
+			// complete (those used to get their 0555 at once).
 			deadline := time.Now().Add(30 * time.Second)
 			for {
-				matches, _ := filepath.Glob(filepath.Join(parent, ".bundle.partial-*", "rootfs", "nix", "store", "*"))
-				if len(matches) > 0 {
+				matches, _ := filepath.Glob(filepath.Join(parent, ".bundle.partial-*", "rootfs", "nix", "store", "*-many", "d", "*", "*"))
+				if len(matches) >= 600 {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -597,8 +600,25 @@ func TestAdversarialBuildInterrupted(t *testing.T) {
 				}
 				return
 			}
-			// SIGKILL: the next build into the same directory removes the
-			// partial output, as the user.
+			// SIGKILL: what is left is removable with plain rm -rf, as the
+			// user (no chmod): every directory stays writable until the end.
+			partials, _ := filepath.Glob(filepath.Join(parent, ".bundle.partial-*"))
+			var dirs []string
+			for _, p := range partials {
+				if !strings.HasSuffix(p, ".lock") {
+					dirs = append(dirs, p)
+				}
+			}
+			if len(dirs) != 1 {
+				t.Fatalf("SIGKILL left %v, want one partial output and its lock", partials)
+			}
+			if res := runCmd(t, u.Command(t, "rm", "-rf", dirs[0])); res.code != 0 {
+				t.Errorf("rm -rf %s as the user: exit %d: %s", dirs[0], res.code, res.stderr)
+			}
+			if _, err := os.Lstat(dirs[0]); err == nil {
+				t.Errorf("%s survived rm -rf", dirs[0])
+			}
+			// The next build into the same directory removes the stale lock.
 			res := runCmd(t, u.Command(t, ocitoolsBin, "build", "--attrs", attrs, "--out", filepath.Join(parent, "other")))
 			if res.code != 0 || !strings.Contains(res.stderr, "left by an interrupted build") {
 				t.Errorf("next build: exit %d, stderr %s", res.code, res.stderr)
@@ -607,7 +627,49 @@ func TestAdversarialBuildInterrupted(t *testing.T) {
 			if len(ents) != 1 || ents[0].Name() != "other" {
 				t.Errorf("%s holds %v, want only the new bundle", parent, ents)
 			}
+			// A completed build has the store's exact modes and verifies.
+			other := filepath.Join(parent, "other")
+			checkStoreModes(t, filepath.Join(other, "rootfs", "nix", "store"))
+			if res := runCmd(t, u.Command(t, ocitoolsBin, "verify", other)); res.code != 0 {
+				t.Errorf("verify of the completed build: exit %d: %s%s", res.code, res.stdout, res.stderr)
+			}
 		})
+	}
+}
+
+// checkStoreModes fails unless every entry under store has the mode Nix gives
+// store paths: directories 0555, files 0444 or 0555.
+func checkStoreModes(t *testing.T, store string) {
+	t.Helper()
+	var dirs, files int
+	err := filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == store || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		perm := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		switch {
+		case fi.IsDir():
+			dirs++
+			if perm != 0o555 {
+				t.Errorf("%s: directory mode %v, want 0555", p, perm)
+			}
+		default:
+			files++
+			if perm != 0o444 && perm != 0o555 {
+				t.Errorf("%s: file mode %v, want 0444 or 0555", p, perm)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dirs == 0 || files == 0 {
+		t.Errorf("%s holds %d directories and %d files: nothing was checked", store, dirs, files)
 	}
 }
 

@@ -27,9 +27,11 @@ import (
 // Walkers read directories in batches and create directories, symlinks and
 // small files inline (handing a small file to another goroutine costs more
 // than copying it); large files go to a bounded pool of copiers. A directory
-// keeps write permission and its descriptors until every entry under it is
-// done, then gets its source mode; when a whole store path is done it is
-// re-hashed if verification is on. Memory and descriptors depend on the number
+// keeps its descriptors until every entry under it is done; when a whole store
+// path is done it is re-hashed if verification is on. Every copied directory
+// stays writable by its owner until the whole rootfs is built: the source
+// modes (0555 in a store) are set by one last pass (finalModes), so that what
+// an interrupted build leaves (even after SIGKILL) is removable with rm -rf. Memory and descriptors depend on the number
 // of workers and directories in flight, not on the size of the closure.
 
 const (
@@ -55,6 +57,7 @@ type dirNode struct {
 	srcFd   int
 	dstFd   int
 	srcPath string
+	dstPath string
 	perm    uint32 // 0: keep the mode it was created with
 	pending atomic.Int64
 	parent  *dirNode
@@ -67,9 +70,7 @@ func (n *dirNode) release() {
 		return
 	}
 	if n.perm != 0 {
-		if err := unix.Fchmod(n.dstFd, n.perm); err != nil {
-			n.c.fail(fmt.Errorf("setting the mode of the copy of %s: %w", n.srcPath, err))
-		}
+		n.c.deferMode(n.dstPath, n.perm)
 	}
 	n.src.Close()
 	unix.Close(n.dstFd)
@@ -86,6 +87,36 @@ type copier struct {
 	failed  atomic.Bool
 	errOnce sync.Once
 	err     error
+
+	modesMu sync.Mutex
+	modes   []dirMode
+}
+
+// dirMode is the final mode of a copied directory, set by finalModes.
+type dirMode struct {
+	path string
+	perm uint32
+}
+
+// deferMode records a directory's final mode. Directories are released after
+// everything under them, so the list is in post-order: children come before
+// their parents, which finalModes relies on.
+func (c *copier) deferMode(path string, perm uint32) {
+	c.modesMu.Lock()
+	c.modes = append(c.modes, dirMode{path, perm})
+	c.modesMu.Unlock()
+}
+
+// finalModes gives every copied directory its source mode, children first (a
+// parent without write or search permission must not stop its children's
+// chmod). No symlink is followed: every entry was created by this copy.
+func finalModes(modes []dirMode) error {
+	for _, m := range modes {
+		if err := unix.Fchmodat(unix.AT_FDCWD, m.path, m.perm, 0); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", m.path, err)
+		}
+	}
+	return nil
 }
 
 func (c *copier) fail(err error) {
@@ -97,8 +128,9 @@ func (c *copier) fail(err error) {
 // on the caller's (Nix builds with 022; a user's shell may have 077).
 const buildUmask = 0o022
 
-// copyClosure copies every closure path into store (dir/nix/store).
-func copyClosure(store string, p Plan) error {
+// copyClosure copies every closure path into store (dir/nix/store). It returns
+// the final modes of the copied directories, which it leaves writable.
+func copyClosure(store string, p Plan) ([]dirMode, error) {
 	workers := p.Workers
 	if workers <= 0 {
 		workers = max(runtime.NumCPU(), 2)
@@ -184,9 +216,9 @@ func copyClosure(store string, p Plan) error {
 	close(verifyJobs)
 	verifiers.Wait()
 	if c.err != nil {
-		return fmt.Errorf("rootfs: %w", c.err)
+		return nil, fmt.Errorf("rootfs: %w", c.err)
 	}
-	return nil
+	return c.modes, nil
 }
 
 // checkPath compares the NAR hash and size of dst with what Nix recorded.
@@ -218,7 +250,7 @@ func (c *copier) copyTop(src, dst string, done func()) error {
 			done()
 			return &fs.PathError{Op: "mkdir", Path: dst, Err: err}
 		}
-		n, err := c.openNode(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, src, filePerm(&st), nil)
+		n, err := c.openNode(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, src, dst, filePerm(&st), nil)
 		if err != nil {
 			done()
 			return err
@@ -240,7 +272,7 @@ func (c *copier) copyTop(src, dst string, done func()) error {
 }
 
 // openNode opens a source directory and its (just created) copy.
-func (c *copier) openNode(srcDir int, srcName string, dstDir int, dstName, srcPath string, perm uint32, parent *dirNode) (*dirNode, error) {
+func (c *copier) openNode(srcDir int, srcName string, dstDir int, dstName, srcPath, dstPath string, perm uint32, parent *dirNode) (*dirNode, error) {
 	sfd, err := unix.Openat(srcDir, srcName, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: srcPath, Err: err}
@@ -253,7 +285,7 @@ func (c *copier) openNode(srcDir int, srcName string, dstDir int, dstName, srcPa
 	if perm == 0o755&^buildUmask { // what Mkdir already gave it
 		perm = 0
 	}
-	n := &dirNode{src: os.NewFile(uintptr(sfd), srcPath), srcFd: sfd, dstFd: dfd, srcPath: srcPath, perm: perm, parent: parent, c: c}
+	n := &dirNode{src: os.NewFile(uintptr(sfd), srcPath), srcFd: sfd, dstFd: dfd, srcPath: srcPath, dstPath: dstPath, perm: perm, parent: parent, c: c}
 	n.pending.Store(1)
 	return n, nil
 }
@@ -276,7 +308,7 @@ func (c *copier) walk(n *dirNode) error {
 				if err := unix.Mkdirat(n.dstFd, name, 0o755); err != nil {
 					return fmt.Errorf("creating the copy of %s: %w", filepath.Join(n.srcPath, name), err)
 				}
-				child, err := c.openNode(n.srcFd, name, n.dstFd, name, filepath.Join(n.srcPath, name), filePerm(&st), n)
+				child, err := c.openNode(n.srcFd, name, n.dstFd, name, filepath.Join(n.srcPath, name), filepath.Join(n.dstPath, name), filePerm(&st), n)
 				if err != nil {
 					return err
 				}

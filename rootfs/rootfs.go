@@ -118,10 +118,11 @@ func Build(dir string, p Plan) (err error) {
 	}
 
 	store := filepath.Join(dir, layout.StoreDir)
+	var modes []dirMode
 	if p.Mode == ModeBind {
 		err = placeMountPoints(store, p.SourceRoot, p.Closure)
 	} else {
-		err = copyClosure(store, p)
+		modes, err = copyClosure(store, p)
 	}
 	if err != nil {
 		return err
@@ -142,7 +143,12 @@ func Build(dir string, p Plan) (err error) {
 			return err
 		}
 	}
-	return writeUsers(dir, p.UID, p.GID)
+	if err := writeUsers(dir, p.UID, p.GID); err != nil {
+		return err
+	}
+	// Last: until here every directory is writable by its owner, so that an
+	// interrupted build leaves a tree that rm -rf removes.
+	return finalModes(modes)
 }
 
 // symlinkNoFollow creates root/rel -> target with its parents; an existing

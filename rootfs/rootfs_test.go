@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -592,4 +593,56 @@ func wrongHash(t *testing.T, s *fakeStore, p string) *derivation.Closure {
 	c, err := derivation.NewClosure([]derivation.PathInfoJSON{{Path: p, NarHash: "sha256:" + strings.Repeat("1", 52), NarSize: size}})
 	must(t, err)
 	return c
+}
+
+// An interrupted build (SIGKILL after the copy, before Build returns) must
+// leave a tree that plain rm -rf removes: the copy keeps every directory
+// writable by its owner and only the last step gives them their 0555.
+func TestCopyLeavesDirectoriesWritableUntilTheEnd(t *testing.T) {
+	s := newFakeStore(t)
+	pkg := s.add("deep", map[string]string{
+		"a/b/c/file":    "file:x",
+		"a/b/d/exec":    "exec:y",
+		"a/empty":       "dir",
+		"top":           "file:z",
+		"a/b/big/large": "file:" + strings.Repeat("q", inlineMax+1),
+	})
+	c := s.closure(pkg)
+	readOnly(t, s.root)
+
+	store := filepath.Join(t.TempDir(), "nix", "store")
+	must(t, os.MkdirAll(store, 0o755))
+	modes, err := copyClosure(store, Plan{Closure: c, Mode: ModeCopy, SourceRoot: s.root, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs int
+	must(t, filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || p == store {
+			return err
+		}
+		dirs++
+		if fi, _ := d.Info(); fi.Mode().Perm()&0o200 == 0 {
+			t.Errorf("%s has mode %v before the last pass; rm -rf could not remove what is under it", p, fi.Mode())
+		}
+		return nil
+	}))
+	if len(modes) != dirs {
+		t.Errorf("%d final modes recorded for %d directories", len(modes), dirs)
+	}
+	// A copy of the tree, to be removed the way a user would.
+	leftover := filepath.Join(t.TempDir(), "leftover")
+	must(t, os.MkdirAll(leftover, 0o755))
+	if _, err := copyClosure(leftover, Plan{Closure: c, Mode: ModeCopy, SourceRoot: s.root}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("rm", "-rf", leftover).CombinedOutput(); err != nil {
+		t.Errorf("rm -rf of an unfinished copy: %v: %s", err, out)
+	}
+
+	must(t, finalModes(modes))
+	if got, want := describe(t, filepath.Join(store, filepath.Base(pkg))), describe(t, s.root+pkg); got != want {
+		t.Errorf("after the last pass the copy differs:\n got:\n%s\nwant:\n%s", got, want)
+	}
+	must(t, RemoveAll(store))
 }
