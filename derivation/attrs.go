@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/storepath"
+
+	"github.com/ocitools/ocitools/internal/readfile"
 )
 
 // attrsFileName is the file Nix writes into the build directory when
@@ -77,9 +79,16 @@ func FindAttrsFile() (string, error) {
 	return "", errors.New("no structured attrs found: NIX_ATTRS_JSON_FILE is unset or missing and there is no .attrs.json in the build directory (this command is the builder of a derivation with __structuredAttrs = true)")
 }
 
-// ReadAttrsFile reads and checks a structured-attrs file.
+// AttrsLimit bounds a structured-attrs file: the closure takes about 300
+// bytes per store path, so this is far above any real closure.
+const AttrsLimit = 64 << 20
+
+// ReadAttrsFile reads and checks a structured-attrs file. Outside a Nix build
+// the path is the user's (build --attrs): only a regular file (a symlink to one
+// is followed) of at most AttrsLimit bytes is read, so that a FIFO does not
+// block and a device does not exhaust memory.
 func ReadAttrsFile(path string) (*Attrs, error) {
-	data, err := os.ReadFile(path)
+	data, err := readfile.Following(path, AttrsLimit)
 	if err != nil {
 		return nil, fmt.Errorf("reading structured attrs: %w", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nix-community/go-nix/pkg/nixhash"
 )
@@ -166,4 +168,41 @@ func FuzzParseAttrs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ReadAttrsFile reads only a bounded regular file: a FIFO (outside Nix, --attrs
+// is the user's) must not block it, nor a device exhaust memory.
+func TestReadAttrsFileRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.json")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(AttrsLimit + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tt := range []struct{ path, want string }{
+		{fifo, "not a regular file"},
+		{"/dev/zero", "not a regular file"},
+		{big, "more than the"},
+	} {
+		t.Run(filepath.Base(tt.path), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := ReadAttrsFile(tt.path); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("ReadAttrsFile(%s) = %v, want an error with %q", tt.path, err, tt.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("ReadAttrsFile(%s) still blocks after 10 s", tt.path)
+			}
+		})
+	}
 }

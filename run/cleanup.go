@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -161,10 +162,21 @@ func initialUserNS() bool {
 	return len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295"
 }
 
+// removeWait bounds the removal helper: a writable layer of a few GiB is
+// removed well within it, and a helper that hangs (a stuck file system) must
+// not hang ocitools. A variable for tests.
+var removeWait = 2 * time.Minute
+
+// These are variables so that tests can stand in for a helper that hangs.
+var (
+	selfExecutable = os.Executable
+	mapIDs         = writeMappings
+)
+
 // removeInUserNS removes dir inside a new user namespace with the given
 // mappings, set with newuidmap and newgidmap.
 func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
-	self, err := os.Executable()
+	self, err := selfExecutable()
 	if err != nil {
 		return fmt.Errorf("finding this program to remove %s in a user namespace: %w", dir, err)
 	}
@@ -173,6 +185,8 @@ func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Output through a pipe would make Wait wait for whatever inherited it.
+	cmd.WaitDelay = time.Second
 	w, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -180,15 +194,37 @@ func removeInUserNS(dir string, uidMap, gidMap []specs.LinuxIDMapping) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting the removal in a user namespace: %w", err)
 	}
-	if err := writeMappings(cmd.Process.Pid, uidMap, gidMap); err != nil {
+	deadline := time.Now().Add(removeWait)
+	if err := mapIDs(cmd.Process.Pid, uidMap, gidMap); err != nil {
 		w.Close()
-		_ = cmd.Wait()
+		_ = waitUntil(cmd, deadline)
 		return err
 	}
 	_, _ = w.Write([]byte{1})
 	w.Close()
-	if err := cmd.Wait(); err != nil {
+	if err := waitUntil(cmd, deadline); err != nil {
 		return fmt.Errorf("removing %s in a user namespace: %v: %s", dir, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
+}
+
+// waitUntil waits for cmd until deadline, then kills it and reaps it.
+func waitUntil(cmd *exec.Cmd, deadline time.Time) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		// A process in uninterruptible sleep dies only when its I/O ends: do
+		// not wait for that without bound either.
+		select {
+		case <-done:
+		case <-time.After(runtimeCall):
+		}
+		return fmt.Errorf("no exit within %v: killed", removeWait)
+	}
 }

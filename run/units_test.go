@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -397,5 +398,46 @@ func TestWritesStored(t *testing.T) {
 	tmpBundle := t.TempDir()
 	if !writesStored(filepath.Dir(tmpBundle), tmpBundle) || !writesStored(tmpBundle+"/rootfs", tmpBundle) {
 		t.Error("a bundle outside the store is not protected")
+	}
+}
+
+// The removal helper has a deadline: one that hangs (here a stand-in that
+// ignores its stdin and sleeps) is killed, and removeInUserNS returns.
+func TestRemoveInUserNSHasADeadline(t *testing.T) {
+	hang := filepath.Join(t.TempDir(), "hang")
+	if err := os.WriteFile(hang, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	oldSelf, oldMap, oldWait := selfExecutable, mapIDs, removeWait
+	t.Cleanup(func() { selfExecutable, mapIDs, removeWait = oldSelf, oldMap, oldWait })
+	selfExecutable = func() (string, error) { return hang, nil }
+	removeWait = 300 * time.Millisecond
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 1}}
+	for _, tt := range []struct {
+		name   string
+		mapIDs func(int, []specs.LinuxIDMapping, []specs.LinuxIDMapping) error
+	}{
+		{"mapped", func(int, []specs.LinuxIDMapping, []specs.LinuxIDMapping) error { return nil }},
+		{"mapping failed", func(int, []specs.LinuxIDMapping, []specs.LinuxIDMapping) error {
+			return errors.New("newuidmap refused")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mapIDs = tt.mapIDs
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- removeInUserNS(filepath.Join(t.TempDir(), privatePrefix+"x"), m, m) }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Error("no error from a helper that never exited")
+				}
+				if d := time.Since(start); d > 10*time.Second {
+					t.Errorf("returned after %v", d)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("removeInUserNS still waits for a helper that hangs after 20 s")
+			}
+		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ocitools/ocitools/bundle"
 	"github.com/ocitools/ocitools/derivation"
-	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/rootfs"
 )
 
@@ -85,13 +84,11 @@ func buildInNix(self string) error {
 // read-only, as copied store paths are) is removed by the next build into the
 // same directory, whose lock file shows that no build owns it any more.
 func buildInto(attrsFile, out, self string) error {
-	// A FIFO or a device given as --attrs must not block or exhaust memory.
-	if _, err := readfile.Following(attrsFile, readfile.ManifestLimit); err != nil {
-		return fmt.Errorf("build: --attrs: %w", err)
-	}
+	// ReadAttrsFile reads only a bounded regular file: a FIFO or a device
+	// given as --attrs does not block or exhaust memory.
 	attrs, err := derivation.ReadAttrsFile(attrsFile)
 	if err != nil {
-		return fmt.Errorf("build: %w", err)
+		return fmt.Errorf("build: --attrs: %w", err)
 	}
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("build: --out %s already exists; give a new directory", out)
