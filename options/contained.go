@@ -38,6 +38,15 @@ func checkStartable(r *Request) error {
 				return fmt.Errorf("`capabilities`: %s is effective but not permitted: the kernel refuses that; list it in permitted too", cp)
 			}
 		}
+		// The kernel raises an ambient capability only when it is permitted
+		// and inheritable; runc ignores the refusal, so the process would
+		// silently lack it. Widening permitted here would grant what the
+		// sets do not say: the user lists it where it belongs.
+		for _, cp := range c.Ambient {
+			if !slices.Contains(c.Permitted, cp) || !slices.Contains(c.Inheritable, cp) {
+				return fmt.Errorf("`capabilities`: %s is ambient but not both permitted and inheritable: the kernel cannot raise it (runc would silently drop it); list it in permitted and inheritable too", cp)
+			}
+		}
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ func TestParseRefusesUnstartable(t *testing.T) {
 		{`{"args":["x"],"workingDir":"/proc/self"}`, "`workingDir` \"/proc/self\" is inside /proc"},
 		{`{"args":["x"],"workingDir":"/sys/kernel"}`, "`workingDir` \"/sys/kernel\" is inside /sys"},
 		{`{"args":["x"],"capabilities":{"effective":["KILL"]}}`, "CAP_KILL is effective but not permitted"},
+		{`{"args":["x"],"capabilities":{"ambient":["KILL"]}}`, "CAP_KILL is ambient but not both permitted and inheritable"},
+		{`{"args":["x"],"capabilities":{"ambient":["KILL"],"permitted":["KILL"]}}`, "CAP_KILL is ambient but not both permitted and inheritable"},
+		{`{"args":["x"],"capabilities":{"ambient":["KILL"],"inheritable":["KILL"]}}`, "CAP_KILL is ambient but not both permitted and inheritable"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.args), "x86_64-linux")

@@ -235,7 +235,7 @@ func TestGenerateArguments(t *testing.T) {
 				t.Errorf("capabilities = %+v", c)
 			}
 		}},
-		{"capabilities object", `{"args":["x"],"capabilities":{"bounding":["KILL","CHOWN"],"ambient":["KILL"]}}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
+		{"capabilities object", `{"args":["x"],"capabilities":{"bounding":["KILL","CHOWN"],"ambient":["KILL"],"permitted":["KILL"],"inheritable":["kill"]}}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
 			c := s.Process.Capabilities
 			if !reflect.DeepEqual(c.Bounding, []string{"CAP_CHOWN", "CAP_KILL"}) || !reflect.DeepEqual(c.Ambient, []string{"CAP_KILL"}) || len(c.Effective) != 0 {
 				t.Errorf("capabilities = %+v", c)

@@ -492,6 +492,13 @@ func checkCapabilities(c *specs.LinuxCapabilities, add func(string, ...any)) {
 			add("process.capabilities: %s is effective but not permitted: the kernel refuses that", cp)
 		}
 	}
+	// The kernel raises an ambient capability only when it is permitted and
+	// inheritable, and runc ignores the refusal.
+	for _, cp := range c.Ambient {
+		if !slices.Contains(c.Permitted, cp) || !slices.Contains(c.Inheritable, cp) {
+			add("process.capabilities: %s is ambient but not both permitted and inheritable: the kernel cannot raise it, and runc silently drops it", cp)
+		}
+	}
 
 	sets := []struct {
 		name string

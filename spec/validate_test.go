@@ -282,6 +282,14 @@ func TestValidateRefusesHostile(t *testing.T) {
 		{"soft above hard", func(s *specs.Spec) {
 			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2048, Hard: 1024}}
 		}, "RLIMIT_NOFILE has soft limit 2048 above its hard limit 1024"},
+		{"ambient not permitted", func(s *specs.Spec) {
+			c := s.Process.Capabilities
+			c.Ambient, c.Inheritable = []string{"CAP_SETUID"}, []string{"CAP_SETUID"}
+		}, "CAP_SETUID is ambient but not both permitted and inheritable"},
+		{"ambient not inheritable", func(s *specs.Spec) {
+			c := s.Process.Capabilities
+			c.Ambient, c.Permitted, c.Inheritable = []string{"CAP_SETUID"}, append(c.Permitted, "CAP_SETUID"), nil
+		}, "CAP_SETUID is ambient but not both permitted and inheritable"},
 		{"effective not permitted", func(s *specs.Spec) {
 			s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_CHOWN")
 		}, "CAP_CHOWN is effective but not permitted"},
