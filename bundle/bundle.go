@@ -73,7 +73,15 @@ func Build(req Request) (err error) {
 
 // buildRootfs materialises the rootfs the request and its configuration need.
 func buildRootfs(req Request, r *options.Request, cfg *specs.Spec) error {
-	dirs, files := spec.RootfsNeedsWith(cfg, isFile)
+	dirs, files := spec.RootfsNeedsWith(cfg, func(source string) bool {
+		if spec.BundleStoreSource(source) {
+			// The bundle's own copy, not made yet: the store path it copies.
+			source = req.SourceRoot + strings.TrimPrefix(source, layout.RootfsDir)
+		} else if strings.HasPrefix(source, layout.StoreDir+"/") {
+			source = req.SourceRoot + source
+		}
+		return isFile(source)
+	})
 	plan := rootfs.Plan{
 		Closure:     req.Attrs.Closure,
 		Mode:        r.StoreMode,

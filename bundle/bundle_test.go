@@ -121,3 +121,68 @@ func TestBuildRefusesExistingOutput(t *testing.T) {
 		t.Errorf("existing output was touched: %v", err)
 	}
 }
+
+// In copy mode a bind of a closure path binds the bundle's own copy (a source
+// relative to the bundle, read-only), so the bundle does not need the host's
+// store; in bind mode it stays the host's store path.
+func TestCopyModeBindsOwnCopies(t *testing.T) {
+	root, item := fakeStore(t)
+	opts := func(mode string) string {
+		return `{"args":["` + fakeStorePath + `/bin/sh"],"storeMode":"` + mode + `","mounts":{` +
+			`"/etc/app.sh":{"type":"bind","source":"` + fakeStorePath + `/bin/sh","options":["rbind","rw"]},` +
+			`"/opt/pkg":{"type":"bind","source":"` + fakeStorePath + `"},` +
+			`"/host":{"type":"bind","source":"/etc","options":["rbind","ro"]}}}`
+	}
+	for _, tt := range []struct {
+		mode          string
+		wantFile, dir string
+	}{
+		{"copy", "rootfs" + fakeStorePath + "/bin/sh", "rootfs" + fakeStorePath},
+		{"bind", fakeStorePath + "/bin/sh", fakeStorePath},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "bundle")
+			if err := Build(Request{Attrs: attrsWith(t, item, opts(tt.mode)), Out: out, SourceRoot: root}); err != nil {
+				t.Fatalf("Build: %v", err)
+			}
+			t.Cleanup(func() { _ = os.RemoveAll(out) })
+			data, err := os.ReadFile(filepath.Join(out, layout.ConfigFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				Mounts []struct {
+					Destination, Source string
+					Options             []string
+				}
+			}
+			if err := json.Unmarshal(data, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			ro := map[string]bool{}
+			for _, m := range cfg.Mounts {
+				got[m.Destination] = m.Source
+				ro[m.Destination] = strings.Join(m.Options, ",") == "rbind,ro" || strings.Join(m.Options, ",") == "ro"
+			}
+			if got["/etc/app.sh"] != tt.wantFile || got["/opt/pkg"] != tt.dir || got["/host"] != "/etc" {
+				t.Errorf("bind sources: %v", got)
+			}
+			if tt.mode == "copy" && (!ro["/etc/app.sh"] || !ro["/opt/pkg"]) {
+				t.Errorf("a bind of the bundle's own copy is not read-only: %s", data)
+			}
+			// A file bind gets a file mount point, a directory bind a directory.
+			if fi, err := os.Lstat(filepath.Join(out, "rootfs", "etc", "app.sh")); err != nil || !fi.Mode().IsRegular() {
+				t.Errorf("mount point /etc/app.sh: %v %v", fi, err)
+			}
+			if fi, err := os.Lstat(filepath.Join(out, "rootfs", "opt", "pkg")); err != nil || !fi.IsDir() {
+				t.Errorf("mount point /opt/pkg: %v %v", fi, err)
+			}
+			if tt.mode == "copy" {
+				if errs := spec.ValidateBundle(out); len(errs) != 0 {
+					t.Errorf("ValidateBundle: %v", errs)
+				}
+			}
+		})
+	}
+}

@@ -143,7 +143,9 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 				inRootfs := filepath.Join(store, pi.StorePath.String())
 				target := inRootfs
 				switch m, i := coveringMount(mounts, pi.Path()); {
-				case m == nil:
+				case m == nil, isBind(*m) && m.Source == layout.RootfsDir+pi.Path() && path.Clean(m.Destination) == pi.Path():
+					// Nothing over it, or its own copy bound onto itself
+					// (copy mode, read-only): the container sees the copy.
 					for _, p := range storeModes(inRootfs) {
 						report(pi.Path(), p)
 					}

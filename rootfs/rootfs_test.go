@@ -646,3 +646,29 @@ func TestCopyLeavesDirectoriesWritableUntilTheEnd(t *testing.T) {
 	}
 	must(t, RemoveAll(store))
 }
+
+// A copy-mode bundle may bind its own copy of a store path onto itself
+// (spec.Generate writes rootfs/nix/store/... as the source): verify hashes
+// the copy, as with no mount at all, and still sees a change to it.
+func TestVerifyOwnCopyBoundOntoItself(t *testing.T) {
+	s := newFakeStore(t)
+	pkg := s.add("pkg", map[string]string{"bin/tool": "exec:x"})
+	c := s.closure(pkg)
+	readOnly(t, s.root)
+	dir := build(t, s, Plan{Closure: c, Mode: ModeCopy})
+	bundle := filepath.Dir(dir)
+	must(t, WriteManifest(bundle, c, ModeCopy))
+	cfg := `{"mounts":[{"destination":"` + pkg + `","type":"bind","source":"rootfs` + pkg + `","options":["rbind","ro"]}]}`
+	must(t, os.WriteFile(filepath.Join(bundle, "config.json"), []byte(cfg), 0o444))
+	if _, mm, err := verifyBundle(bundle, s.root); err != nil || len(mm) != 0 {
+		t.Fatalf("own copy bound onto itself: %v %v", mm, err)
+	}
+	must(t, os.Chmod(dir+pkg+"/bin", 0o755))
+	must(t, os.Chmod(dir+pkg+"/bin/tool", 0o755))
+	must(t, os.WriteFile(dir+pkg+"/bin/tool", []byte("changed"), 0o555))
+	must(t, os.Chmod(dir+pkg+"/bin/tool", 0o555))
+	must(t, os.Chmod(dir+pkg+"/bin", 0o555))
+	if _, mm, err := verifyBundle(bundle, s.root); err != nil || len(mm) != 1 || !strings.Contains(mm[0].Problem, "contents differ") {
+		t.Errorf("changed copy: %v %v", mm, err)
+	}
+}

@@ -262,7 +262,19 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 		if !spec.IsBind(m) {
 			continue
 		}
-		if !filepath.IsAbs(m.Source) {
+		if spec.BundleStoreSource(m.Source) {
+			// The bundle's own copy of a store path (copy mode): taken from
+			// the stored bundle, read-only (writesStored below), and only
+			// where its symlinks keep it inside the bundle's rootfs.
+			src := filepath.Join(bundle, filepath.FromSlash(m.Source))
+			real, err := filepath.EvalSymlinks(src)
+			realRootfs, rerr := filepath.EvalSymlinks(rootfs)
+			if err != nil || rerr != nil || !within(real, realRootfs) {
+				return fmt.Errorf("bundle %s: the bind mount at %s has the source %q, which does not lead to a path inside the bundle's rootfs", bundle, m.Destination, m.Source)
+			}
+			s.Mounts[i].Source = real
+			m.Source = real
+		} else if !filepath.IsAbs(m.Source) {
 			return fmt.Errorf("bundle %s: the bind mount at %s has the relative source %q: give an absolute host path", bundle, m.Destination, m.Source)
 		}
 		if writesStored(m.Source, bundle) {

@@ -185,6 +185,14 @@ func TestPrepare(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A copy-mode bundle's own copies of store paths, one a symlink out.
+	const own, esc = "rootfs/nix/store/00000000000000000000000000000000-x", "rootfs/nix/store/00000000000000000000000000000000-esc"
+	if err := os.MkdirAll(filepath.Join(bundle, own), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(bundle, esc)); err != nil {
+		t.Fatal(err)
+	}
 	base := func() *specs.Spec {
 		return &specs.Spec{
 			Process: &specs.Process{Args: []string{"/bin/sh", "-c", "true"}},
@@ -210,6 +218,9 @@ func TestPrepare(t *testing.T) {
 		{name: "root.path elsewhere", edit: func(s *specs.Spec) { s.Root.Path = "../../.." }, wantErr: `root.path is "../../..": it must be "rootfs"`},
 		{name: "root.path absolute", edit: func(s *specs.Spec) { s.Root.Path = bundle + "/rootfs" }, wantErr: `it must be "rootfs"`},
 		{name: "relative bind source", edit: func(s *specs.Spec) { s.Mounts[1].Source = "." }, wantErr: `the bind mount at /data has the relative source "."`},
+		{name: "own copy", edit: func(s *specs.Spec) { s.Mounts[1].Source = own }, want: []string{"/bin/sh", "-c", "true"}},
+		{name: "own copy leading out", edit: func(s *specs.Spec) { s.Mounts[1].Source = esc }, wantErr: `has the source "` + esc + `", which does not lead to a path inside the bundle's rootfs`},
+		{name: "own copy climbing out", edit: func(s *specs.Spec) { s.Mounts[1].Source = "rootfs/nix/store/../../../etc" }, wantErr: "has the relative source"},
 		{name: "temp dir an overlay cannot name", tmp: filepath.Join(t.TempDir(), "a:b"), wantErr: `contains one of ",:\\", which an overlay mount cannot name`},
 	}
 	for _, tt := range tests {
@@ -260,6 +271,9 @@ func TestPrepare(t *testing.T) {
 			// A bind from inside the stored bundle is read-only, whatever it asked.
 			if m := got.Mounts[2]; !reflect.DeepEqual(m.Options, []string{"rbind", "ro", "rro"}) {
 				t.Errorf("bind from the bundle has options %q, want it read-only", m.Options)
+			}
+			if m := got.Mounts[2]; !filepath.IsAbs(m.Source) || !strings.HasPrefix(m.Source, bundle+"/rootfs") {
+				t.Errorf("bind from the bundle has source %q, want a path in %s/rootfs", m.Source, bundle)
 			}
 			if m := got.Mounts[3]; m.Source != "/srv/abs" || m.Options != nil {
 				t.Errorf("bind from elsewhere became %+v", m)

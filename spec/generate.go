@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -102,10 +103,41 @@ func Generate(r *options.Request, storePaths []string) (*specs.Spec, error) {
 			return nil, err
 		}
 	}
+	if r.StoreMode != "bind" {
+		bindOwnCopies(s.Mounts, storePaths)
+	}
 	if errs := checkConfig(s); len(errs) > 0 {
 		return nil, fmt.Errorf("the generated configuration is not valid: %w", errors.Join(errs...))
 	}
 	return s, nil
+}
+
+// bindOwnCopies points each bind of a closure path (or of something inside
+// one) at the bundle's own copy, as a source relative to the bundle
+// (rootfs/nix/store/...), read-only: a copy-mode bundle is then
+// self-contained, and runs on a machine whose store lacks the path. Dropping
+// such a bind instead would be right only when it binds a path onto itself;
+// elsewhere (a configuration file at /etc/app.conf) the mount is the point.
+// Read-only, because the source is now the stored bundle itself.
+func bindOwnCopies(ms []specs.Mount, storePaths []string) {
+	for i, m := range ms {
+		if !IsBind(m) || !strings.HasPrefix(m.Source, layout.StoreDir+"/") {
+			continue
+		}
+		src := path.Clean(m.Source)
+		for _, p := range storePaths {
+			if src == p || strings.HasPrefix(src, p+"/") {
+				ms[i].Source = layout.RootfsDir + src
+				ms[i].Options = readOnlyBind(m.Options)
+				// runc resolves a relative source against the bundle only
+				// when an option says bind (the type alone does not).
+				if !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
+					ms[i].Options = append([]string{"rbind"}, ms[i].Options...)
+				}
+				break
+			}
+		}
+	}
 }
 
 // mergeMounts puts user mounts over defaults: the same destination replaces.

@@ -164,3 +164,50 @@ func underSymlink(links map[string]bool, p string) bool {
 	}
 	return false
 }
+
+// bundleStorePrefix starts a bind source that names the bundle's own copy of a
+// store path, relative to the bundle (as the runtime spec reads a relative
+// bind source): rootfs/nix/store/NAME[/...].
+const bundleStorePrefix = layout.RootfsDir + layout.StoreDir + "/"
+
+// BundleStoreSource reports whether a bind source is relative and names, in
+// clean form and without "..", a path inside the bundle's copied store. Such a
+// source is the only relative one a bundle may have (copy mode writes it for a
+// bind of a closure path, see Generate), and it must be mounted read-only.
+func BundleStoreSource(source string) bool {
+	if !strings.HasPrefix(source, bundleStorePrefix) || path.Clean(source) != source {
+		return false
+	}
+	for _, c := range strings.Split(source, "/") {
+		if c == ".." || c == "." {
+			return false
+		}
+	}
+	return len(source) > len(bundleStorePrefix)
+}
+
+// isReadOnlyBind reports whether bind options mount read-only: "ro" is given
+// and no later "rw" undoes it.
+func isReadOnlyBind(opts []string) bool {
+	ro := false
+	for _, o := range opts {
+		switch o {
+		case "ro":
+			ro = true
+		case "rw":
+			ro = false
+		}
+	}
+	return ro
+}
+
+// readOnlyBind returns bind options that mount read-only.
+func readOnlyBind(opts []string) []string {
+	out := make([]string, 0, len(opts)+1)
+	for _, o := range opts {
+		if o != "rw" && o != "ro" {
+			out = append(out, o)
+		}
+	}
+	return append(out, "ro")
+}

@@ -78,6 +78,30 @@ func ValidateBundle(bundle string) []error {
 	return append(errs, checkRootfs(&s, rootfs)...)
 }
 
+// checkOwnCopies checks that each bind of the bundle's own copy of a store
+// path names something in the bundle's copied store, symlinks resolved: a
+// symlink there must not lead the bind out of the bundle.
+func checkOwnCopies(s *specs.Spec, rootfs string) []error {
+	var errs []error
+	store := filepath.Join(rootfs, filepath.FromSlash(layout.StoreDir))
+	for _, m := range s.Mounts {
+		if !IsBind(m) || !BundleStoreSource(m.Source) {
+			continue
+		}
+		src := filepath.Join(filepath.Dir(rootfs), filepath.FromSlash(m.Source))
+		real, err := filepath.EvalSymlinks(src)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the bind mount at %s: its source %q is not in the bundle: %v", m.Destination, m.Source, err))
+			continue
+		}
+		realStore, err := filepath.EvalSymlinks(store)
+		if err != nil || !strings.HasPrefix(real, realStore+"/") {
+			errs = append(errs, fmt.Errorf("the bind mount at %s: its source %q leads to %s, outside the bundle's copied store (a symlink to another store path: bind its target)", m.Destination, m.Source, real))
+		}
+	}
+	return errs
+}
+
 // checkRootfs makes the checks that need the rootfs.
 func checkRootfs(s *specs.Spec, rootfs string) []error {
 	var errs []error
@@ -87,6 +111,7 @@ func checkRootfs(s *specs.Spec, rootfs string) []error {
 	if err := checkCwd(s, rootfs); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkOwnCopies(s, rootfs)...)
 	return append(errs, checkStoreMountPoints(s, rootfs)...)
 }
 
@@ -208,7 +233,11 @@ func checkConfig(s *specs.Spec) []error {
 		if d == "/proc" && m.Type != "proc" {
 			add("mounts[%d]: /proc must be a mount of type \"proc\" (runtimes refuse anything else there), not %q", i, m.Type)
 		}
-		if IsBind(m) && !strings.HasPrefix(m.Source, "/") {
+		if IsBind(m) && BundleStoreSource(m.Source) {
+			if !isReadOnlyBind(m.Options) {
+				add("mounts[%d]: the bind mount at %s has source %q, the bundle's own copy of a store path: it must be read-only (option \"ro\"), since the container must never write the bundle", i, d, m.Source)
+			}
+		} else if IsBind(m) && !strings.HasPrefix(m.Source, "/") {
 			add("mounts[%d]: the bind mount at %s has source %q, which is not an absolute path: a relative source names a path inside the bundle, which the container must never write; give an absolute host path", i, d, m.Source)
 		}
 	}
@@ -353,10 +382,15 @@ func (r *resolver) hostPath(p string) (string, error) {
 	if !IsBind(m) {
 		return "", fmt.Errorf("%s is inside the %s mount at %s, which hides the rootfs there and starts empty", p, m.Type, d)
 	}
-	if _, err := os.Lstat(m.Source); err != nil {
+	src := m.Source
+	if BundleStoreSource(src) {
+		// The bundle's own copy: relative to the bundle, which holds rootfs.
+		src = filepath.Join(filepath.Dir(r.rootfs), filepath.FromSlash(src))
+	}
+	if _, err := os.Lstat(src); err != nil {
 		return "", errTrusted
 	}
-	return filepath.Join(m.Source, filepath.FromSlash(strings.TrimPrefix(p, d))), nil
+	return filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(p, d))), nil
 }
 
 // resolve follows p component by component inside the container's view and

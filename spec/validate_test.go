@@ -266,6 +266,15 @@ func TestValidateRefusesHostile(t *testing.T) {
 		{"relative bind", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "bind", Source: "rootfs/etc"})
 		}, `bind mount at /b has source "rootfs/etc"`},
+		{"own copy writable", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "bind", Source: "rootfs/nix/store/00000000000000000000000000000000-x", Options: []string{"rbind", "ro", "rw"}})
+		}, `source "rootfs/nix/store/00000000000000000000000000000000-x", the bundle's own copy of a store path: it must be read-only`},
+		{"own copy climbing out", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "bind", Source: "rootfs/nix/store/../../../etc", Options: []string{"rbind", "ro"}})
+		}, `bind mount at /b has source "rootfs/nix/store/../../../etc", which is not an absolute path`},
+		{"own copy missing", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/b", Type: "bind", Source: "rootfs/nix/store/00000000000000000000000000000000-x", Options: []string{"rbind", "ro"}})
+		}, `the bind mount at /b: its source "rootfs/nix/store/00000000000000000000000000000000-x" is not in the bundle`},
 		{"mount at /", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/", Type: "tmpfs", Source: "tmpfs"})
 		}, `destination "/": the root file system is root.path`},

@@ -25,9 +25,9 @@ attribute) from .attrs.json, then writes the bundle to the "out" output.
 Outside a Nix build, give both --attrs (a structured-attrs JSON file) and --out
 (a directory that does not exist yet). The bundle is built next to --out and
 renamed into place only when complete. SIGINT or SIGTERM removes the partial
-output (exit 128+N); what SIGKILL leaves (.NAME.partial-* beside --out, whose
-copied directories are read-only) is removed by the next build into the same
-directory, or by hand with chmod -R u+w and rm -rf.`
+output (exit 128+N); what SIGKILL leaves (.NAME.partial-* beside --out) is
+removed by the next build into the same directory, or by hand with rm -rf
+(directories get their read-only store modes only in the build's last step).`
 
 func buildCommand() *cli.Command {
 	return &cli.Command{
@@ -80,9 +80,10 @@ func buildInNix(self string) error {
 
 // buildInto builds into a temporary sibling of out and renames it into place, so
 // out appears only complete. SIGINT or SIGTERM removes the partial output
-// before ocitools exits; what a SIGKILL leaves (its directories may be
-// read-only, as copied store paths are) is removed by the next build into the
-// same directory, whose lock file shows that no build owns it any more.
+// before ocitools exits; what a SIGKILL leaves (its directories writable by
+// their owner: rootfs.Build sets the store's 0555 last) is removed by the next
+// build into the same directory, whose lock file shows that no build owns it
+// any more, or by rm -rf.
 func buildInto(attrsFile, out, self string) error {
 	// ReadAttrsFile reads only a bounded regular file: a FIFO or a device
 	// given as --attrs does not block or exhaust memory.
