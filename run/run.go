@@ -98,9 +98,18 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 		u := s.Process.User
-		needSub := u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0
-		if err := ToRootless(s, rootlessIDs(needSub, "/etc")); err != nil {
+		// The caller's other supplementary groups can be dropped only by a
+		// runtime that is root in a user namespace whose gid map came from
+		// newgidmap with subordinate gids (runtimeInUserNS): the kernel
+		// denies setgroups where an unprivileged user wrote the map.
+		others := otherGroups()
+		needSub := u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 || len(others) > 0
+		ids := rootlessIDs(needSub, "/etc")
+		if err := ToRootless(s, ids); err != nil {
 			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
+		}
+		if len(others) > 0 && len(s.Linux.GIDMappings) == 1 {
+			fmt.Fprintf(o.Stderr, "ocitools run: warning: your supplementary groups %v stay with the container process (shown as 65534) and open to it what they open to you, such as group-readable files in a bind-mounted host directory; without subordinate ids they cannot be dropped (%s)\n", others, ids.NoSubIDs)
 		}
 		if len(u.AdditionalGids) > 0 && len(s.Process.User.AdditionalGids) == 0 {
 			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: without subordinate gids that map them (newgidmap, /etc/subgid), supplementary groups cannot be set rootless\n", u.AdditionalGids)

@@ -99,3 +99,18 @@ func rootlessIDs(needSub bool, etc string) RootlessIDs {
 	}
 	return ids
 }
+
+// otherGroups lists the caller's supplementary groups other than its gid.
+func otherGroups() []int {
+	gs, err := os.Getgroups()
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, g := range gs {
+		if g != os.Getgid() {
+			out = append(out, g)
+		}
+	}
+	return out
+}
