@@ -22,6 +22,8 @@ func FuzzParseOptions(f *testing.F) {
 		`{"args":["x"],"storeMode":"bind","os":"darwin","arch":"aarch64","annotations":{"a":"b"}}`,
 		`{"args":["x"],"extraConfig":{"process":{"oomScoreAdj":1},"linux":{"maskedPaths":null}}}`,
 		`{"args":["x"],"readOnly":true}`,
+		`{"args":["x"],"mounts":{"/m":{"type":"bind","source":"/nix/store/0c5kfzq6xnlvmhba8yvfz3f6zv1j6rj8-hello/bin","options":["rw"]}}}`,
+		`{"args":["x"],"capabilities":{"ambient":["kill"],"permitted":["kill"],"inheritable":["kill"]}}`,
 		`[]`, `null`, `{"args":[""]}`,
 	} {
 		f.Add([]byte(seed))
