@@ -316,4 +316,3 @@ func WriteLayerBlob(l *layout.Layout, s layer.Spec, alg compress.Algorithm) (com
 	}
 	return res, nil
 }
-
