@@ -127,6 +127,11 @@ func Encode(dst io.Writer, a Algorithm, produce func(io.Writer) error) (Result, 
 		return Result{}, fmt.Errorf("compression %q: %w", a, errUnknown)
 	}
 	in := &hashCounter{w: comp, h: sha256.New()}
+	if a == None {
+		// The blob is the tar: hash it once.
+		in = &hashCounter{w: dst, h: sha256.New()}
+		out = in
+	}
 	// The tar writer makes many small writes; batch them for the compressor.
 	bw := bufio.NewWriterSize(in, 256<<10)
 	perr := produce(bw)
