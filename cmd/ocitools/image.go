@@ -10,6 +10,7 @@ import (
 
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/image"
+	imagevalidate "github.com/ocitools/ocitools/image/validate"
 	"github.com/ocitools/ocitools/rootfs"
 )
 
@@ -113,4 +114,19 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 		return fmt.Errorf("%s: moving the result into place: %w", name, err)
 	}
 	return nil
+}
+
+// validateImage checks an OCI image layout (ocitools validate LAYOUT): the
+// image-spec schemas, every blob's digest and size, diff_ids against the
+// uncompressed layers, and the entrypoint present in the layers.
+func validateImage(c *cli.Context, dir string) error {
+	errs := imagevalidate.Layout(dir)
+	if len(errs) == 0 {
+		fmt.Fprintf(c.App.Writer, "%s: valid OCI image layout\n", dir)
+		return nil
+	}
+	for _, err := range errs {
+		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", dir, err)
+	}
+	return cli.Exit(fmt.Sprintf("validate: %s: %d problem(s)", dir, len(errs)), 1)
 }
