@@ -309,22 +309,44 @@ func TestImageBuilderErrors(t *testing.T) {
 	}
 }
 
-// Outside Nix: --attrs and --out, and a failure leaves nothing.
+// Outside Nix: --attrs and --out; the layout appears complete, and a failure
+// leaves nothing.
 func TestBuildImageOutsideNix(t *testing.T) {
 	requireE2E(t)
+	bb := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", busyboxDir)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", bb)))
 	dir := t.TempDir()
-	attrs := filepath.Join(dir, "attrs.json")
-	if err := os.WriteFile(attrs, []byte(`{"closure":[],"image":{"name":"x","tag":"t","config":{}}}`), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(name, image string) string {
+		f := filepath.Join(dir, name)
+		attrs := `{"closure":[{"path":"` + bb + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":` + image + `}`
+		if err := os.WriteFile(f, []byte(attrs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
 	}
 	out := filepath.Join(dir, "out")
-	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", out).CombinedOutput()
-	if err == nil || !strings.Contains(string(msg), "no layers") {
-		t.Errorf("empty image: %v\n%s", err, msg)
+	good := write("good.json", `{"name":"x","tag":"t","config":{"Entrypoint":["`+bb+`/bin/sh"]},"compression":"zstd","arch":"x86_64"}`)
+	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err != nil {
+		t.Fatalf("build-image: %v\n%s", err, msg)
+	}
+	if msg, err := exec.Command(ocitoolsBin, "validate", out).CombinedOutput(); err != nil {
+		t.Errorf("validate: %v\n%s", err, msg)
+	}
+	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 1 {
+		t.Errorf("tag %q, %d layers", img.tag(), len(img.manifest.Layers))
+	}
+	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {
+		t.Errorf("a second build into %s: %v\n%s", out, err, msg)
+	}
+	bad := write("bad.json", `{"name":"x","tag":"t","config":{"Entrypoint":["`+bb+`/bin/nope"]}}`)
+	out2 := filepath.Join(dir, "out2")
+	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", bad, "--out", out2).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "/bin/nope is not in the image") {
+		t.Errorf("missing entrypoint: %v\n%s", err, msg)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("failed build left %v", entries)
+	if len(entries) != 3 { // good.json, bad.json, out
+		t.Errorf("the failed build left something: %v", entries)
 	}
 }
 
