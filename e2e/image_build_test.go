@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	mathrand "math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,6 +338,50 @@ func TestBuildImageOutsideNix(t *testing.T) {
 	}
 	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {
 		t.Errorf("a second build into %s: %v\n%s", out, err, msg)
+	}
+	// The same layout at any parallelism (the compressors cut their input
+	// into fixed blocks and frames, whatever the number of cores), on a path
+	// big enough for many gzip blocks and zstd frames.
+	bigDir := filepath.Join(t.TempDir(), "big")
+	if err := os.MkdirAll(bigDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := mathrand.New(mathrand.NewSource(10))
+	words := []string{"layer ", "store ", "nix ", "image ", "\n", "0123 "}
+	var sb strings.Builder
+	for sb.Len() < 24<<20 {
+		sb.WriteString(words[rng.Intn(len(words))])
+	}
+	if err := os.WriteFile(filepath.Join(bigDir, "data"), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", bigDir)))
+	bigHash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", big)))
+	for _, comp := range []string{"gzip", "zstd"} {
+		f := filepath.Join(dir, comp+".attrs")
+		attrs := `{"closure":[{"path":"` + big + `","narHash":"` + bigHash + `","narSize":1,"references":[]}],"image":{"name":"big","tag":"t","compression":"` + comp + `","config":{"Env":["BIG=` + big + `"]}}}`
+		if err := os.WriteFile(f, []byte(attrs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		for _, procs := range []string{"1", "2", "5"} {
+			o := filepath.Join(t.TempDir(), "p"+procs)
+			cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", f, "--out", o)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("GOMAXPROCS=%s build-image: %v\n%s", procs, err, msg)
+			}
+			if first == "" {
+				first = o
+				continue
+			}
+			if msg, err := exec.Command("diff", "-r", first, o).CombinedOutput(); err != nil {
+				t.Errorf("%s: GOMAXPROCS=%s gives another layout than GOMAXPROCS=1: %v\n%s", comp, procs, err, msg)
+			}
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	bad := write("bad.json", `{"name":"x","tag":"t","config":{"Entrypoint":["`+bb+`/bin/nope"]}}`)
 	out2 := filepath.Join(dir, "out2")
