@@ -70,7 +70,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	// time); the limit makes the collector return garbage before the process
 	// grows past it, so that peak RSS stays under 128 MiB whatever the closure.
 	debug.SetMemoryLimit(96 << 20)
-	debug.SetGCPercent(50)
+	debug.SetGCPercent(25)
 	attrsFile, out := c.String("attrs"), c.String("out")
 	if (attrsFile == "") != (out == "") {
 		return fmt.Errorf("%s: give both --attrs and --out, or neither (inside a Nix build)", name)
