@@ -6,8 +6,8 @@ package compress
 
 import (
 	"bufio"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
