@@ -116,6 +116,25 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	return nil
 }
 
+// withImageLayouts extends ocitools validate: a directory holding oci-layout
+// is checked as an OCI image layout, anything else as a bundle.
+func withImageLayouts(cmd *cli.Command) *cli.Command {
+	bundleAction := cmd.Action
+	cmd.Usage += ", or an OCI image layout against the image-spec schemas and its blobs"
+	cmd.ArgsUsage = "BUNDLE|LAYOUT"
+	cmd.Description += " A directory holding oci-layout is an OCI image layout instead: it is checked " +
+		"against the image-spec JSON schemas and for what they cannot see: every blob present with " +
+		"the digest and size its descriptor says, one diff_id per layer matching the uncompressed " +
+		"layer, and the entrypoint (or Cmd[0]) an executable in the layers."
+	cmd.Action = func(c *cli.Context) error {
+		if c.NArg() == 1 && imagevalidate.IsLayout(c.Args().First()) {
+			return validateImage(c, c.Args().First())
+		}
+		return bundleAction(c)
+	}
+	return cmd
+}
+
 // validateImage checks an OCI image layout (ocitools validate LAYOUT): the
 // image-spec schemas, every blob's digest and size, diff_ids against the
 // uncompressed layers, and the entrypoint present in the layers.
