@@ -173,4 +173,6 @@ let
 in
 {
   inherit buildContainer checkArguments;
+  # OCI images (docs/buildImage.md).
+  inherit (import ./image.nix { inherit ocitools system hostSystem; }) buildImage buildLayer;
 }

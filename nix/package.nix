@@ -21,6 +21,7 @@ buildGoModule rec {
       (lib.fileset.fileFilter (file: file.hasExt "go") ./..)
       ../options/known.json
       ../spec/schema
+      ../image/validate/schema
     ];
   };
 

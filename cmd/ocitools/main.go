@@ -20,7 +20,9 @@ func newApp() *cli.App {
 		Version: version,
 		Commands: []*cli.Command{
 			buildCommand(),
-			validateCommand(),
+			buildImageCommand(),
+			buildLayerCommand(),
+			withImageLayouts(validateCommand()),
 			verifyCommand(),
 			runCommand(),
 		},
