@@ -42,11 +42,6 @@ const (
 	dockerLayerTar  = "application/vnd.docker.image.rootfs.diff.tar"
 )
 
-// ZstdReaders says which tools read zstd layers, as measured on Debian 12
-// (docs/buildImage.md, "Which tool reads which compression").
-const ZstdReaders = "podman 4.3 and skopeo 1.9 (oci:, oci-archive:, docker://, containers-storage:) read zstd layers; " +
-	"docker 20.10, umoci 0.4.7 and skopeo's docker-archive: output do not"
-
 // Options say what to write.
 type Options struct {
 	// Name is the repository name for the Docker RepoTags (for example
@@ -55,9 +50,8 @@ type Options struct {
 	Name string
 	// Tag replaces the tag index.json gives (its ref.name annotation).
 	Tag string
-	// OCIOnly writes the OCI layout alone, without manifest.json (an
-	// oci-archive: podman load and skopeo read it, docker 20.10 does not).
-	// zstd layers are accepted then.
+	// OCIOnly writes the OCI layout alone, without manifest.json: an
+	// oci-archive, which podman load and skopeo read and docker 20.10 does not.
 	OCIOnly bool
 }
 
@@ -243,13 +237,10 @@ func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) 
 			return image{}, fmt.Errorf("%s: layer %d: %w", what, j, err)
 		}
 		switch l.MediaType {
-		case v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, dockerLayerGzip, dockerLayerTar:
-		case v1.MediaTypeImageLayerZstd:
-			if !opts.OCIOnly {
-				return image{}, fmt.Errorf("%s: layer %d (%s) is zstd-compressed, which docker load cannot read; %s. "+
-					"Build the image with compression = \"gzip\" (or \"none\") for docker, or write an OCI-only archive (--oci-only) for podman load",
-					what, j, l.Digest, ZstdReaders)
-			}
+		// docker load decompresses what it finds (gzip, and zstd since
+		// docker 20.10: measured with Debian's 20.10.24), whatever the
+		// media type says; podman and skopeo go by the media type.
+		case v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd, dockerLayerGzip, dockerLayerTar:
 		default:
 			return image{}, fmt.Errorf("%s: layer %d has media type %q, which this tool does not archive (want %s, %s or %s)",
 				what, j, l.MediaType, v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd)

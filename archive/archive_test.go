@@ -194,6 +194,7 @@ func TestWriteOptions(t *testing.T) {
 		{"full reference in ref.name", testLayout{layerType: v1.MediaTypeImageLayer, refName: "hello:1.0"}, Options{}, []string{"hello:1.0"}, true},
 		{"tag option wins", testLayout{layerType: v1.MediaTypeImageLayer, refName: "v1"}, Options{Name: "hello", Tag: "v2"}, []string{"hello:v2"}, true},
 		{"tag given, no ref.name", testLayout{layerType: v1.MediaTypeImageLayer}, Options{Name: "hello", Tag: "v2"}, []string{"hello:v2"}, true},
+		{"zstd", testLayout{layerType: v1.MediaTypeImageLayerZstd, refName: "v1"}, Options{Name: "hello"}, []string{"hello:v1"}, true},
 		{"zstd, OCI only", testLayout{layerType: v1.MediaTypeImageLayerZstd, refName: "v1"}, Options{Name: "hello", OCIOnly: true}, nil, false},
 	}
 	for _, tc := range tests {
@@ -234,8 +235,8 @@ func TestWriteErrors(t *testing.T) {
 		breaks func(t *testing.T, dir string, man v1.Descriptor)
 		want   []string
 	}{
-		{name: "zstd for docker", layout: testLayout{layerType: v1.MediaTypeImageLayerZstd, refName: "v1"},
-			want: []string{"zstd-compressed", "docker 20.10", "podman", "--oci-only", `compression = "gzip"`}},
+		{name: "foreign layer", layout: testLayout{layerType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", refName: "v1"},
+			want: []string{"layer 0", "nondistributable", "does not archive"}},
 		{name: "not a layout", layout: testLayout{layerType: v1.MediaTypeImageLayer},
 			breaks: func(t *testing.T, dir string, _ v1.Descriptor) { os.Remove(filepath.Join(dir, "oci-layout")) },
 			want:   []string{"not an OCI image layout", "oci-layout"}},

@@ -4,7 +4,7 @@
 #
 #   archives = import ./nix/archive.nix { inherit ocitools; };
 #   archives.toArchive image          # docker-archive + OCI layout in one tar
-#   archives.toOCIArchive image       # OCI layout only (zstd allowed; not docker)
+#   archives.toOCIArchive image       # OCI layout only (podman load, skopeo; not docker)
 #   archives.archive { image; name ? ...; tag ? ...; ociOnly ? false; }
 #   archives.withArchive image        # image // { archive; ociArchive; }
 #
@@ -49,8 +49,6 @@ let
         ++ (if tag != null then [ "--tag" tag ] else [ ])
         ++ (if ociOnly then [ "--oci-only" ] else [ ])
         ++ [ "${image}" (builtins.placeholder "out") ];
-      # The archive holds copies of the blobs, not references to the store.
-      allowedReferences = [ ];
     };
 
   toArchive = image: archive { inherit image; };

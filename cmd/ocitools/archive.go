@@ -20,11 +20,12 @@ func archiveCommand() *cli.Command {
 			"manifest.json naming the same blobs, which docker load (20.10 and newer),\n" +
 			"podman load and skopeo (docker-archive: and oci-archive:) read. FILE - writes\n" +
 			"to standard output. The bytes depend only on the layout and the options.\n" +
-			"zstd layers are refused unless --oci-only, because docker cannot read them.",
+			"Layers are copied as they are: zstd layers load in docker 20.10 and newer and\n" +
+			"in podman (docs/buildImage.md lists which tool reads which compression).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "name", Usage: "repository `NAME` for the loaded image (docker's RepoTags NAME:TAG)"},
 			&cli.StringFlag{Name: "tag", Usage: "`TAG` instead of index.json's org.opencontainers.image.ref.name"},
-			&cli.BoolFlag{Name: "oci-only", Usage: "write the OCI layout alone (an oci-archive for podman load and skopeo; allows zstd layers; docker 20.10 cannot load it)"},
+			&cli.BoolFlag{Name: "oci-only", Usage: "write the OCI layout alone (an oci-archive, for podman load and skopeo; docker 20.10 cannot load it)"},
 		},
 		Action: func(ctx *cli.Context) error {
 			if ctx.NArg() != 2 {
