@@ -78,12 +78,13 @@ func consumerImagesFor(t *testing.T) map[string]*consumerImage {
 				return
 			}
 			c.layout = out
-			idx := readJSONFile[v1.Index](t, filepath.Join(out, "index.json"))
+			var idx v1.Index
+			readJSONFile(t, filepath.Join(out, "index.json"), &idx)
 			if len(idx.Manifests) != 1 {
 				consumerErr = fmt.Sprintf("%s/index.json lists %d manifests, want 1", out, len(idx.Manifests))
 				return
 			}
-			c.manifest = readJSONFile[v1.Manifest](t, filepath.Join(out, "blobs", "sha256", idx.Manifests[0].Digest.Encoded()))
+			readJSONFile(t, filepath.Join(out, "blobs", "sha256", idx.Manifests[0].Digest.Encoded()), &c.manifest)
 			for _, attr := range []string{"toArchive", "toOCIArchive"} {
 				expr := archivesExpr(imageExpr(comp), attr)
 				file, log, err := nixBuildResult(t, expr)
@@ -113,19 +114,6 @@ func consumerImagesFor(t *testing.T) map[string]*consumerImage {
 		t.Fatal("building the consumer images failed in an earlier test (see its log)")
 	}
 	return consumerImages
-}
-
-func readJSONFile[T any](t *testing.T, path string) T {
-	t.Helper()
-	var v T
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return v
 }
 
 // requireTool fails (not skips) when a consumer is missing: the README's test

@@ -46,6 +46,9 @@ type Request struct {
 	// Out is the layout directory to create (it must not exist). On failure
 	// everything written is removed.
 	Out string
+	// Root is prepended to store paths when reading them: "" in a build,
+	// a fake store's parent in tests.
+	Root string
 }
 
 // layerJob is one layer to write, or to copy from a buildLayer output.
@@ -66,11 +69,11 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	jobs, err := plan(req.Closure, p)
+	jobs, err := plan(req.Closure, p, req.Root)
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config, jobs); err != nil {
+	if err := checkEntrypoint(p.config, jobs, req.Root); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)
@@ -127,7 +130,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 
 // plan lists the image's layers, bottom first: the explicit layers in the
 // order given, the automatic ones (most shared first), then copyToRoot.
-func plan(closure *derivation.Closure, p *parsed) ([]*layerJob, error) {
+func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, error) {
 	var jobs []*layerJob
 	explicit := map[string]string{} // store path -> the layer holding it
 	for i, dir := range p.layers {
@@ -157,7 +160,7 @@ func plan(closure *derivation.Closure, p *parsed) ([]*layerJob, error) {
 	var entries []layer.Entry
 	if len(p.copyToRoot) > 0 {
 		forced := map[string]bool{"nix": true, "nix/store": true}
-		plan, err := rootfs.PlanContents("", p.copyToRoot, forced)
+		plan, err := rootfs.PlanContents(root, p.copyToRoot, forced)
 		if err != nil {
 			return nil, fmt.Errorf("`copyToRoot`: %w", err)
 		}
@@ -185,14 +188,14 @@ func plan(closure *derivation.Closure, p *parsed) ([]*layerJob, error) {
 			return nil, err
 		}
 	}
-	if err := checkPerms(p.perms, closure, exclude, explicit, entries); err != nil {
+	if err := checkPerms(p.perms, closure, exclude, explicit, entries, root); err != nil {
 		return nil, err
 	}
 	for _, al := range autoLayers {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
 	}
 	if len(jobs) == 0 {
 		return nil, errors.New("the image would have no layers: give config (Entrypoint or Cmd naming a program), copyToRoot or layers")
@@ -202,7 +205,7 @@ func plan(closure *derivation.Closure, p *parsed) ([]*layerJob, error) {
 
 // checkPerms refuses a perm for a path that is not in the image, or that is
 // in an explicit layer (already compressed: give perms to buildLayer).
-func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[string]bool, explicit map[string]string, entries []layer.Entry) error {
+func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[string]bool, explicit map[string]string, entries []layer.Entry, root string) error {
 	generated := map[string]bool{}
 	for _, e := range entries {
 		generated[path.Clean(e.Path)] = true
@@ -222,7 +225,7 @@ func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[str
 		if _, ok := closure.Lookup(sp); !ok || exclude[sp] {
 			return fmt.Errorf("`perms`: %s is not in the image (store path %s is not in the closure)", pm.Path, sp)
 		}
-		if _, err := os.Lstat(p); err != nil {
+		if _, err := os.Lstat(root + p); err != nil {
 			return fmt.Errorf("`perms`: %s is not in the image: %w", pm.Path, err)
 		}
 	}

@@ -51,7 +51,7 @@ func BuildLayer(req Request) (err error) {
 		return fmt.Errorf("build-layer: the layer would be empty: every path of deps is in its `layers`")
 	}
 	sort.Strings(paths)
-	if err := checkPerms(perms, req.Closure, exclude, nil, nil); err != nil {
+	if err := checkPerms(perms, req.Closure, exclude, nil, nil, req.Root); err != nil {
 		return fmt.Errorf("build-layer: %w", err)
 	}
 	if err := os.Mkdir(req.Out, 0o755); err != nil {
@@ -66,7 +66,7 @@ func BuildLayer(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-layer: %w", err)
 	}
-	s := layer.Spec{StorePaths: paths, Perms: perms}
+	s := layer.Spec{StorePaths: paths, Perms: perms, Root: req.Root}
 	res, err := compress.Encode(f, alg, func(w io.Writer) error { return layer.Write(w, s) })
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr

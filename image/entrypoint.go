@@ -22,7 +22,7 @@ func program(c v1.ImageConfig) string {
 
 // checkEntrypoint refuses an image whose program (when it is an absolute
 // path) is in none of its layers: such an image could never start.
-func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob) error {
+func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, root string) error {
 	prog := program(c)
 	if prog == "" || !strings.HasPrefix(prog, "/") {
 		return nil
@@ -49,7 +49,7 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob) error {
 			if !stores[sp] {
 				return fmt.Errorf("`config`: the program %s is not in the image (%s is in no layer)", prog, sp)
 			}
-			if _, err := os.Stat(p); err != nil {
+			if _, err := os.Stat(root + p); err != nil {
 				return fmt.Errorf("`config`: the program %s is not in the image: %w", prog, err)
 			}
 			return nil

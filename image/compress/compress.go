@@ -101,6 +101,15 @@ func Workers() int {
 // Encode runs produce, which writes an uncompressed tar stream, and writes the
 // compressed form to dst, hashing both sides on the way.
 func Encode(dst io.Writer, a Algorithm, produce func(io.Writer) error) (Result, error) {
+	return EncodeWorkers(dst, a, Workers(), produce)
+}
+
+// EncodeWorkers is Encode with a given parallelism; the output is the same
+// for any value.
+func EncodeWorkers(dst io.Writer, a Algorithm, workers int, produce func(io.Writer) error) (Result, error) {
+	if workers < 1 {
+		workers = 1
+	}
 	out := &hashCounter{w: dst, h: sha256.New()}
 	var comp io.WriteCloser
 	switch a {
@@ -109,14 +118,14 @@ func Encode(dst io.Writer, a Algorithm, produce func(io.Writer) error) (Result, 
 		if err != nil {
 			return Result{}, err
 		}
-		if err := gz.SetConcurrency(GzipBlockSize, Workers()*2); err != nil {
+		if err := gz.SetConcurrency(GzipBlockSize, workers*2); err != nil {
 			return Result{}, err
 		}
 		// A zero time would be written as a junk timestamp.
 		gz.ModTime = time.Unix(0, 0)
 		comp = gz
 	case Zstd:
-		zw, err := newZstdWriter(out, Workers())
+		zw, err := newZstdWriter(out, workers)
 		if err != nil {
 			return Result{}, err
 		}
@@ -127,6 +136,11 @@ func Encode(dst io.Writer, a Algorithm, produce func(io.Writer) error) (Result, 
 		return Result{}, fmt.Errorf("compression %q: %w", a, errUnknown)
 	}
 	in := &hashCounter{w: comp, h: sha256.New()}
+	if a == None {
+		// The blob is the tar: hash it once.
+		in = &hashCounter{w: dst, h: sha256.New()}
+		out = in
+	}
 	// The tar writer makes many small writes; batch them for the compressor.
 	bw := bufio.NewWriterSize(in, 256<<10)
 	perr := produce(bw)

@@ -19,8 +19,9 @@ type zstdWriter struct {
 	buf     []byte
 	pending chan chan frame // in input order, bounded: at most `workers` frames in flight
 	done    chan struct{}
-	err     error // first write error, set by the writer goroutine
-	free    chan []byte
+	err     error       // first write error, set by the writer goroutine
+	free    chan []byte // input buffers, reused
+	outs    chan []byte // output buffers, reused
 }
 
 type frame struct {
@@ -34,6 +35,8 @@ func newZstdWriter(dst io.Writer, workers int) (*zstdWriter, error) {
 		zstd.WithEncoderConcurrency(workers),
 		zstd.WithEncoderCRC(true),
 		zstd.WithZeroFrames(true),
+		// A frame never refers further back than its own start.
+		zstd.WithWindowSize(ZstdFrameSize),
 	)
 	if err != nil {
 		return nil, err
@@ -44,6 +47,7 @@ func newZstdWriter(dst io.Writer, workers int) (*zstdWriter, error) {
 		pending: make(chan chan frame, workers),
 		done:    make(chan struct{}),
 		free:    make(chan []byte, workers+2),
+		outs:    make(chan []byte, workers+2),
 	}
 	z.buf = z.getBuf()
 	go z.writeLoop()
@@ -68,6 +72,10 @@ func (z *zstdWriter) writeLoop() {
 		}
 		select {
 		case z.free <- f.in:
+		default:
+		}
+		select {
+		case z.outs <- f.data:
 		default:
 		}
 	}
@@ -95,8 +103,14 @@ func (z *zstdWriter) flushFrame() {
 	in := z.buf
 	ch := make(chan frame, 1)
 	z.pending <- ch // blocks when `workers` frames are in flight
+	var dst []byte
+	select {
+	case dst = <-z.outs:
+		dst = dst[:0]
+	default:
+	}
 	go func() {
-		ch <- frame{data: z.enc.EncodeAll(in, make([]byte, 0, len(in)/2+64)), in: in}
+		ch <- frame{data: z.enc.EncodeAll(in, dst), in: in}
 	}()
 	z.buf = z.getBuf()
 }
