@@ -315,3 +315,16 @@ func FuzzIndex(f *testing.F) {
 		_ = Write(io.Discard, dir, Options{Name: "fuzz"})
 	})
 }
+
+// TestGolden: the archive of testdata/layout is these bytes on every machine
+// (a change of entry order, header format or JSON encoding shows up here).
+func TestGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := Write(&b, "testdata/layout", Options{Name: "example.com/app"}); err != nil {
+		t.Fatal(err)
+	}
+	const want = "sha256:a0609668062f7da6a0b3e048565da39817bc2c8dd8c4f7efd44532d7a6b74460"
+	if got := digest.FromBytes(b.Bytes()).String(); got != want {
+		t.Errorf("archive digest %s, want %s", got, want)
+	}
+}
