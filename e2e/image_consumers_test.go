@@ -391,3 +391,19 @@ func TestImageConsumersDocker(t *testing.T) {
 		})
 	}
 }
+
+// TestArchiveNixBadInput: archive.nix names the argument that is wrong, at
+// evaluation.
+func TestArchiveNixBadInput(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"{ image = 3; }", "archive: `image` must be an image layout"},
+		{`{ image = "/nix/store/x"; name = 1; }`, "archive: `name` must be a string or null"},
+		{`{ image = "/nix/store/x"; ociOnly = "yes"; }`, "archive: `ociOnly` must be a boolean"},
+	} {
+		expr := fmt.Sprintf("(import %s/nix/archive.nix { ocitools = %s; }).archive %s",
+			repoRoot, filepath.Dir(filepath.Dir(ocitoolsBin)), tc.args)
+		if log := nixBuildFail(t, expr); !strings.Contains(log, tc.want) {
+			t.Errorf("archive %s: the error does not say %q:\n%s", tc.args, tc.want, log)
+		}
+	}
+}
