@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -259,6 +261,8 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"maxLayers too large", `ociTools.buildImage { name = "x"; maxLayers = 500; }`, "buildImage: `maxLayers` must be between 1 and 125"},
 		{"compression", `ociTools.buildImage { name = "x"; compression = "xz"; }`, "buildImage: `compression` must be one of \"gzip\", \"zstd\", \"none\""},
 		{"layers element", `ociTools.buildImage { name = "x"; layers = [ busybox ]; }`, "buildImage: `layers` element 0 is the string \"/nix/store/"},
+		{"layer listed twice", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l l ]; }`, "buildImage: `layers` element 1 is the same layer as an earlier one"},
+		{"maxLayers below the explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; copyToRoot = [ busybox ]; maxLayers = 1; }`, "buildImage: `maxLayers` is 1, but the 1 explicit `layers` and the copyToRoot layer alone make 2 layers"},
 		{"perms mode", `ociTools.buildImage { name = "x"; perms = [ { path = "/x"; mode = 0755; } ]; }`, "mode must be an octal string"},
 		{"perms relative", `ociTools.buildImage { name = "x"; perms = [ { path = "x"; } ]; }`, "must be absolute"},
 		{"created", `ociTools.buildImage { name = "x"; created = "now"; }`, "buildImage: `created` must be an RFC 3339 time"},
@@ -435,5 +439,61 @@ func TestValidateTamperedImage(t *testing.T) {
 				t.Errorf("validate exited %d:\n%s\nwant exit 1 and %q", code, msg, tc.want)
 			}
 		})
+	}
+}
+
+// SIGINT during build-image --out removes the partial layout: nothing is left
+// beside --out, and the exit status says which signal.
+func TestBuildImageInterrupted(t *testing.T) {
+	requireE2E(t)
+	// Text-like data, which deflate works hard on (random bytes it stores
+	// almost at once): several seconds of CPU at level 6.
+	src := filepath.Join(t.TempDir(), "noise")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := mathrand.New(mathrand.NewSource(7))
+	data := make([]byte, 0, 192<<20)
+	for len(data) < 192<<20 {
+		data = append(data, "abcdefghijklmnopqrstuvwxyz0123456789 \n"[rng.Intn(38)])
+	}
+	if err := os.WriteFile(filepath.Join(src, "data"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noise := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", src)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", noise)))
+	dir := t.TempDir()
+	attrs := filepath.Join(dir, "attrs.json")
+	body := `{"closure":[{"path":"` + noise + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":{"name":"n","tag":"t","config":{"Env":["N=` + noise + `"]}}}`
+	if err := os.WriteFile(attrs, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", filepath.Join(dir, "out"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Signal as soon as the partial layout exists (the handler is in place
+	// by then), while the layer is being compressed.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*", "blobs")); len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial layout appeared in %s", dir)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := exitCode(t, err); code != 130 || !strings.Contains(stderr.String(), "the partial output was removed") {
+		t.Fatalf("exit %d after %v, want 130 (interrupted; if 0, the build finished before the signal)\n%s", code, time.Since(start), stderr.String())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
 	}
 }
