@@ -373,6 +373,20 @@ func TestImageConsumersDocker(t *testing.T) {
 			if out, _, err := d.run(3*time.Minute, "load", "--input", img.ociArchive); err == nil {
 				t.Errorf("docker 20.10 loaded the OCI-only archive; the docs say it cannot\n%s", out)
 			}
+			// ocitools archive on standard output, piped into docker load.
+			piped := "ocitools-e2e/piped:" + comp
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			pipe := exec.CommandContext(ctx, "sh", "-c", `"$0" archive --name "$1" --tag "$2" "$3" - | "$4" -H "unix://$5" load`,
+				ocitoolsBin, "ocitools-e2e/piped", comp, img.layout, dockerClient, d.sock)
+			if out, err := pipe.CombinedOutput(); err != nil || !strings.Contains(string(out), "Loaded image: "+piped) {
+				t.Fatalf("ocitools archive - | docker load: %v\n%s", err, out)
+			}
+			out, errOut, err = d.run(3*time.Minute, "run", "--rm", "--network", "none", piped)
+			if err != nil {
+				t.Fatalf("docker run %s: %v\n%s%s", piped, err, out, errOut)
+			}
+			wantRan(t, "docker run of the piped archive", out)
 			if comp == "zstd" {
 				return // skopeo's docker-archive: refuses zstd (TestImageConsumersSkopeo)
 			}
