@@ -256,6 +256,9 @@ func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) 
 	case opts.Name != "" && tag == "":
 		return image{}, fmt.Errorf("%s has no %s annotation and no tag was given: a name needs a tag", what, v1.AnnotationRefName)
 	case opts.Name != "":
+		if isFullRef(tag) { // NAME:TAG in ref.name: the name given wins
+			tag = tag[strings.LastIndexByte(tag, ':')+1:]
+		}
 		if !validTag(tag) {
 			return image{}, fmt.Errorf("%s: tag %q (annotation %s) is not a valid tag", what, tag, v1.AnnotationRefName)
 		}

@@ -192,6 +192,7 @@ func TestWriteOptions(t *testing.T) {
 	}{
 		{"no name: unnamed", testLayout{layerType: v1.MediaTypeImageLayerGzip, refName: "v1"}, Options{}, []string{}, true},
 		{"full reference in ref.name", testLayout{layerType: v1.MediaTypeImageLayer, refName: "hello:1.0"}, Options{}, []string{"hello:1.0"}, true},
+		{"name option over a full reference", testLayout{layerType: v1.MediaTypeImageLayer, refName: "hello:1.0"}, Options{Name: "other"}, []string{"other:1.0"}, true},
 		{"tag option wins", testLayout{layerType: v1.MediaTypeImageLayer, refName: "v1"}, Options{Name: "hello", Tag: "v2"}, []string{"hello:v2"}, true},
 		{"tag given, no ref.name", testLayout{layerType: v1.MediaTypeImageLayer}, Options{Name: "hello", Tag: "v2"}, []string{"hello:v2"}, true},
 		{"zstd", testLayout{layerType: v1.MediaTypeImageLayerZstd, refName: "v1"}, Options{Name: "hello"}, []string{"hello:v1"}, true},
