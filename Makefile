@@ -4,3 +4,10 @@
 # RUNS=n sets the number of runs per contender.
 bench:
 	scripts/bench $(RUNS)
+
+.PHONY: bench-image
+# Benchmark image building (buildImage) against buildah, umoci, a
+# dockerTools-shaped pipeline and tar | pigz / zstd (BENCHMARKS.md, "Images");
+# RUNS=n sets the number of runs per contender.
+bench-image:
+	scripts/bench-image $(RUNS)

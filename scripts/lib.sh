@@ -34,6 +34,7 @@ ensure_system_deps() {
   apt_install script bsdutils
   apt_install newuidmap uidmap   # rootless runs of a non-root container user
   apt_install useradd passwd
+  ensure_image_tools
 }
 
 # nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.
@@ -57,4 +58,17 @@ busybox_dir() {
   for applet in $("$dir/bin/busybox" --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
   done
+}
+
+# The consumers of buildImage's images (e2e/image_consumers_test.go) and the
+# peers of scripts/bench-image.
+ensure_image_tools() {
+  apt_install skopeo skopeo
+  apt_install umoci umoci
+  apt_install podman podman
+  apt_install buildah buildah
+  apt_install dockerd docker.io
+  apt_install zstd zstd
+  apt_install pigz pigz
+  apt_install jq jq
 }

@@ -25,6 +25,7 @@ func newApp() *cli.App {
 			withImageLayouts(validateCommand()),
 			verifyCommand(),
 			runCommand(),
+			archiveCommand(),
 		},
 		// Errors are printed once, by main, with the program name.
 		ExitErrHandler: func(*cli.Context, error) {},

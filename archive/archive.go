@@ -1,0 +1,423 @@
+// Package archive writes an OCI image layout as one tar file that both
+// `docker load` (old and new) and `podman load` read: the layout itself
+// (oci-layout, index.json, blobs/sha256/...) plus a Docker manifest.json whose
+// Config and Layers name those same blobs, so no blob is stored twice.
+//
+// The output is deterministic (fixed entry order, modes, owners and times, one
+// tar format) and streamed: blobs are copied from the layout into the tar while
+// their digests are checked, never held in memory.
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Limits on the JSON documents read from a layout: they are small, and a
+// hostile layout must not make us read gigabytes into memory.
+const (
+	maxJSON = 4 << 20
+)
+
+// ContainerdNameAnnotation is the annotation containerd (and docker 25+ with
+// the containerd image store) reads the image's full name from.
+const ContainerdNameAnnotation = "io.containerd.image.name"
+
+// Docker-format layer media types that docker load also reads.
+const (
+	dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	dockerLayerTar  = "application/vnd.docker.image.rootfs.diff.tar"
+)
+
+// Options say what to write.
+type Options struct {
+	// Name is the repository name for the Docker RepoTags (for example
+	// "example.com/app" or "hello"). Empty: the images are loaded without a
+	// name unless index.json's ref.name annotation is a full reference.
+	Name string
+	// Tag replaces the tag index.json gives (its ref.name annotation).
+	Tag string
+	// OCIOnly writes the OCI layout alone, without manifest.json: an
+	// oci-archive, which podman load and skopeo read and docker 20.10 does not.
+	OCIOnly bool
+}
+
+// image is one manifest of the layout, checked, with what manifest.json says
+// about it.
+type image struct {
+	desc     v1.Descriptor
+	manifest v1.Manifest
+	repoTag  string
+}
+
+// Write writes the archive of the layout in dir to w. An error leaves w with
+// a partial archive: the caller removes it.
+func Write(w io.Writer, dir string, opts Options) error {
+	if err := checkLayoutFile(dir); err != nil {
+		return err
+	}
+	var index v1.Index
+	if err := readJSON(filepath.Join(dir, v1.ImageIndexFile), &index); err != nil {
+		return err
+	}
+	if index.SchemaVersion != 2 {
+		return fmt.Errorf("%s: schemaVersion is %d, want 2", v1.ImageIndexFile, index.SchemaVersion)
+	}
+	if len(index.Manifests) == 0 {
+		return fmt.Errorf("%s lists no manifest: there is no image to archive", v1.ImageIndexFile)
+	}
+	if opts.Tag != "" && len(index.Manifests) > 1 {
+		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, len(index.Manifests))
+	}
+	if opts.Name != "" && !validName(opts.Name) {
+		return fmt.Errorf("name %q is not a valid repository name (lowercase letters, digits and separators . _ __ -, components joined by /, optionally after a registry host[:port])", opts.Name)
+	}
+	if opts.Tag != "" && !validTag(opts.Tag) {
+		return fmt.Errorf("tag %q is not a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with . or -)", opts.Tag)
+	}
+
+	var images []image
+	for i, d := range index.Manifests {
+		img, err := readImage(dir, i, d, opts)
+		if err != nil {
+			return err
+		}
+		images = append(images, img)
+	}
+
+	// index.json as written: the tag, and the full name for containerd-based
+	// loaders, set on each manifest descriptor.
+	out := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Annotations: index.Annotations}
+	for _, img := range images {
+		d := img.desc
+		ann := map[string]string{}
+		for k, v := range d.Annotations {
+			ann[k] = v
+		}
+		if opts.Tag != "" {
+			ann[v1.AnnotationRefName] = opts.Tag
+		}
+		if img.repoTag != "" {
+			ann[ContainerdNameAnnotation] = qualify(img.repoTag)
+		}
+		if len(ann) > 0 {
+			d.Annotations = ann
+		}
+		out.Manifests = append(out.Manifests, d)
+	}
+	indexJSON, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encoding index.json: %w", err)
+	}
+	layoutJSON, err := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
+	if err != nil {
+		return err
+	}
+
+	// Blobs in first-seen order: each image's manifest, config, layers.
+	var blobs []v1.Descriptor
+	seen := map[digest.Digest]bool{}
+	addBlob := func(d v1.Descriptor) {
+		if !seen[d.Digest] {
+			seen[d.Digest] = true
+			blobs = append(blobs, d)
+		}
+	}
+	type dockerEntry struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	var docker []dockerEntry
+	for _, img := range images {
+		addBlob(img.desc)
+		addBlob(img.manifest.Config)
+		e := dockerEntry{Config: blobPath(img.manifest.Config.Digest), RepoTags: []string{}, Layers: []string{}}
+		if img.repoTag != "" {
+			e.RepoTags = append(e.RepoTags, img.repoTag)
+		}
+		for _, l := range img.manifest.Layers {
+			addBlob(l)
+			e.Layers = append(e.Layers, blobPath(l.Digest))
+		}
+		docker = append(docker, e)
+	}
+
+	tw := tar.NewWriter(w)
+	if err := writeFile(tw, v1.ImageLayoutFile, layoutJSON); err != nil {
+		return err
+	}
+	if err := writeFile(tw, v1.ImageIndexFile, indexJSON); err != nil {
+		return err
+	}
+	if !opts.OCIOnly {
+		dockerJSON, err := json.Marshal(docker)
+		if err != nil {
+			return fmt.Errorf("encoding manifest.json: %w", err)
+		}
+		if err := writeFile(tw, "manifest.json", dockerJSON); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{"blobs/", "blobs/sha256/"} {
+		if err := tw.WriteHeader(header(d, tar.TypeDir, 0o755, 0)); err != nil {
+			return fmt.Errorf("writing the archive: %w", err)
+		}
+	}
+	for _, b := range blobs {
+		if err := copyBlob(tw, dir, b); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing the archive: %w", err)
+	}
+	return nil
+}
+
+func checkLayoutFile(dir string) error {
+	var l v1.ImageLayout
+	if err := readJSON(filepath.Join(dir, v1.ImageLayoutFile), &l); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s is not an OCI image layout: it has no %s file", dir, v1.ImageLayoutFile)
+		}
+		return err
+	}
+	if l.Version != v1.ImageLayoutVersion {
+		return fmt.Errorf("%s: imageLayoutVersion is %q, this tool reads %q", filepath.Join(dir, v1.ImageLayoutFile), l.Version, v1.ImageLayoutVersion)
+	}
+	return nil
+}
+
+// readImage checks the i-th manifest of index.json and reads it.
+func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) {
+	what := fmt.Sprintf("%s manifests[%d]", v1.ImageIndexFile, i)
+	switch d.MediaType {
+	case v1.MediaTypeImageManifest:
+	case v1.MediaTypeImageIndex:
+		return image{}, fmt.Errorf("%s is an image index (a multi-platform image): docker load takes single images; archive each platform's layout instead", what)
+	default:
+		return image{}, fmt.Errorf("%s has media type %q, want %q", what, d.MediaType, v1.MediaTypeImageManifest)
+	}
+	var m v1.Manifest
+	if err := readBlobJSON(dir, d, &m); err != nil {
+		return image{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if m.SchemaVersion != 2 {
+		return image{}, fmt.Errorf("%s: manifest %s: schemaVersion is %d, want 2", what, d.Digest, m.SchemaVersion)
+	}
+	if m.Config.MediaType != v1.MediaTypeImageConfig {
+		return image{}, fmt.Errorf("%s: manifest %s: config media type is %q, want %q", what, d.Digest, m.Config.MediaType, v1.MediaTypeImageConfig)
+	}
+	if err := checkDescriptor(m.Config); err != nil {
+		return image{}, fmt.Errorf("%s: config: %w", what, err)
+	}
+	var cfg v1.Image
+	if err := readBlobJSON(dir, m.Config, &cfg); err != nil {
+		return image{}, fmt.Errorf("%s: config: %w", what, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return image{}, fmt.Errorf("%s: config %s lists %d diff_ids for %d layers", what, m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	}
+	for j, l := range m.Layers {
+		if err := checkDescriptor(l); err != nil {
+			return image{}, fmt.Errorf("%s: layer %d: %w", what, j, err)
+		}
+		switch l.MediaType {
+		// docker load decompresses what it finds (gzip, and zstd since
+		// docker 20.10: measured with Debian's 20.10.24), whatever the
+		// media type says; podman and skopeo go by the media type.
+		case v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd, dockerLayerGzip, dockerLayerTar:
+		default:
+			return image{}, fmt.Errorf("%s: layer %d has media type %q, which this tool does not archive (want %s, %s or %s)",
+				what, j, l.MediaType, v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd)
+		}
+	}
+
+	tag := d.Annotations[v1.AnnotationRefName]
+	if opts.Tag != "" {
+		tag = opts.Tag
+	}
+	img := image{desc: d, manifest: m}
+	switch {
+	case opts.Name != "" && tag == "":
+		return image{}, fmt.Errorf("%s has no %s annotation and no tag was given: a name needs a tag", what, v1.AnnotationRefName)
+	case opts.Name != "":
+		if isFullRef(tag) { // NAME:TAG in ref.name: the name given wins
+			tag = tag[strings.LastIndexByte(tag, ':')+1:]
+		}
+		if !validTag(tag) {
+			return image{}, fmt.Errorf("%s: tag %q (annotation %s) is not a valid tag", what, tag, v1.AnnotationRefName)
+		}
+		img.repoTag = opts.Name + ":" + tag
+	case isFullRef(tag):
+		// image-spec allows a full reference in ref.name.
+		img.repoTag = tag
+	}
+	return img, nil
+}
+
+func checkDescriptor(d v1.Descriptor) error {
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("digest %q: %w", d.Digest, err)
+	}
+	if d.Digest.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("digest %s: only sha256 blobs are archived", d.Digest)
+	}
+	if d.Size < 0 {
+		return fmt.Errorf("blob %s has a negative size %d", d.Digest, d.Size)
+	}
+	return nil
+}
+
+func blobPath(d digest.Digest) string {
+	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded()
+}
+
+func readJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJSON+1))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > maxJSON {
+		return fmt.Errorf("%s is larger than %d bytes", path, maxJSON)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// readBlobJSON reads a small blob, checking its size and digest first.
+func readBlobJSON(dir string, d v1.Descriptor, v any) error {
+	if err := checkDescriptor(d); err != nil {
+		return err
+	}
+	if d.Size > maxJSON {
+		return fmt.Errorf("blob %s is %d bytes, more than the %d a manifest or config may have", d.Digest, d.Size, maxJSON)
+	}
+	var buf bytes.Buffer
+	if err := readBlob(&buf, dir, d); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	return nil
+}
+
+// readBlob copies the blob d to w, failing when its size or digest differ
+// from the descriptor's.
+func readBlob(w io.Writer, dir string, d v1.Descriptor) error {
+	p := filepath.Join(dir, filepath.FromSlash(blobPath(d.Digest)))
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("blob %s: %s is not a regular file", d.Digest, p)
+	}
+	if st.Size() != d.Size {
+		return fmt.Errorf("blob %s: %s is %d bytes, the descriptor says %d", d.Digest, p, st.Size(), d.Size)
+	}
+	v := d.Digest.Verifier()
+	n, err := io.Copy(io.MultiWriter(w, v), io.LimitReader(f, d.Size))
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	if n != d.Size {
+		return fmt.Errorf("blob %s: read %d bytes of %d (the file shrank)", d.Digest, n, d.Size)
+	}
+	if !v.Verified() {
+		return fmt.Errorf("blob %s: %s does not match its digest", d.Digest, p)
+	}
+	return nil
+}
+
+func copyBlob(tw *tar.Writer, dir string, d v1.Descriptor) error {
+	if err := tw.WriteHeader(header(blobPath(d.Digest), tar.TypeReg, 0o444, d.Size)); err != nil {
+		return fmt.Errorf("writing the archive: %w", err)
+	}
+	return readBlob(tw, dir, d)
+}
+
+func writeFile(tw *tar.Writer, name string, data []byte) error {
+	if err := tw.WriteHeader(header(name, tar.TypeReg, 0o444, int64(len(data)))); err != nil {
+		return fmt.Errorf("writing the archive: %w", err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		return fmt.Errorf("writing the archive: %w", err)
+	}
+	return nil
+}
+
+// epoch is every entry's mtime: Unix time 1, as in the Nix store.
+var epoch = time.Unix(1, 0).UTC()
+
+// header is the one shape of every entry: USTAR, root-owned, fixed time.
+func header(name string, typ byte, mode, size int64) *tar.Header {
+	return &tar.Header{
+		Typeflag: typ,
+		Name:     name,
+		Mode:     mode,
+		Size:     size,
+		ModTime:  epoch,
+		Format:   tar.FormatUSTAR,
+	}
+}
+
+// Reference grammar of the distribution spec (docker/distribution reference).
+var (
+	nameComponent = `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
+	domain        = `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?`
+	nameRe        = regexp.MustCompile(`^(?:` + domain + `/)?` + nameComponent + `(?:/` + nameComponent + `)*$`)
+	tagRe         = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
+)
+
+func validName(s string) bool { return len(s) <= 255 && nameRe.MatchString(s) }
+func validTag(s string) bool  { return tagRe.MatchString(s) }
+
+// isFullRef: ref.name is NAME:TAG rather than a bare tag.
+func isFullRef(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || strings.Contains(s[i:], "/") {
+		return false
+	}
+	return validName(s[:i]) && validTag(s[i+1:])
+}
+
+// qualify gives NAME:TAG the form containerd stores: registry host first,
+// docker.io's official images under library/.
+func qualify(ref string) string {
+	first, rest, ok := strings.Cut(ref, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return ref
+	}
+	if !ok {
+		return "docker.io/library/" + ref
+	}
+	return "docker.io/" + first + "/" + rest
+}
