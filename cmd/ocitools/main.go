@@ -23,6 +23,9 @@ func newApp() *cli.App {
 			validateCommand(),
 			verifyCommand(),
 			runCommand(),
+			pushCommand(),
+			pullCommand(),
+			buildIndexCommand(),
 		},
 		// Errors are printed once, by main, with the program name.
 		ExitErrHandler: func(*cli.Context, error) {},

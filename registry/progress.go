@@ -1,0 +1,147 @@
+package registry
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
+)
+
+// Progress receives what push and pull do to each blob. Implementations
+// must be safe for concurrent use.
+type Progress interface {
+	// Start: a transfer of desc begins (verb: "sending", "fetching").
+	Start(desc ocispec.Descriptor, verb string)
+	// Add: n more bytes of desc moved.
+	Add(desc ocispec.Descriptor, n int)
+	// Retry: the transfer failed and starts over (its count is reset).
+	Retry(desc ocispec.Descriptor, err error)
+	// Done: desc is finished, how ("sent", "exists", "mounted from R", "fetched").
+	Done(desc ocispec.Descriptor, how string)
+	// Close ends the display; nothing is called after it.
+	Close()
+}
+
+// NewProgress gives one bar per blob when w is a terminal, plain lines
+// otherwise.
+func NewProgress(w *os.File) Progress {
+	if _, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS); err == nil {
+		return newBars(w)
+	}
+	return &lines{w: w}
+}
+
+func short(desc ocispec.Descriptor) string {
+	s := desc.Digest.String()
+	if len(s) > 19 {
+		s = s[:19]
+	}
+	return s
+}
+
+// HumanBytes formats a byte count for people.
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// lines prints one line per finished blob (logs, CI, pipes).
+type lines struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lines) Start(ocispec.Descriptor, string) {}
+func (l *lines) Add(ocispec.Descriptor, int)      {}
+func (l *lines) Retry(d ocispec.Descriptor, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s retrying: %v\n", short(d), err)
+}
+func (l *lines) Done(d ocispec.Descriptor, how string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s %10s %s\n", short(d), HumanBytes(d.Size), how)
+}
+func (l *lines) Close() {}
+
+// bars draws one mpb bar per blob in transfer.
+type bars struct {
+	p    *mpb.Progress
+	mu   sync.Mutex
+	bars map[string]*mpb.Bar
+	w    io.Writer
+}
+
+func newBars(w io.Writer) *bars {
+	return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}, w: w}
+}
+
+func (b *bars) bar(d ocispec.Descriptor, verb string) *mpb.Bar {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bar, ok := b.bars[d.Digest.String()]; ok {
+		return bar
+	}
+	if verb == "" {
+		return nil
+	}
+	bar := b.p.AddBar(d.Size,
+		mpb.PrependDecorators(decor.Name(short(d)+" "+verb, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")),
+	)
+	b.bars[d.Digest.String()] = bar
+	return bar
+}
+
+func (b *bars) Start(d ocispec.Descriptor, verb string) { b.bar(d, verb) }
+func (b *bars) Add(d ocispec.Descriptor, n int) {
+	if bar := b.bar(d, ""); bar != nil {
+		bar.IncrBy(n)
+	}
+}
+func (b *bars) Retry(d ocispec.Descriptor, err error) {
+	if bar := b.bar(d, ""); bar != nil {
+		bar.SetCurrent(0)
+	}
+	fmt.Fprintf(b.p, "%s retrying: %v\n", short(d), err)
+}
+func (b *bars) Done(d ocispec.Descriptor, how string) {
+	if bar := b.bar(d, ""); bar != nil {
+		bar.SetCurrent(d.Size)
+		bar.SetTotal(d.Size, true)
+		return
+	}
+	fmt.Fprintf(b.p, "%s %10s %s\n", short(d), HumanBytes(d.Size), how)
+}
+func (b *bars) Close() {
+	b.mu.Lock()
+	for _, bar := range b.bars {
+		if !bar.Completed() {
+			bar.Abort(false)
+		}
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}
+
+// nopProgress is used when the caller gives none.
+type nopProgress struct{}
+
+func (nopProgress) Start(ocispec.Descriptor, string)  {}
+func (nopProgress) Add(ocispec.Descriptor, int)       {}
+func (nopProgress) Retry(ocispec.Descriptor, error)   {}
+func (nopProgress) Done(ocispec.Descriptor, string)   {}
+func (nopProgress) Close()                            {}
