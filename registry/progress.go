@@ -6,9 +6,9 @@ import (
 	"os"
 	"sync"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -140,8 +140,8 @@ func (b *bars) Close() {
 // nopProgress is used when the caller gives none.
 type nopProgress struct{}
 
-func (nopProgress) Start(ocispec.Descriptor, string)  {}
-func (nopProgress) Add(ocispec.Descriptor, int)       {}
-func (nopProgress) Retry(ocispec.Descriptor, error)   {}
-func (nopProgress) Done(ocispec.Descriptor, string)   {}
-func (nopProgress) Close()                            {}
+func (nopProgress) Start(ocispec.Descriptor, string) {}
+func (nopProgress) Add(ocispec.Descriptor, int)      {}
+func (nopProgress) Retry(ocispec.Descriptor, error)  {}
+func (nopProgress) Done(ocispec.Descriptor, string)  {}
+func (nopProgress) Close()                           {}
