@@ -165,7 +165,15 @@ func explain(ref Ref, err error) error {
 	var resp *errcode.ErrorResponse
 	var uerr x509.UnknownAuthorityError
 	var herr x509.HostnameError
+	if errors.As(err, &resp) && resp.URL != nil && resp.URL.RawQuery != "" {
+		// Upload URLs carry long opaque state: the path says enough.
+		u := *resp.URL
+		u.RawQuery = ""
+		resp.URL = &u
+	}
 	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+		return fmt.Errorf("registry %s asks for credentials and none were found: give --creds USER:PASSWORD, or log in with podman/docker (REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json): %w", ref.Registry, err)
 	case errors.As(err, &resp) && resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("registry %s refused the credentials (401 unauthorized): check --creds, $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json or ~/.docker/config.json: %w", ref.Registry, err)
 	case errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden:
@@ -194,6 +202,10 @@ func transient(err error) bool {
 	}
 	var nerr net.Error
 	if errors.As(err, &nerr) && nerr.Timeout() {
+		return true
+	}
+	// net/http's error for a connection the server closed under it.
+	if strings.Contains(err.Error(), "server closed idle connection") {
 		return true
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
