@@ -33,6 +33,16 @@ ensure_system_deps() {
   apt_install script bsdutils
   apt_install newuidmap uidmap   # rootless runs of a non-root container user
   apt_install useradd passwd
+  ensure_registry_deps
+}
+
+# The registry tests (e2e/registry_test.go) and scripts/bench-push.
+ensure_registry_deps() {
+  apt_install docker-registry docker-registry
+  apt_install skopeo skopeo
+  apt_install podman podman
+  apt_install htpasswd apache2-utils
+  apt_install openssl openssl
 }
 
 # nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.
