@@ -28,6 +28,7 @@ func newApp() *cli.App {
 			pushCommand(),
 			pullCommand(),
 			buildIndexCommand(),
+			copyProgramCommand(),
 		},
 		// Errors are printed once, by main, with the program name.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -43,6 +44,10 @@ func main() {
 	// A bundle's bin/NAME link to this program runs that bundle (nix run).
 	if bundle, ok := multicall(os.Args); ok {
 		run = func() error { return runMulticall(bundle, os.Args[1:]) }
+	}
+	// A copy program's bin/ACTION link (nix/registry.nix) does that action.
+	if prog, ok := copyMulticall(os.Args); ok {
+		run = func() error { return runCopy(prog, os.Args[1:]) }
 	}
 	if err := run(); err != nil {
 		// An empty message: the exit status is a container's, which spoke for itself.
