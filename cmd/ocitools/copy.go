@@ -264,4 +264,3 @@ func stderrOf(err error) error {
 	}
 	return err
 }
-
