@@ -4,3 +4,9 @@
 # RUNS=n sets the number of runs per contender.
 bench:
 	scripts/bench $(RUNS)
+
+.PHONY: bench-push
+# Push of the large image to a local registry, ocitools against skopeo
+# (BENCHMARKS.md, "Push"); RUNS=n sets the number of runs.
+bench-push:
+	scripts/bench-push $(RUNS)
