@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func push(t *testing.T, env []string, args ...string) string {
@@ -597,5 +598,56 @@ func TestRegistryMultiArch(t *testing.T) {
 	}
 	if got, want := layoutBlobs(t, pulled), layoutBlobs(t, idx); !reflect.DeepEqual(got, want) {
 		t.Errorf("pulled %v, pushed %v", got, want)
+	}
+}
+
+// TestRegistryDeadlines: a registry that stops reading an upload is given up
+// on after --stall-timeout, with a message saying so, and no tag.
+func TestRegistryDeadlines(t *testing.T) {
+	r := startRegistry(t, registryOpts{})
+	env := isolatedEnv(t)
+	img := filepath.Join(t.TempDir(), "img")
+	w := newLayout(t, img)
+	w.image("amd64", []string{"/bin/true"}, []desc{w.rawLayer("big", 32<<20, 7)}, "1")
+	proxy := faultProxy(t, r, func(req *http.Request) bool {
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/blobs/uploads/") && req.ContentLength > 1<<20 {
+			<-req.Context().Done() // never reads the body, never answers
+		}
+		return false
+	})
+	start := time.Now()
+	out := pushFails(t, env, "--plain-http", "--stall-timeout", "1s", "--jobs", "1", img, proxy+"/stall/app:1")
+	if !strings.Contains(out, "stalled") || !strings.Contains(out, "no progress for 1s") {
+		t.Errorf("stalled upload:\n%s", out)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("giving up took %s", d)
+	}
+	noTag(t, r, "stall/app", "1")
+}
+
+// TestRegistryProgress: one bar per blob on a terminal, plain lines and the
+// summary otherwise.
+func TestRegistryProgress(t *testing.T) {
+	requireTools(t, "script")
+	r := startRegistry(t, registryOpts{})
+	img := filepath.Join(t.TempDir(), "img")
+	testImage(t, img, "amd64", "progress", "1")
+	env := isolatedEnv(t)
+	out, err := ocitoolsCmd(t, env, "push", img, r.addr+"/plain/app:1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if n := strings.Count(out, " sent\n"); n != 3 || !strings.Contains(out, "pushed ") {
+		t.Errorf("plain output: %d lines ending in sent, want 3:\n%s", n, out)
+	}
+	cmd := exec.Command("script", "-qec", "stty rows 40 cols 120; "+ocitoolsBin+" push "+img+" "+r.addr+"/tty/app:1", "/dev/null")
+	cmd.Env = append(os.Environ(), isolatedEnv(t)...) // no record of the first push: blobs are sent
+	tty, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("push on a terminal: %v\n%s", err, tty)
+	}
+	if !strings.Contains(string(tty), "sending") || !strings.Contains(string(tty), "pushed ") {
+		t.Errorf("terminal output has no bars:\n%q", tty)
 	}
 }

@@ -30,7 +30,9 @@ type Progress interface {
 // NewProgress gives one bar per blob when w is a terminal, plain lines
 // otherwise.
 func NewProgress(w *os.File) Progress {
-	if _, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS); err == nil {
+	// A terminal of unknown size (0x0, as some pseudo-terminals start) would
+	// show no bar at all: lines then.
+	if ws, err := unix.IoctlGetWinsize(int(w.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 && ws.Col > 0 {
 		return newBars(w)
 	}
 	return &lines{w: w}
@@ -99,7 +101,7 @@ func (b *bars) bar(d ocispec.Descriptor, verb string) *mpb.Bar {
 		return nil
 	}
 	bar := b.p.AddBar(d.Size,
-		mpb.PrependDecorators(decor.Name(short(d)+" "+verb, decor.WCSyncSpaceR)),
+		mpb.PrependDecorators(decor.Name(short(d)+" ", decor.WCSyncSpaceR), decor.OnComplete(decor.Name(verb), "done")),
 		mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")),
 	)
 	b.bars[d.Digest.String()] = bar
@@ -119,12 +121,10 @@ func (b *bars) Retry(d ocispec.Descriptor, err error) {
 	fmt.Fprintf(b.p, "%s retrying: %v\n", short(d), err)
 }
 func (b *bars) Done(d ocispec.Descriptor, how string) {
-	if bar := b.bar(d, ""); bar != nil {
-		bar.SetCurrent(d.Size)
-		bar.SetTotal(d.Size, true)
-		return
-	}
-	fmt.Fprintf(b.p, "%s %10s %s\n", short(d), HumanBytes(d.Size), how)
+	// A blob that needed no transfer gets a full bar saying why.
+	bar := b.bar(d, how)
+	bar.SetCurrent(d.Size)
+	bar.SetTotal(d.Size, true)
 }
 func (b *bars) Close() {
 	b.mu.Lock()

@@ -188,12 +188,11 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 	if exists {
 		return "exists", 0, nil
 	}
-	// Verified whole before a byte goes out: a tampered layout is refused
-	// and the registry never gets (or is asked to mount) the blob.
-	if err := l.VerifyBlob(desc); err != nil {
-		return "", 0, err
-	}
 	var sent atomic.Int64
+	// Verified whole before a byte goes out, once: a tampered layout is
+	// refused, naming the blob. A mount sends no byte of ours, so it needs no
+	// hashing (the registry holds the blob under its digest already).
+	verified := false
 	attempt := 0
 	// upload runs one attempt, through a mount when from != "".
 	upload := func(from string) (string, error) {
@@ -202,6 +201,12 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 		var sr *stallReader
 		used := false
 		content := func() (io.ReadCloser, error) {
+			if !verified {
+				if err := l.VerifyBlob(desc); err != nil {
+					return nil, errRefused{err}
+				}
+				verified = true
+			}
 			f, err := l.OpenBlob(desc)
 			if err != nil {
 				return nil, err
@@ -252,6 +257,10 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 		if err == nil {
 			return how, sent.Load(), nil
 		}
+		var refused errRefused
+		if errors.As(err, &refused) {
+			return "", 0, refused.err
+		}
 		if ctx.Err() != nil {
 			return "", 0, ctx.Err()
 		}
@@ -263,8 +272,19 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 		how, err = upload("")
 		return err
 	})
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return "", 0, refused.err
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("sending blob %s (%s): %w", desc.Digest, HumanBytes(desc.Size), explain(ref, err))
 	}
 	return how, sent.Load(), nil
 }
+
+// errRefused carries a layout blob that failed verification through oras-go
+// (a mount's fallback upload), so that it is reported as it is.
+type errRefused struct{ err error }
+
+func (e errRefused) Error() string { return e.err.Error() }
+func (e errRefused) Unwrap() error { return e.err }
