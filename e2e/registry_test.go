@@ -293,6 +293,46 @@ func TestRegistryFaults(t *testing.T) {
 		noTag(t, r, "broken/app", "1")
 	})
 
+	t.Run("pull of a corrupted blob", func(t *testing.T) {
+		env := isolatedEnv(t)
+		img := filepath.Join(t.TempDir(), "img")
+		testImage(t, img, "amd64", "pulled wrong", "1")
+		push(t, env, img, r.addr+"/corrupt/app:1")
+		_, layers := manifestOf(t, img)
+		// A proxy that flips one byte of that layer's body (same length).
+		target, _ := url.Parse(r.url())
+		rp := httputil.NewSingleHostReverseProxy(target)
+		rp.ErrorLog = log.New(io.Discard, "", 0)
+		rp.ModifyResponse = func(resp *http.Response) error {
+			if resp.Request.Method != http.MethodGet || !strings.HasSuffix(resp.Request.URL.Path, layers[1].Digest) {
+				return nil
+			}
+			data, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			data[len(data)/2] ^= 0xff
+			resp.Body = io.NopCloser(strings.NewReader(string(data)))
+			return nil
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: rp}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		dest := filepath.Join(t.TempDir(), "pulled")
+		out, err := ocitoolsCmd(t, env, "pull", "--quiet", "--plain-http", l.Addr().String()+"/corrupt/app:1", dest)
+		if err == nil || !strings.Contains(out, layers[1].Digest) || !strings.Contains(out, "content with digest") {
+			t.Errorf("pull of a corrupted blob: %v\n%s", err, out)
+		}
+		if entries, _ := os.ReadDir(filepath.Dir(dest)); len(entries) != 0 {
+			t.Errorf("a failed pull left %v", entries)
+		}
+	})
+
 	t.Run("registry stopped mid-push", func(t *testing.T) {
 		env := isolatedEnv(t)
 		img := filepath.Join(t.TempDir(), "img")
