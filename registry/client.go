@@ -64,11 +64,14 @@ func (o *Options) attempts() int {
 // transport is the HTTP transport: system roots plus --ca, and a deadline on
 // every phase that has no body to stream (connect, TLS, response headers).
 func (o *Options) transport() (*http.Transport, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
+	// nil: crypto/tls loads the system roots when a certificate is first
+	// verified (a plain-HTTP push never parses them).
+	var roots *x509.CertPool
 	if o.CAFile != "" {
+		var err error
+		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
 		pem, err := readLimited(o.CAFile, 4<<20)
 		if err != nil {
 			return nil, fmt.Errorf("--ca: %w", err)
