@@ -63,7 +63,7 @@ func TestRegistryNix(t *testing.T) {
 	if tr := r.traffic(m, "nix/app"); tr.manifestPuts != 1 || len(tr.blobsSent) < 2 {
 		t.Errorf("copyToRegistry: the registry got %+v\n%s", tr, out)
 	}
-	if out := podmanRun(t, r.addr+"/nix/app:t-amd64"); !strings.Contains(out, "hello from nix amd64") {
+	if out := podmanPullRun(t, r.addr+"/nix/app:t-amd64"); !strings.Contains(out, "hello from nix amd64") {
 		t.Errorf("podman run of the pushed buildImage result: %q", out)
 	}
 	// Again: nothing sent.
@@ -144,7 +144,7 @@ func TestRegistryNix(t *testing.T) {
 	if strings.Join(arches, ",") != "amd64,arm64" {
 		t.Errorf("index platforms %v\n%s", arches, raw)
 	}
-	if out := podmanRun(t, r.addr+"/nix/multi:both"); !strings.Contains(out, "hello from nix amd64") {
+	if out := podmanPullRun(t, r.addr+"/nix/multi:both"); !strings.Contains(out, "hello from nix amd64") {
 		t.Errorf("podman run of the index: %q", out)
 	}
 

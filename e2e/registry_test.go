@@ -100,8 +100,8 @@ func manifestOf(t *testing.T, dir string) (config desc, layers []desc) {
 	return m.Config, m.Layers
 }
 
-// podmanRun pulls ref with podman (own storage) and runs it with runc.
-func podmanRun(t *testing.T, ref string, extra ...string) string {
+// podmanPullRun pulls ref with podman (own storage) and runs it with runc.
+func podmanPullRun(t *testing.T, ref string, extra ...string) string {
 	t.Helper()
 	requireTools(t, "podman", "runc")
 	root := t.TempDir()
@@ -168,7 +168,7 @@ func TestRegistryPushPull(t *testing.T) {
 		t.Errorf("skopeo inspect: %v\n%s", err, insp)
 	}
 	// podman pulls and runs it with runc.
-	if out := podmanRun(t, ref); !strings.Contains(out, "hello from the registry") {
+	if out := podmanPullRun(t, ref); !strings.Contains(out, "hello from the registry") {
 		t.Errorf("podman run printed %q", out)
 	}
 
@@ -628,7 +628,7 @@ func TestRegistryMultiArch(t *testing.T) {
 	if want := map[string]string{"linux/amd64": da.Digest, "linux/arm64": dr.Digest}; !reflect.DeepEqual(got, want) {
 		t.Errorf("index lists %v, want %v", got, want)
 	}
-	if out := podmanRun(t, ref); !strings.Contains(out, "multi-arch amd64") {
+	if out := podmanPullRun(t, ref); !strings.Contains(out, "multi-arch amd64") {
 		t.Errorf("podman run of the index printed %q", out)
 	}
 	// Pulled back: the index and both images.
