@@ -4,10 +4,18 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"sync/atomic"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,13 +44,15 @@ type testRegistry struct {
 	logPath string
 	tls     bool
 	caFile  string // the test CA, when tls
-	user    string // htpasswd user, when auth
+	user    string // htpasswd or token-server user, when auth or token
 	pass    string
+	tokens  *tokenServer
 }
 
 type registryOpts struct {
-	tls  bool // serve HTTPS with a certificate made by openssl
-	auth bool // htpasswd basic auth (user "tester")
+	tls   bool // serve HTTPS with a certificate made by openssl
+	auth  bool // htpasswd basic auth (user "tester")
+	token bool // bearer tokens from a token server the test runs (user "tester")
 }
 
 // requireTools fails (with OCITOOLS_E2E=1) when a tool is missing.
@@ -109,6 +119,12 @@ http:
 			t.Fatal(err)
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: ocitools-test\n    path: %s\n", pw)
+	}
+	if o.token {
+		r.user, r.pass = "tester", "t0ken-pass"
+		r.tokens = startTokenServer(t, r.dir, r.user, r.pass)
+		cfg += fmt.Sprintf("auth:\n  token:\n    realm: %s/token\n    service: ocitools-test\n    issuer: ocitools-test-issuer\n    rootcertbundle: %s\n",
+			r.tokens.url, r.tokens.certFile)
 	}
 	if err := os.WriteFile(filepath.Join(r.dir, "config.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -477,4 +493,82 @@ func isolatedEnv(t *testing.T) []string {
 	home := t.TempDir()
 	return []string{"HOME=" + home, "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
 		"XDG_RUNTIME_DIR=" + filepath.Join(home, "run"), "REGISTRY_AUTH_FILE=", "DOCKER_CONFIG="}
+}
+
+// tokenServer issues registry bearer tokens (distribution's token auth: a JWT
+// signed with RS256, its certificate in the x5c header and in the registry's
+// rootcertbundle) to a client that gives the right basic credentials.
+type tokenServer struct {
+	url      string
+	certFile string
+	issued   atomic.Int32
+	refused  atomic.Int32
+}
+
+func startTokenServer(t *testing.T, dir, user, pass string) *tokenServer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ocitools test token issuer"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &tokenServer{certFile: filepath.Join(dir, "token-cert.pem")}
+	if err := os.WriteFile(ts.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b64 := func(v []byte) string { return base64.RawURLEncoding.EncodeToString(v) }
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.url = "http://" + l.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		u, p, ok := req.BasicAuth()
+		if !ok || u != user || p != pass {
+			ts.refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"token server: wrong user name or password"}]}`)
+			return
+		}
+		type access struct {
+			Type    string   `json:"type"`
+			Name    string   `json:"name"`
+			Actions []string `json:"actions"`
+		}
+		var grants []access
+		for _, scope := range req.URL.Query()["scope"] {
+			for _, one := range strings.Split(scope, " ") {
+				parts := strings.Split(one, ":")
+				if len(parts) == 3 {
+					grants = append(grants, access{parts[0], parts[1], strings.Split(parts[2], ",")})
+				}
+			}
+		}
+		now := time.Now().Unix()
+		header, _ := json.Marshal(map[string]any{"typ": "JWT", "alg": "RS256", "x5c": []string{base64.StdEncoding.EncodeToString(der)}})
+		claims, _ := json.Marshal(map[string]any{"iss": "ocitools-test-issuer", "sub": user, "aud": req.URL.Query().Get("service"),
+			"exp": now + 300, "nbf": now - 10, "iat": now, "jti": fmt.Sprint(ts.issued.Add(1)), "access": grants})
+		signed := b64(header) + "." + b64(claims)
+		sum := sha256.Sum256([]byte(signed))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		tok := signed + "." + b64(sig)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "access_token": tok, "expires_in": 300})
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	return ts
 }

@@ -691,3 +691,31 @@ func TestRegistryProgress(t *testing.T) {
 		t.Errorf("terminal output has no bars:\n%q", tty)
 	}
 }
+
+// TestRegistryBearerToken: a registry with token auth (the scheme of Docker
+// Hub, GHCR, ...): push and pull with the right credentials get tokens and
+// work, wrong ones are refused with the token server's message and no tag.
+func TestRegistryBearerToken(t *testing.T) {
+	r := startRegistry(t, registryOpts{token: true})
+	env := isolatedEnv(t)
+	img := filepath.Join(t.TempDir(), "img")
+	testImage(t, img, "amd64", "token", "1")
+	ref := r.addr + "/tok/app:1"
+	out := pushFails(t, env, "--creds", r.user+":wrong", img, ref)
+	if !strings.Contains(out, "refused the credentials") || !strings.Contains(out, "wrong user name or password") {
+		t.Errorf("wrong credentials:\n%s", out)
+	}
+	noTag(t, r, "tok/app", "1")
+	m := r.mark()
+	push(t, env, "--creds", r.user+":"+r.pass, img, ref)
+	if tr := r.traffic(m, "tok/app"); tr.manifestPuts != 1 || len(tr.blobsSent) != 3 {
+		t.Errorf("push with a token: %+v", tr)
+	}
+	if r.tokens.issued.Load() == 0 {
+		t.Error("no token was issued: the push did not use bearer auth")
+	}
+	pulled := filepath.Join(t.TempDir(), "p")
+	if out, err := ocitoolsCmd(t, env, "pull", "--quiet", "--creds", r.user+":"+r.pass, ref, pulled); err != nil {
+		t.Errorf("pull with a token: %v\n%s", err, out)
+	}
+}
