@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -101,4 +102,50 @@ func (neverEnding) Read(p []byte) (int, error) {
 		p[i] = '{'
 	}
 	return len(p), nil
+}
+
+// Plain HTTP is used when asked, or as a fallback for a registry on this
+// machine; an HTTP answer from another address is refused with what to do.
+func TestPlainHTTPDecision(t *testing.T) {
+	ip := nonLoopbackIP(t)
+	for _, host := range []string{"127.0.0.1", ip} {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+		})}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		ref := Ref{Registry: l.Addr().String(), Repository: "x"}
+		ctx := context.Background()
+		repo, err := (&Options{Cache: "-"}).Repository(ctx, ref)
+		if host == "127.0.0.1" {
+			if err != nil || !repo.PlainHTTP {
+				t.Errorf("%s: no fallback to plain HTTP: %v", ref.Registry, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "--plain-http") {
+			t.Errorf("%s: plain HTTP accepted without --plain-http: %v", ref.Registry, err)
+		}
+		if repo, err := (&Options{PlainHTTP: true}).Repository(ctx, ref); err != nil || !repo.PlainHTTP {
+			t.Errorf("%s with --plain-http: %v", ref.Registry, err)
+		}
+	}
+}
+
+func nonLoopbackIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address to test the refusal of plain HTTP")
+	return ""
 }
