@@ -192,7 +192,7 @@ func loadInto(tool, image, ref, named string) error {
 		return err
 	}
 	single := len(l.Index.Manifests) == 1 && l.Index.Manifests[0].MediaType == "application/vnd.oci.image.manifest.v1+json"
-	name, tag, _ := strings.Cut(named, ":")
+	name, tag := splitNameTag(named)
 	if archive := newApp().Command("archive"); archive != nil && single {
 		self, err := os.Executable()
 		if err != nil {
@@ -263,4 +263,13 @@ func stderrOf(err error) error {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 	}
 	return err
+}
+
+// splitNameTag splits NAME:TAG at the colon after the last slash (a registry
+// host's port comes before it); no tag gives "latest".
+func splitNameTag(named string) (string, string) {
+	if i := strings.LastIndexByte(named, ':'); i > strings.LastIndexByte(named, '/') {
+		return named[:i], named[i+1:]
+	}
+	return named, "latest"
 }
