@@ -687,7 +687,7 @@ func TestRegistryProgress(t *testing.T) {
 	if err != nil {
 		t.Fatalf("push on a terminal: %v\n%s", err, tty)
 	}
-	if !strings.Contains(string(tty), "sending") || !strings.Contains(string(tty), "pushed ") {
+	if !strings.Contains(string(tty), "[===") || strings.Count(string(tty), " sent ") < 3 || !strings.Contains(string(tty), "1.0 MiB / 1.0 MiB") || !strings.Contains(string(tty), "pushed ") {
 		t.Errorf("terminal output has no bars:\n%q", tty)
 	}
 }

@@ -81,14 +81,22 @@ func (l *lines) Close() {}
 
 // bars draws one mpb bar per blob in transfer.
 type bars struct {
-	p    *mpb.Progress
-	mu   sync.Mutex
-	bars map[string]*mpb.Bar
-	w    io.Writer
+	p      *mpb.Progress
+	mu     sync.Mutex
+	bars   map[string]*mpb.Bar
+	smu    sync.Mutex        // guards status only: decorators take it while mpb renders
+	status map[string]string // what each bar says: sending, sent, exists, ...
+	w      io.Writer
 }
 
 func newBars(w io.Writer) *bars {
-	return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}, w: w}
+	return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40)), bars: map[string]*mpb.Bar{}, status: map[string]string{}, w: w}
+}
+
+func (b *bars) setStatus(d ocispec.Descriptor, s string) {
+	b.smu.Lock()
+	b.status[d.Digest.String()] = s
+	b.smu.Unlock()
 }
 
 func (b *bars) bar(d ocispec.Descriptor, verb string) *mpb.Bar {
@@ -100,10 +108,20 @@ func (b *bars) bar(d ocispec.Descriptor, verb string) *mpb.Bar {
 	if verb == "" {
 		return nil
 	}
-	bar := b.p.AddBar(d.Size,
-		mpb.PrependDecorators(decor.Name(short(d)+" ", decor.WCSyncSpaceR), decor.OnComplete(decor.Name(verb), "done")),
+	key := d.Digest.String()
+	b.setStatus(d, verb)
+	status := func(decor.Statistics) string {
+		b.smu.Lock()
+		defer b.smu.Unlock()
+		return b.status[key]
+	}
+	// Created without a total (so it cannot complete by itself when the
+	// last byte moves), then given one for display; Done completes it.
+	bar := b.p.AddBar(0,
+		mpb.PrependDecorators(decor.Name(short(d)+" "), decor.Any(status, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")),
 	)
+	bar.SetTotal(d.Size, false)
 	b.bars[d.Digest.String()] = bar
 	return bar
 }
@@ -122,18 +140,22 @@ func (b *bars) Retry(d ocispec.Descriptor, err error) {
 }
 func (b *bars) Done(d ocispec.Descriptor, how string) {
 	// A blob that needed no transfer gets a full bar saying why.
+	b.setStatus(d, how) // before completion: the final render shows it
 	bar := b.bar(d, how)
-	bar.SetCurrent(d.Size)
 	bar.SetTotal(d.Size, true)
 }
 func (b *bars) Close() {
 	b.mu.Lock()
+	all := make([]*mpb.Bar, 0, len(b.bars))
 	for _, bar := range b.bars {
+		all = append(all, bar)
+	}
+	b.mu.Unlock()
+	for _, bar := range all {
 		if !bar.Completed() {
 			bar.Abort(false)
 		}
 	}
-	b.mu.Unlock()
 	b.p.Wait()
 }
 
