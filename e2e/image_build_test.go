@@ -327,3 +327,46 @@ func TestBuildImageOutsideNix(t *testing.T) {
 		t.Errorf("failed build left %v", entries)
 	}
 }
+
+// ocitools validate finds what was changed in a copy of a built image: a
+// flipped byte in a layer, and a config whose diff_id lies.
+func TestValidateTamperedImage(t *testing.T) {
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "v"; config.Entrypoint = [ app ]; }`)
+	for _, tc := range []struct {
+		name   string
+		tamper func(l *imageLayout)
+		want   string
+	}{
+		{"layer byte", func(l *imageLayout) {
+			p := l.blob(l.manifest.Layers[0].Digest.Encoded())
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 1
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "the blob's content has digest"},
+		{"missing blob", func(l *imageLayout) {
+			if err := os.Remove(l.blob(l.manifest.Layers[1].Digest.Encoded())); err != nil {
+				t.Fatal(err)
+			}
+		}, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "copy")
+			if err := exec.Command("cp", "-r", out, dir).Run(); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec.Command("chmod", "-R", "u+w", dir).Run(); err != nil {
+				t.Fatal(err)
+			}
+			tc.tamper(readImage(t, dir))
+			msg, err := exec.Command(ocitoolsBin, "validate", dir).CombinedOutput()
+			if code := exitCode(t, err); code != 1 || !strings.Contains(string(msg), tc.want) {
+				t.Errorf("validate exited %d:\n%s\nwant exit 1 and %q", code, msg, tc.want)
+			}
+		})
+	}
+}
