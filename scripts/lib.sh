@@ -44,6 +44,7 @@ ensure_registry_deps() {
   apt_install podman podman
   apt_install htpasswd apache2-utils
   apt_install openssl openssl
+  apt_install dockerd docker.io   # copyToDockerDaemon is tested against a dockerd
 }
 
 # nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.
