@@ -132,6 +132,12 @@ func TestRegistryNix(t *testing.T) {
 
 	// buildIndex: both arches in one index, pushed by its own copy program.
 	idx := nixAttr(t, expr, "index")
+	for _, attr := range []string{"index", "index.copyToRegistry"} {
+		nixAttr(t, expr, attr)
+		if _, log, err := nixBuildResult(t, expr, "-A", attr, "--check"); err != nil {
+			t.Errorf("nix-build -A %s --check: not reproducible: %v\n%s", attr, err, log)
+		}
+	}
 	fi, err := os.Lstat(filepath.Join(idx, "blobs", "sha256"))
 	if err != nil || !fi.IsDir() {
 		t.Fatalf("index layout: %v", err)
