@@ -58,7 +58,10 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	err = withRetry(ctx, o.attempts(), func() error {
 		var rc io.ReadCloser
 		var err error
-		root, rc, err = repo.Manifests().FetchReference(ctx, ref.Reference())
+		// A manifest is small: a body that trickles gets the stall deadline whole.
+		mctx, cancel := context.WithTimeout(ctx, o.stall())
+		defer cancel()
+		root, rc, err = repo.Manifests().FetchReference(mctx, ref.Reference())
 		if err != nil {
 			return err
 		}
@@ -181,7 +184,9 @@ func (p *puller) manifest(ctx context.Context, desc ocispec.Descriptor, data []b
 			}
 			var cdata []byte
 			err := withRetry(ctx, p.o.attempts(), func() error {
-				rc, err := p.repo.Manifests().Fetch(ctx, c)
+				mctx, cancel := context.WithTimeout(ctx, p.o.stall())
+				defer cancel()
+				rc, err := p.repo.Manifests().Fetch(mctx, c)
 				if err != nil {
 					return err
 				}

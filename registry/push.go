@@ -128,8 +128,10 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		isRoot := i == len(g.Manifests)-1
 		var sent bool
 		err := withRetry(ctx, o.attempts(), func() error {
+			mctx, cancel := context.WithTimeout(ctx, o.stall())
+			defer cancel()
 			var err error
-			sent, err = pushManifest(ctx, repo, m, ref, isRoot)
+			sent, err = pushManifest(mctx, repo, m, ref, isRoot)
 			return err
 		})
 		if err != nil {
