@@ -3,8 +3,10 @@
 #
 #   inherit (import ./nix/image.nix { inherit ocitools; }) buildImage buildLayer;
 #
-# nix/oci-tools.nix re-exports both beside buildContainer.
-{ ocitools, system ? builtins.currentSystem, hostSystem ? system }:
+# nix/oci-tools.nix re-exports both beside buildContainer. `finishImage` is
+# applied to every buildImage result (for instance nix/registry.nix's
+# withCopyPrograms, which adds programs that copy the image).
+{ ocitools, system ? builtins.currentSystem, hostSystem ? system, finishImage ? (image: image) }:
 
 let
   known = builtins.fromJSON (builtins.readFile ../options/known.json);
@@ -114,9 +116,14 @@ let
   checkLayers = v:
     if !(isList v) then "must be a list of buildLayer results, not ${describe v}"
     else
-      let bad = filter (i: !(isLayer (builtins.elemAt v i))) (builtins.genList (i: i) (length v)); in
-      if bad == [ ] then null
-      else "element ${toString (head bad)} is ${describe (builtins.elemAt v (head bad))}, not a layer: use ociTools.buildLayer { deps = [ ... ]; }";
+      let
+        bad = filter (i: !(isLayer (builtins.elemAt v i))) (builtins.genList (i: i) (length v));
+        paths = map (l: builtins.unsafeDiscardStringContext l.outPath) v;
+        dups = filter (i: elem (builtins.elemAt paths i) (builtins.genList (j: builtins.elemAt paths j) i)) (builtins.genList (i: i) (length v));
+    in
+      if bad != [ ] then "element ${toString (head bad)} is ${describe (builtins.elemAt v (head bad))}, not a layer: use ociTools.buildLayer { deps = [ ... ]; }"
+      else if dups != [ ] then "element ${toString (head dups)} is the same layer as an earlier one: list each layer once"
+      else null;
 
   # The image config, with the names dockerTools and nix2container users write.
   configFields = {
@@ -206,6 +213,14 @@ let
   buildImage = attrs:
     assert checkArguments "buildImage" imageArguments attrs;
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
+    assert
+      let
+        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        max = attrs.maxLayers or defaultMaxLayers;
+      in
+      # Equal is fine when the explicit layers hold the whole closure; only
+      # the builder can tell.
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -243,11 +258,11 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    drv // {
+    finishImage (drv // {
       imageName = name;
       imageTag = tag;
       meta = { description = "OCI image layout ${name}:${tag}"; };
-    };
+    });
 
   layerArguments = {
     deps = checkPackages;

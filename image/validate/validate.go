@@ -3,6 +3,9 @@ package validate
 import (
 	"archive/tar"
 	"crypto/sha256"
+	// go-digest verifies sha512 digests (which image-spec allows) only when
+	// the hash is linked in.
+	_ "crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +14,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -65,9 +69,16 @@ func (v *validator) fail(format string, args ...any) {
 	v.problems = append(v.problems, fmt.Errorf(format, args...))
 }
 
+// open opens a file of the layout without blocking: a FIFO put where a blob
+// should be would otherwise wait forever for a writer. Callers check that
+// what they got is a regular file.
+func (v *validator) open(name string) (*os.File, error) {
+	return v.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+}
+
 // readFile reads a bounded regular file of the layout.
 func (v *validator) readFile(name string) ([]byte, error) {
-	f, err := v.root.Open(name)
+	f, err := v.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -139,20 +150,50 @@ func (v *validator) run() {
 		v.fail("%s: %w", v1.ImageIndexFile, err)
 		return
 	}
+	v.manifests(v1.ImageIndexFile, idx, 0)
+}
+
+// maxIndexDepth bounds indexes nested in indexes (a multi-platform image is
+// one level).
+const maxIndexDepth = 4
+
+// manifests checks every manifest an index lists, and nested indexes.
+func (v *validator) manifests(where string, idx v1.Index, depth int) {
 	if len(idx.Manifests) == 0 {
-		v.fail("%s: no manifests", v1.ImageIndexFile)
+		v.fail("%s: no manifests", where)
 	}
 	if len(idx.Manifests) > v.lim.Manifests {
-		v.fail("%s: %d manifests, more than the %d checked", v1.ImageIndexFile, len(idx.Manifests), v.lim.Manifests)
+		v.fail("%s: %d manifests, more than the %d checked", where, len(idx.Manifests), v.lim.Manifests)
 		return
 	}
 	for i, m := range idx.Manifests {
-		where := fmt.Sprintf("%s: manifests[%d] (%s)", v1.ImageIndexFile, i, m.Digest)
-		if m.MediaType != v1.MediaTypeImageManifest {
-			v.fail("%s: media type %q is not checked (only %s)", where, m.MediaType, v1.MediaTypeImageManifest)
-			continue
+		mw := fmt.Sprintf("%s: manifests[%d] (%s)", where, i, m.Digest)
+		switch m.MediaType {
+		case v1.MediaTypeImageManifest:
+			v.manifest(mw, m)
+		case v1.MediaTypeImageIndex:
+			if depth+1 > maxIndexDepth {
+				v.fail("%s: indexes nested more than %d deep", mw, maxIndexDepth)
+				continue
+			}
+			data, err := v.readBlob(m)
+			if err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			if err := checkSchema("image-index-schema.json", data); err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			var sub v1.Index
+			if err := json.Unmarshal(data, &sub); err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			v.manifests(mw, sub, depth+1)
+		default:
+			v.fail("%s: media type %q is not checked (only %s and %s)", mw, m.MediaType, v1.MediaTypeImageManifest, v1.MediaTypeImageIndex)
 		}
-		v.manifest(where, m)
 	}
 }
 
@@ -248,7 +289,7 @@ func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error)
 	if desc.Digest.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("digest algorithm %s is not checked (only sha256)", desc.Digest.Algorithm())
 	}
-	f, err := v.root.Open(name)
+	f, err := v.open(name)
 	if err != nil {
 		return "", err
 	}
