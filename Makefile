@@ -11,3 +11,8 @@ bench:
 # RUNS=n sets the number of runs per contender.
 bench-image:
 	scripts/bench-image $(RUNS)
+.PHONY: bench-push
+# Push of the large image to a local registry, ocitools against skopeo
+# (BENCHMARKS.md, "Push"); RUNS=n sets the number of runs.
+bench-push:
+	scripts/bench-push $(RUNS)

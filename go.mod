@@ -1,6 +1,6 @@
 module github.com/ocitools/ocitools
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/klauspost/compress v1.20.4
@@ -11,12 +11,20 @@ require (
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/urfave/cli/v2 v2.27.7
-	golang.org/x/sys v0.30.0
+	github.com/vbauerster/mpb/v8 v8.16.2
+	golang.org/x/sync v0.24.0
+	golang.org/x/sys v0.48.0
+	oras.land/oras-go/v2 v2.7.0
 )
 
 require (
+	github.com/VividCortex/ewma v1.2.0 // indirect
+	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
+	github.com/clipperhouse/uax29/v2 v2.7.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/mattn/go-runewidth v0.0.30 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+	github.com/vbauerster/cupwriter v0.0.5 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )

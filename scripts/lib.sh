@@ -35,6 +35,17 @@ ensure_system_deps() {
   apt_install newuidmap uidmap   # rootless runs of a non-root container user
   apt_install useradd passwd
   ensure_image_tools
+  ensure_registry_deps
+}
+
+# The registry tests (e2e/registry_test.go) and scripts/bench-push.
+ensure_registry_deps() {
+  apt_install docker-registry docker-registry
+  apt_install skopeo skopeo
+  apt_install podman podman
+  apt_install htpasswd apache2-utils
+  apt_install openssl openssl
+  apt_install dockerd docker.io   # copyToDockerDaemon is tested against a dockerd
 }
 
 # nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.

@@ -26,6 +26,10 @@ func newApp() *cli.App {
 			verifyCommand(),
 			runCommand(),
 			archiveCommand(),
+			pushCommand(),
+			pullCommand(),
+			buildIndexCommand(),
+			copyProgramCommand(),
 		},
 		// Errors are printed once, by main, with the program name.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -42,6 +46,10 @@ func main() {
 	} else if handled, code := ocirun.Helper(os.Args); handled {
 		// ocitools run re-executes itself to clean up in a user namespace.
 		os.Exit(code)
+	}
+	// A copy program's bin/ACTION link (nix/registry.nix) does that action.
+	if prog, ok := copyMulticall(os.Args); ok {
+		run = func() error { return runCopy(prog, os.Args[1:]) }
 	}
 	if err := run(); err != nil {
 		// An empty message: the exit status is a container's, which spoke for itself.

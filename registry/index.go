@@ -1,0 +1,115 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// BuildIndex writes at out a multi-arch image layout: an OCI image index
+// listing the image of each layout in images with its platform (read from the
+// image's config), and index.json naming that index with tag. The images'
+// blobs are symbolic links to the images' own files (absolute paths, so a Nix
+// result keeps the images in its closure and copies nothing); the index is
+// the only new blob. Two images for the same platform are refused.
+func BuildIndex(out, tag string, images []string) error {
+	if len(images) == 0 {
+		return fmt.Errorf("buildIndex: images is empty: give at least one image layout")
+	}
+	if tag == "" {
+		return fmt.Errorf("buildIndex: tag is empty")
+	}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	links := map[digest.Digest]string{}
+	platforms := map[string]string{}
+	for _, img := range images {
+		abs, err := filepath.Abs(img)
+		if err != nil {
+			return err
+		}
+		l, err := OpenLayout(abs)
+		if err != nil {
+			return fmt.Errorf("buildIndex: %w", err)
+		}
+		if len(l.Index.Manifests) != 1 || !isManifest(l.Index.Manifests[0].MediaType) {
+			return fmt.Errorf("buildIndex: %s must hold exactly one image manifest (a buildImage result)", img)
+		}
+		desc := l.Index.Manifests[0]
+		g, err := l.Walk(desc)
+		if err != nil {
+			return fmt.Errorf("buildIndex: %s: %w", img, err)
+		}
+		m, _ := parseManifest(g.Manifests[0].Data)
+		cdata, err := l.ReadBlob(m.Config)
+		if err != nil {
+			return fmt.Errorf("buildIndex: %s: config: %w", img, err)
+		}
+		var cfg ocispec.Image
+		if err := json.Unmarshal(cdata, &cfg); err != nil {
+			return fmt.Errorf("buildIndex: %s: config: %w", img, err)
+		}
+		if cfg.OS == "" || cfg.Architecture == "" {
+			return fmt.Errorf("buildIndex: %s: its config names no os and architecture", img)
+		}
+		plat := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
+		key := plat.OS + "/" + plat.Architecture
+		if plat.Variant != "" {
+			key += "/" + plat.Variant
+		}
+		if prev, dup := platforms[key]; dup {
+			return fmt.Errorf("buildIndex: %s and %s are both %s: one image per platform", prev, img, key)
+		}
+		platforms[key] = img
+		for _, b := range append(g.Blobs, desc) {
+			if _, err := l.OpenBlobCheck(b); err != nil {
+				return fmt.Errorf("buildIndex: %s: %w", img, err)
+			}
+			p, _ := l.blobPath(b.Digest)
+			links[b.Digest] = p
+		}
+		child := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: &plat}
+		idx.Manifests = append(idx.Manifests, child)
+	}
+	data, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return err
+	}
+	idesc := ocispec.Descriptor{
+		MediaType:   ocispec.MediaTypeImageIndex,
+		Digest:      digest.FromBytes(data),
+		Size:        int64(len(data)),
+		Annotations: map[string]string{ocispec.AnnotationRefName: tag},
+	}
+	blobs := filepath.Join(out, ocispec.ImageBlobsDir, "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return err
+	}
+	for d, target := range links {
+		link := filepath.Join(out, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(blobs, idesc.Digest.Encoded()), data, 0o444); err != nil {
+		return err
+	}
+	return writeLayoutFiles(out, idesc)
+}
+
+// OpenBlobCheck checks that a blob's file is there with its declared size.
+func (l *Layout) OpenBlobCheck(desc ocispec.Descriptor) (bool, error) {
+	f, err := l.OpenBlob(desc)
+	if err != nil {
+		return false, err
+	}
+	f.Close()
+	return true, nil
+}

@@ -1,0 +1,292 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// Stats is what a push or pull did, for the summary line.
+type Stats struct {
+	Ref              Ref
+	Digest           digest.Digest // the root manifest or index
+	Sent, Skipped    int           // blobs uploaded / already in the repository
+	Mounted          int           // blobs mounted from another repository
+	Fetched          int           // blobs downloaded (pull)
+	Bytes            int64         // bytes uploaded or downloaded
+	ManifestsSent    int
+	ManifestsSkipped int // already there (the tag already pointed at the root)
+	Elapsed          time.Duration
+}
+
+// Summary is the line printed at the end of a push or pull.
+func (s *Stats) Summary(verb string) string {
+	if verb == "pulled" {
+		return fmt.Sprintf("pulled %s (%s): %d blobs fetched, %s, in %.2fs",
+			s.Ref, s.Digest, s.Fetched, HumanBytes(s.Bytes), s.Elapsed.Seconds())
+	}
+	return fmt.Sprintf("pushed %s (%s): %d blobs sent (%s), %d skipped, %d mounted; %d manifests sent, %d unchanged; in %.2fs",
+		s.Ref, s.Digest, s.Sent, HumanBytes(s.Bytes), s.Skipped, s.Mounted, s.ManifestsSent, s.ManifestsSkipped, s.Elapsed.Seconds())
+}
+
+// PushTag is the tag a push of layout to ref uses: ref's, else the root's
+// org.opencontainers.image.ref.name, else "latest".
+func PushTag(l *Layout, ref Ref) string {
+	if ref.Tag != "" || ref.Digest != "" {
+		return ref.Tag
+	}
+	if len(l.Index.Manifests) == 1 {
+		if t := l.Index.Manifests[0].Annotations[ocispec.AnnotationRefName]; t != "" {
+			return t
+		}
+	}
+	return "latest"
+}
+
+// Push sends the image (or index) of the layout at dir to ref: blobs the
+// repository lacks, in parallel (o.Jobs at a time), each verified against its
+// digest before it is sent and mounted from another repository of the same
+// registry when the blob cache knows one; then the manifests, children first,
+// the root last and only when the tag does not already point at it. A failure
+// leaves the tag as it was.
+func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
+	start := time.Now()
+	l, err := OpenLayout(dir)
+	if err != nil {
+		return nil, err
+	}
+	ref.Tag = PushTag(l, ref)
+	root, err := l.Root(ref.Tag)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Digest != "" && ref.Digest != root.Digest.String() {
+		return nil, fmt.Errorf("%s names digest %s but %s holds %s", ref, ref.Digest, dir, root.Digest)
+	}
+	g, err := l.Walk(root)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := o.Repository(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	prog := o.Progress
+	if prog == nil {
+		prog = nopProgress{}
+	}
+	defer prog.Close()
+	cachePath := o.Cache
+	if cachePath == "" {
+		cachePath = DefaultCachePath()
+	}
+	cache := openBlobCache(cachePath)
+	st := &Stats{Ref: ref, Digest: root.Digest}
+	var mu sync.Mutex
+	count := func(f func()) { mu.Lock(); f(); mu.Unlock() }
+
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(o.jobs())
+	for _, desc := range g.Blobs {
+		eg.Go(func() error {
+			how, sent, err := pushBlob(gctx, repo, l, desc, ref, cache, &o, prog)
+			if err != nil {
+				return err
+			}
+			cache.add(ref.Registry, desc.Digest.String(), ref.Repository)
+			count(func() {
+				switch how {
+				case "exists":
+					st.Skipped++
+				case "sent":
+					st.Sent++
+				default:
+					st.Mounted++
+				}
+				st.Bytes += sent
+			})
+			prog.Done(desc, how)
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		_ = cache.save()
+		return nil, fmt.Errorf("push to %s stopped, the tag was not changed: %w", ref, err)
+	}
+	for i, m := range g.Manifests {
+		isRoot := i == len(g.Manifests)-1
+		var sent bool
+		err := withRetry(ctx, o.attempts(), func() error {
+			mctx, cancel := context.WithTimeout(ctx, o.stall())
+			defer cancel()
+			var err error
+			sent, err = pushManifest(mctx, repo, m, ref, isRoot)
+			return err
+		})
+		if err != nil {
+			_ = cache.save()
+			return nil, fmt.Errorf("push to %s: manifest %s: %w", ref, m.Desc.Digest, explain(ref, err))
+		}
+		if sent {
+			st.ManifestsSent++
+		} else {
+			st.ManifestsSkipped++
+		}
+	}
+	if err := cache.save(); err != nil {
+		// A hint for later pushes only: not worth failing this one.
+		fmt.Fprintf(errWriter, "ocitools: warning: blob cache %s: %v\n", cachePath, err)
+	}
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+// pushManifest sends one manifest unless the repository has it: children by
+// digest, the root by tag unless the tag already resolves to it (so an
+// unchanged image is not re-PUT and its tag not rewritten).
+func pushManifest(ctx context.Context, repo *remote.Repository, m Manifest, ref Ref, isRoot bool) (bool, error) {
+	ms := repo.Manifests()
+	if isRoot && ref.Tag != "" {
+		cur, err := ms.Resolve(ctx, ref.Tag)
+		switch {
+		case err == nil && cur.Digest == m.Desc.Digest:
+			return false, nil
+		case err != nil && !errors.Is(err, errdef.ErrNotFound):
+			return false, err
+		}
+		return true, ms.PushReference(ctx, m.Desc, bytes.NewReader(m.Data), ref.Tag)
+	}
+	ok, err := ms.Exists(ctx, m.Desc)
+	if err != nil || ok {
+		return false, err
+	}
+	return true, ms.Push(ctx, m.Desc, bytes.NewReader(m.Data))
+}
+
+// pushBlob makes one blob present in the repository: found there, mounted
+// from a repository the cache names, or sent (after verifying it). It says
+// how, and how many bytes it sent.
+func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocispec.Descriptor, ref Ref, cache *blobCache, o *Options, prog Progress) (string, int64, error) {
+	blobs := repo.Blobs()
+	var exists bool
+	err := withRetry(ctx, o.attempts(), func() (err error) {
+		exists, err = blobs.Exists(ctx, desc)
+		return err
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("blob %s: %w", desc.Digest, explain(ref, err))
+	}
+	if exists {
+		return "exists", 0, nil
+	}
+	var sent atomic.Int64
+	// Verified whole before a byte goes out, once: a tampered layout is
+	// refused, naming the blob. A mount sends no byte of ours, so it needs no
+	// hashing (the registry holds the blob under its digest already).
+	verified := false
+	attempt := 0
+	// upload runs one attempt, through a mount when from != "".
+	upload := func(from string) (string, error) {
+		actx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		var sr *stallReader
+		used := false
+		content := func() (io.ReadCloser, error) {
+			if !verified {
+				if err := l.VerifyBlob(desc); err != nil {
+					return nil, errRefused{err}
+				}
+				verified = true
+			}
+			f, err := l.OpenBlob(desc)
+			if err != nil {
+				return nil, err
+			}
+			used = true
+			sent.Store(0)
+			if attempt > 0 {
+				prog.Retry(desc, errors.New("starting over"))
+			}
+			prog.Start(desc, "sending")
+			sr = newStallReader(f, o.stall(), cancel, func(n int) { sent.Add(int64(n)); prog.Add(desc, n) })
+			return struct {
+				io.Reader
+				io.Closer
+			}{sr, f}, nil
+		}
+		var err error
+		if from != "" {
+			err = repo.Mount(actx, desc, from, content)
+		} else {
+			var rc io.ReadCloser
+			if rc, err = content(); err == nil {
+				err = blobs.Push(actx, desc, rc)
+				rc.Close()
+			}
+		}
+		if sr != nil {
+			sr.stop()
+		}
+		if err != nil && context.Cause(actx) == errStalled {
+			err = fmt.Errorf("%w: no progress for %s", errStalled, o.stall())
+		}
+		attempt++
+		if err != nil {
+			return "", err
+		}
+		if used {
+			return "sent", nil
+		}
+		return "mounted from " + from, nil
+	}
+	for _, from := range cache.sources(ref.Registry, desc.Digest.String(), ref.Repository) {
+		var how string
+		err := withRetry(ctx, o.attempts(), func() (err error) {
+			how, err = upload(from)
+			return err
+		})
+		if err == nil {
+			return how, sent.Load(), nil
+		}
+		var refused errRefused
+		if errors.As(err, &refused) {
+			return "", 0, refused.err
+		}
+		if ctx.Err() != nil {
+			return "", 0, ctx.Err()
+		}
+		// A stale cache entry (the source repository lost the blob, or we
+		// may not read it): fall back to a plain upload.
+	}
+	var how string
+	err = withRetry(ctx, o.attempts(), func() (err error) {
+		how, err = upload("")
+		return err
+	})
+	var refused errRefused
+	if errors.As(err, &refused) {
+		return "", 0, refused.err
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("sending blob %s (%s): %w", desc.Digest, HumanBytes(desc.Size), explain(ref, err))
+	}
+	return how, sent.Load(), nil
+}
+
+// errRefused carries a layout blob that failed verification through oras-go
+// (a mount's fallback upload), so that it is reported as it is.
+type errRefused struct{ err error }
+
+func (e errRefused) Error() string { return e.err.Error() }
+func (e errRefused) Unwrap() error { return e.err }
