@@ -1,6 +1,6 @@
 module github.com/ocitools/ocitools
 
-go 1.22
+go 1.25
 
 require (
 	github.com/nix-community/go-nix v0.0.0-20250101154619-4bdde671e0a1
@@ -12,6 +12,9 @@ require (
 
 require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/text v0.14.0 // indirect

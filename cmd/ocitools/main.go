@@ -23,6 +23,7 @@ func newApp() *cli.App {
 			validateCommand(),
 			verifyCommand(),
 			runCommand(),
+			unpackCommand(),
 		},
 		// Errors are printed once, by main, with the program name.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ocitools/ocitools/run"
+	"github.com/ocitools/ocitools/unpack"
+)
+
+func unpackFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to choose from a multi-platform image (default: this machine's)"},
+		&cli.Int64Flag{Name: "max-bytes", Value: unpack.DefaultLimits.MaxBytes, Usage: "refuse an image whose layers hold more bytes uncompressed (or write more to files)"},
+		&cli.Int64Flag{Name: "max-entries", Value: unpack.DefaultLimits.MaxEntries, Usage: "refuse an image whose layers hold more entries"},
+	}
+}
+
+func unpackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unpack",
+		Usage:     "unpack an OCI image layout into a runtime bundle",
+		ArgsUsage: "IMAGE BUNDLE [-- ARGS...]",
+		Description: `Unpacks IMAGE, an OCI image layout directory (DIR, or DIR:TAG to choose
+by org.opencontainers.image.ref.name), into BUNDLE (config.json and rootfs/),
+which must not exist. From a multi-platform index the image for this machine
+(or --platform) is taken. Layers are applied in order with their whiteouts;
+config.json comes from the image config (Entrypoint and Cmd, or ARGS after --;
+Env, WorkingDir, User resolved in the image's /etc/passwd and /etc/group;
+StopSignal and ExposedPorts as annotations) with buildContainer's defaults.
+
+The image is untrusted: entries with absolute paths or "..", whiteouts naming
+"..", hard links to what is not in the image, blobs that do not match their
+digests or sizes, layers that do not match their diff_ids, and layers past
+--max-bytes or --max-entries are refused; device nodes, aufs metadata and
+extended attributes other than user.* (and security.capability as root) are
+skipped and listed. Paths are resolved inside the rootfs, never on the host.
+As root the image's owners are kept and BUNDLE is 0700; as another user the
+files are the caller's. The bundle appears complete or not at all.
+
+A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
+		Flags: unpackFlags(),
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) < 2 {
+				return cli.Exit("unpack: give IMAGE (an OCI image layout directory, or DIR:TAG) and BUNDLE (a directory to create)", 2)
+			}
+			image, bundle, rest := args[0], args[1], args[2:]
+			if len(rest) > 0 {
+				if rest[0] != "--" {
+					return cli.Exit(fmt.Sprintf("unpack: unexpected argument %q after BUNDLE: flags go before IMAGE, the container's arguments after --", rest[0]), 2)
+				}
+				rest = rest[1:]
+			}
+			o, err := unpackOptions(c, image, bundle, rest)
+			if err != nil {
+				return cli.Exit("unpack: "+err.Error(), 2)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			res, err := unpack.Unpack(ctx, o)
+			if err != nil {
+				return cli.Exit("unpack: "+err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %d layers, %d entries, %d bytes written (image %s)\n",
+				bundle, res.Layers, res.Entries, res.Written, res.Image.ManifestDesc.Digest)
+			return nil
+		},
+	}
+}
+
+func unpackOptions(c *cli.Context, image, bundle string, args []string) (unpack.Options, error) {
+	o := unpack.Options{
+		Image:  image,
+		Bundle: bundle,
+		Args:   args,
+		Limits: unpack.Limits{MaxBytes: c.Int64("max-bytes"), MaxEntries: c.Int64("max-entries")},
+		Log:    c.App.ErrWriter,
+	}
+	if o.Limits.MaxBytes <= 0 || o.Limits.MaxEntries <= 0 {
+		return o, fmt.Errorf("--max-bytes and --max-entries must be positive")
+	}
+	if !unpack.IsLayout(image) {
+		return o, fmt.Errorf("%s is not an OCI image layout directory (one holding oci-layout); for a registry image run `ocitools pull REF DIR` first", image)
+	}
+	if p := c.String("platform"); p != "" {
+		plat, err := unpack.ParsePlatform(p)
+		if err != nil {
+			return o, err
+		}
+		o.Platform = plat
+	}
+	return o, nil
+}
+
+// runImage unpacks an image into a temporary bundle, runs it and removes it.
+func runImage(c *cli.Context, image string, args []string, ro run.Options) error {
+	tmp, err := os.MkdirTemp("", "ocitools-image-")
+	if err != nil {
+		return cli.Exit("run: "+err.Error(), runFailed)
+	}
+	defer func() { _ = unpack.RemoveTree(tmp) }()
+	bundle := filepath.Join(tmp, "bundle")
+	o, err := unpackOptions(c, image, bundle, args)
+	if err != nil {
+		return cli.Exit("run: "+err.Error(), runFailed)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	_, err = unpack.Unpack(ctx, o)
+	stop()
+	if err != nil {
+		return cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
+	}
+	ro.Bundle = bundle
+	return runBundle(c.Context, ro)
+}
