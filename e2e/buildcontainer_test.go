@@ -174,6 +174,7 @@ func TestBuildOutsideNixExplainsItself(t *testing.T) {
 // Outside Nix, build --attrs --out makes the same bundle from a closure on this
 // machine, and a failure leaves neither the output nor a partial directory.
 func TestBuildCLIIntoDirectory(t *testing.T) {
+	requireE2E(t)
 	bb := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", busyboxDir)))
 	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", bb)))
 	size := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--size", bb)))

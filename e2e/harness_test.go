@@ -30,7 +30,7 @@ var (
 
 func TestMain(m *testing.M) {
 	if !enabled {
-		fmt.Println("e2e: OCITOOLS_E2E is not 1; end-to-end tests are skipped")
+		fmt.Println("e2e: end-to-end tests did not run (set OCITOOLS_E2E=1 to run them)")
 		os.Exit(m.Run())
 	}
 	code, err := setUp(m)
@@ -42,10 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 func setUp(m *testing.M) (int, error) {
-	for _, tool := range []string{"nix-build", "nix-store", "nix-instantiate", "runc", "busybox"} {
+	// Every program the tests start, so that a missing one fails here, by name,
+	// rather than as a confusing error in the middle of a test.
+	var missing []string
+	for _, tool := range []string{"nix", "nix-build", "nix-store", "nix-instantiate", "runc", "busybox",
+		"git", "go", "tar", "cp", "chmod", "chown", "setpriv", "useradd", "userdel", "usermod", "newuidmap", "newgidmap", "script"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return 0, fmt.Errorf("%s is not installed (the README's test command installs it): %w", tool, err)
+			missing = append(missing, tool)
 		}
+	}
+	if len(missing) > 0 {
+		return 0, fmt.Errorf("OCITOOLS_E2E=1, but these programs the tests need are not on PATH: %s (the README's test command, ./scripts/test, installs them)", strings.Join(missing, ", "))
 	}
 	if os.Geteuid() != 0 {
 		return 0, errors.New("end-to-end tests run as root (they build with nix-build and start runc as root and as a test user)")
@@ -75,7 +82,11 @@ func setUp(m *testing.M) (int, error) {
 	if busyboxDir, err = makeBusyboxDir(filepath.Join(workDir, "busybox")); err != nil {
 		return 0, err
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if err := removeTestUser(); err != nil {
+		return 0, err
+	}
+	return code, nil
 }
 
 // makeBusyboxDir lays out busybox-static with one symlink per applet, so that
@@ -251,12 +262,16 @@ type testUser struct {
 	Home     string
 }
 
-const testUserName = "ocitools-e2e"
+// testUserName is unique to this test process (useradd allows 32 characters),
+// so that test runs side by side on one machine neither share nor remove each
+// other's user; TestMain removes it when the tests end.
+var testUserName = randomID("ocitools-e2e")
 
 var (
-	userOnce sync.Once
-	userVal  *testUser
-	userErr  error
+	userOnce    sync.Once
+	userVal     *testUser
+	userErr     error
+	userCreated bool
 )
 
 // unprivUser returns the unprivileged test user, creating it on first use.
@@ -264,12 +279,11 @@ func unprivUser(t *testing.T) *testUser {
 	t.Helper()
 	requireE2E(t)
 	userOnce.Do(func() {
-		if _, err := user.Lookup(testUserName); err != nil {
-			if out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", testUserName).CombinedOutput(); err != nil {
-				userErr = fmt.Errorf("useradd %s: %v\n%s", testUserName, err, out)
-				return
-			}
+		if out, err := exec.Command("useradd", "--create-home", "--shell", "/bin/sh", testUserName).CombinedOutput(); err != nil {
+			userErr = fmt.Errorf("useradd %s: %v\n%s", testUserName, err, out)
+			return
 		}
+		userCreated = true
 		u, err := user.Lookup(testUserName)
 		if err != nil {
 			userErr = err
@@ -283,6 +297,18 @@ func unprivUser(t *testing.T) *testUser {
 		t.Fatal(userErr)
 	}
 	return userVal
+}
+
+// removeTestUser deletes the test user, its home and its subordinate ids, if
+// this process created it.
+func removeTestUser() error {
+	if !userCreated {
+		return nil
+	}
+	if out, err := exec.Command("userdel", "--remove", testUserName).CombinedOutput(); err != nil {
+		return fmt.Errorf("userdel --remove %s: %v\n%s", testUserName, err, out)
+	}
+	return nil
 }
 
 // Command returns cmd to run as u, with a clean environment of its own: HOME,

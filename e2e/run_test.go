@@ -209,11 +209,11 @@ func TestRunConfiguredUser(t *testing.T) {
 	if w := "ocitools run: warning: process.user.additionalGids [5] are left out: runc cannot set supplementary groups rootless\n"; res.stderr != w {
 		t.Errorf("rootless: stderr %q, want %q", res.stderr, w)
 	}
-	// runc is found in /usr/sbin, newuidmap (in /usr/bin) is not.
+	// runc is found on PATH, newuidmap is not.
 	cmd := r.cmd(t, "run", b)
 	for i, e := range cmd.Env {
 		if strings.HasPrefix(e, "PATH=") {
-			cmd.Env[i] = "PATH=" + filepath.Dir(runcPath(t))
+			cmd.Env[i] = "PATH=" + runcOnlyDir(t)
 		}
 	}
 	res = runCmd(t, cmd)
@@ -224,16 +224,23 @@ func TestRunConfiguredUser(t *testing.T) {
 	verifyStorePath(t, b)
 }
 
-func runcPath(t *testing.T) string {
+// runcOnlyDir returns a directory, readable by the test user, that holds a link
+// to runc and nothing else: a PATH on which runc is found and newuidmap is not,
+// wherever the two are installed (NixOS and Fedora keep them in one directory).
+func runcOnlyDir(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("runc")
+	dir, err := os.MkdirTemp(workDir, "runc-only-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(p) == filepath.Dir(mustLookPath(t, "newuidmap")) {
-		t.Skip("runc and newuidmap share a directory: cannot hide one")
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return p
+	if err := os.Symlink(mustLookPath(t, "runc"), filepath.Join(dir, "runc")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func mustLookPath(t *testing.T, name string) string {

@@ -24,17 +24,8 @@ let
   showList = xs: concatStringsSep ", " xs;
   quoteList = xs: showList (map (x: "\"${x}\"") xs);
 
-  # Store paths a string refers to, each carrying the string's context so that
-  # exportReferencesGraph accepts it. Names use Nix's store-name characters only,
-  # so the `;` of "cat ${cfg};" is not taken as part of a name.
-  storeDirRe = builtins.replaceStrings [ "." "+" ] [ "\\." "\\+" ] builtins.storeDir;
-  storePathsIn = s:
-    let
-      ctx = builtins.getContext s;
-      found = filter isList (split "(${storeDirRe}/[0-9a-df-np-sv-z]{32}-[0-9a-zA-Z+._?=-]+)" s);
-    in
-    if ctx == { } then [ ]
-    else map (m: builtins.appendContext (head m) ctx) found;
+  # The closure's roots: every store path any argument's strings refer to.
+  inherit (import ./lib.nix) closureRoots;
 
   # Argument names and their checks. A check returns null when the value is fine,
   # else what is wrong with it.
@@ -227,7 +218,6 @@ let
       args = map (a: "${a}") attrs.args;
       contents = (attrs.contents or [ ]) ++ (attrs.copyToRoot or [ ]);
       contentPaths = map (c: "${c}") contents;
-      roots = builtins.concatLists (map storePathsIn (args ++ contentPaths));
 
       # Default arch: the host system's CPU, in the Nix spelling the builder maps.
       defaultArch = head (split "-" hostSystem);
@@ -247,7 +237,9 @@ let
         inherit name system builder container;
         args = [ "build" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = roots;
+        # Every store path the configuration mentions is in the rootfs: args,
+        # contents, and the strings of env, mounts, annotations, extraConfig, ...
+        exportReferencesGraph.closure = closureRoots container;
         outputs = [ "out" ];
       };
     in

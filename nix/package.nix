@@ -7,12 +7,32 @@ buildGoModule rec {
   pname = "ocitools";
   version = "0.1.0";
 
-  src = lib.cleanSource ./..;
+  # What the build reads, nothing else: the Go files (every package's, tests
+  # included: `go mod vendor` vendors what the tests import too, so leaving them
+  # out would change vendorHash), go.mod, go.sum and the files embedded with
+  # //go:embed (nix/package_test.go checks this list against the sources).
+  # From a flake the tree holds tracked files only; from a checkout, untracked
+  # .go files would be picked up too.
+  src = lib.fileset.toSource {
+    root = ./..;
+    fileset = lib.fileset.unions [
+      ../go.mod
+      ../go.sum
+      (lib.fileset.fileFilter (file: file.hasExt "go") ./..)
+      ../spec/known.json
+      ../spec/schema
+    ];
+  };
 
-  # Checked by nix/package_test.go, which recomputes it from go.mod and go.sum.
-  vendorHash = "sha256-VS+Szw/GeGtH7ja0xLeO7ScVhKInpkWo33Eu8/5V3to=";
+  # scripts/vendorhash prints it from the tracked files; nix/package_test.go
+  # checks it the same way.
+  vendorHash = "sha256-jBgEWr2Z5diBzTGxp6IIbq25kqWfd/9KTROCbtGnOAQ=";
 
   subPackages = [ "cmd/ocitools" ];
+
+  # cmd/ocitools' tests read fixtures under spec/testdata, outside the source
+  # above; the README's test command runs every test.
+  doCheck = false;
 
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" "-X main.version=${version}" ];

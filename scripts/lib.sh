@@ -27,6 +27,7 @@ apt_install() {
 
 ensure_system_deps() {
   apt_install nix-build nix-bin
+  apt_install git git           # scripts/vendorhash and the flake test export the tracked tree
   apt_install runc runc
   apt_install busybox busybox-static
   apt_install setpriv util-linux

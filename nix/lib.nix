@@ -1,0 +1,73 @@
+# Helpers shared by ociTools' builders (buildContainer, buildImage), builtins only.
+#
+#   inherit (import ./lib.nix) closureRoots;
+#   exportReferencesGraph.closure = closureRoots arguments;
+let
+  inherit (builtins)
+    attrNames attrValues concatLists filter foldl' getContext head isList isString
+    listToAttrs replaceStrings split stringLength substring toJSON;
+
+  storeDirRe = replaceStrings [ "." "+" ] [ "\\." "\\+" ] builtins.storeDir;
+  # Nix's store-path hash and name characters: a looser class would take the `;`
+  # of "cat ${cfg};" as part of the name.
+  hashRe = "[0-9a-df-np-sv-z]{32}";
+  nameRe = "[0-9a-zA-Z+._?=-]+";
+
+  hasPrefix = pre: s: substring 0 (stringLength pre) s == pre;
+  hasSuffix = suf: s:
+    let n = stringLength s; m = stringLength suf;
+    in n >= m && substring (n - m) m s == suf;
+  dropSuffix = suf: s: if hasSuffix suf s then substring 0 (stringLength s - stringLength suf) s else s;
+
+  # The store-path names a string context refers to. A source (path = true) is
+  # named by its key; a derivation's outputs (outputs = [ ... ]) are named after
+  # the derivation, "NAME" for out and "NAME-OUTPUT" for the others (the key is
+  # the .drv path, the output paths are not in the context); the .drv file itself
+  # (allOutputs) by its key.
+  contextNames = ctx: concatLists (map
+    (key:
+      let
+        c = ctx.${key};
+        base = substring 33 (stringLength (baseNameOf key)) (baseNameOf key);
+        drvName = dropSuffix ".drv" base;
+      in
+      (if c.path or false || c.allOutputs or false then [ base ] else [ ])
+      ++ map (o: if o == "out" then drvName else "${drvName}-${o}") (c.outputs or [ ]))
+    (attrNames ctx));
+
+  # The longest of names that the name part of a store path in a string starts
+  # with: "${hello}.old" reads as HASH-hello.old, whose store path is HASH-hello.
+  longestPrefix = names: s: foldl'
+    (best: n: if hasPrefix n s && (best == null || stringLength n > stringLength best) then n else best)
+    null
+    names;
+in
+rec {
+  /* closureRoots value: the store paths that the strings anywhere in `value`
+     (strings, lists, attribute sets, derivations, paths, nested) refer to through
+     their Nix string context, each carrying that context, as
+     exportReferencesGraph wants them: exactly store paths, no subpaths.
+
+     builtins.toJSON keeps the context of every string it serialises (a
+     derivation becomes its outPath, a path is added to the store), so one
+     string holds all of it; the store paths are found in it by their shape and
+     cut to the length the context names, so that text glued to a store path
+     ("${pkg}.old", "x=${pkg}_y") roots the store path, not a path that does not
+     exist. A store path written as a literal, without context, is not a
+     dependency of the derivation and is left out, as Nix leaves it out. */
+  closureRoots = value:
+    let
+      s = if isString value then value else toJSON value;
+      ctx = getContext s;
+      names = contextNames ctx;
+      found = filter isList (split "${storeDirRe}/(${hashRe})-(${nameRe})" s);
+      root = m:
+        let name = longestPrefix names (head (builtins.tail m)); in
+        if name == null then null else "${builtins.storeDir}/${head m}-${name}";
+      roots = filter (r: r != null) (map root found);
+      unique = attrNames (listToAttrs (map (r: { name = r; value = null; }) roots));
+    in
+    if ctx == { } then [ ] else map (r: builtins.appendContext r ctx) unique;
+
+  inherit contextNames;
+}
