@@ -256,4 +256,6 @@ let
 in
 {
   inherit buildContainer;
+  # OCI images (docs/buildImage.md).
+  inherit (import ./image.nix { inherit ocitools system hostSystem; }) buildImage buildLayer;
 }

@@ -22,12 +22,42 @@ type source struct {
 // real directory whose entries are merged the same way; anything else provided
 // twice is a conflict naming both sources.
 func mergeContents(root, srcRoot string, contents []string, forced map[string]bool) error {
+	entries, err := PlanContents(srcRoot, contents, forced)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		dst := filepath.Join(root, e.Rel)
+		if e.Dir {
+			err = os.Mkdir(dst, 0o755)
+		} else {
+			err = os.Symlink(e.Target, dst)
+		}
+		if err != nil {
+			return fmt.Errorf("rootfs: contents: %w", err)
+		}
+	}
+	return nil
+}
+
+// ContentEntry is one entry of the merged contents tree: a real directory, or
+// a symlink to the store path that provides it. Rel is relative to the root.
+type ContentEntry struct {
+	Rel    string
+	Dir    bool
+	Target string
+}
+
+// PlanContents computes the buildEnv-style tree of contents (read below
+// srcRoot, normally "") without writing anything: entries in creation order,
+// parents first. buildImage's copyToRoot layer is made from the same plan.
+func PlanContents(srcRoot string, contents []string, forced map[string]bool) ([]ContentEntry, error) {
 	var srcs []source
 	seen := map[string]bool{}
 	for _, c := range contents {
 		clean := path.Clean(c)
 		if !strings.HasPrefix(clean, StoreDir+"/") {
-			return fmt.Errorf("rootfs: contents: %q is not a store path (contents must be packages in the Nix store)", c)
+			return nil, fmt.Errorf("rootfs: contents: %q is not a store path (contents must be packages in the Nix store)", c)
 		}
 		if seen[clean] {
 			continue
@@ -35,17 +65,19 @@ func mergeContents(root, srcRoot string, contents []string, forced map[string]bo
 		seen[clean] = true
 		fi, err := os.Stat(srcRoot + clean)
 		if err != nil {
-			return fmt.Errorf("rootfs: contents: %w", err)
+			return nil, fmt.Errorf("rootfs: contents: %w", err)
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("rootfs: contents: %s is not a directory (contents are packages whose bin/, etc/, ... are linked into /)", c)
+			return nil, fmt.Errorf("rootfs: contents: %s is not a directory (contents are packages whose bin/, etc/, ... are linked into /)", c)
 		}
 		srcs = append(srcs, source{name: clean, host: srcRoot + clean})
 	}
 	if len(srcs) == 0 {
-		return nil
+		return nil, nil
 	}
-	return mergeDir(root, "", srcs, forced)
+	var out []ContentEntry
+	err := mergeDir(&out, "", srcs, forced)
+	return out, err
 }
 
 type candidate struct {
@@ -53,8 +85,8 @@ type candidate struct {
 	isDir bool
 }
 
-// mergeDir fills the real directory root/rel from the same directory of srcs.
-func mergeDir(root, rel string, srcs []source, forced map[string]bool) error {
+// mergeDir plans the real directory rel from the same directory of srcs.
+func mergeDir(out *[]ContentEntry, rel string, srcs []source, forced map[string]bool) error {
 	entries := map[string][]candidate{}
 	for _, s := range srcs {
 		ents, err := os.ReadDir(filepath.Join(s.host, rel))
@@ -80,27 +112,22 @@ func mergeDir(root, rel string, srcs []source, forced map[string]bool) error {
 	for _, n := range names {
 		cands := entries[n]
 		childRel := path.Join(rel, n)
-		dst := filepath.Join(root, childRel)
 		allDirs := true
 		for _, c := range cands {
 			allDirs = allDirs && c.isDir
 		}
 		switch {
 		case allDirs && (len(cands) > 1 || forced[childRel]):
-			if err := os.Mkdir(dst, 0o755); err != nil {
-				return fmt.Errorf("rootfs: contents: %w", err)
-			}
+			*out = append(*out, ContentEntry{Rel: childRel, Dir: true})
 			sub := make([]source, len(cands))
 			for i, c := range cands {
 				sub[i] = c.src
 			}
-			if err := mergeDir(root, childRel, sub, forced); err != nil {
+			if err := mergeDir(out, childRel, sub, forced); err != nil {
 				return err
 			}
 		case len(cands) == 1 || sameTarget(cands, childRel):
-			if err := os.Symlink(path.Join(cands[0].src.name, childRel), dst); err != nil {
-				return fmt.Errorf("rootfs: contents: %w", err)
-			}
+			*out = append(*out, ContentEntry{Rel: childRel, Target: path.Join(cands[0].src.name, childRel)})
 		default:
 			return fmt.Errorf("rootfs: contents conflict: /%s is provided by both %s and %s; keep only one of them in contents",
 				childRel, path.Join(cands[0].src.name, childRel), path.Join(conflicting(cands, childRel), childRel))

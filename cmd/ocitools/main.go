@@ -20,6 +20,8 @@ func newApp() *cli.App {
 		Version: version,
 		Commands: []*cli.Command{
 			buildCommand(),
+			buildImageCommand(),
+			buildLayerCommand(),
 			validateCommand(),
 			verifyCommand(),
 			runCommand(),

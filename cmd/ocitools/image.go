@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/image"
+	imagevalidate "github.com/ocitools/ocitools/image/validate"
+	"github.com/ocitools/ocitools/rootfs"
+)
+
+const buildImageDescription = `build-image is the builder of the derivations that buildImage (nix/image.nix)
+makes: it reads the closure (exportReferencesGraph.closure) and the image
+arguments (the "image" attribute) from .attrs.json and writes an OCI image
+layout (oci-layout, index.json, blobs/sha256/) to the "out" output: one layer
+per store path, most shared first, deterministic tar, compressed with pinned
+settings so that the digests are the same on every machine.
+
+Outside a Nix build, give both --attrs (a structured-attrs JSON file) and --out
+(a directory that does not exist yet). The layout is written next to --out and
+renamed into place only when complete.`
+
+const buildLayerDescription = `build-layer is the builder of buildLayer derivations: one layer holding the
+closure of its deps (minus the paths of the layers it sits on), written once
+and copied as it is into every image that lists it. Its output holds "blob"
+(the compressed layer) and "layer.json" (media type, digest, size, diff_id and
+the store paths it holds).`
+
+func buildImageCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "build-image",
+		Usage:       "build an OCI image layout (the builder of buildImage derivations)",
+		Description: buildImageDescription,
+		Flags:       attrsOutFlags("layout"),
+		Action: func(c *cli.Context) error {
+			return runImageBuilder(c, "build-image", image.OptionsKey, image.Build)
+		},
+	}
+}
+
+func buildLayerCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "build-layer",
+		Usage:       "build one reusable image layer (the builder of buildLayer derivations)",
+		Description: buildLayerDescription,
+		Flags:       attrsOutFlags("layer"),
+		Action: func(c *cli.Context) error {
+			return runImageBuilder(c, "build-layer", image.LayerOptionsKey, image.BuildLayer)
+		},
+	}
+}
+
+func attrsOutFlags(what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "attrs", Usage: "structured-attrs `FILE` (default: the one Nix provides)"},
+		&cli.StringFlag{Name: "out", Usage: what + " `DIR` to create (default: the derivation's out output)"},
+	}
+}
+
+func runImageBuilder(c *cli.Context, name, key string, build func(image.Request) error) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q (see ocitools %s --help)", name, c.Args().Slice(), name)
+	}
+	// Buffers are bounded (a few blocks or frames per layer, two layers at a
+	// time); the limit makes the collector return garbage before the process
+	// grows past it, so that peak RSS stays under 128 MiB whatever the closure.
+	debug.SetMemoryLimit(96 << 20)
+	debug.SetGCPercent(50)
+	attrsFile, out := c.String("attrs"), c.String("out")
+	if (attrsFile == "") != (out == "") {
+		return fmt.Errorf("%s: give both --attrs and --out, or neither (inside a Nix build)", name)
+	}
+	if attrsFile == "" {
+		f, err := derivation.FindAttrsFile()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		attrs, err := image.ReadAttrs(f, key)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		out, err := attrs.Out()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		// Written straight into the output: on failure build removes it, and
+		// Nix registers nothing.
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out})
+	}
+	attrs, err := image.ReadAttrs(attrsFile, key)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s: --out %s already exists; give a new directory", name, out)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
+	if err != nil {
+		return fmt.Errorf("%s: --out %s: %w", name, out, err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp}); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		_ = rootfs.RemoveAll(tmp)
+		return fmt.Errorf("%s: moving the result into place: %w", name, err)
+	}
+	return nil
+}
+
+// validateImage checks an OCI image layout (ocitools validate LAYOUT): the
+// image-spec schemas, every blob's digest and size, diff_ids against the
+// uncompressed layers, and the entrypoint present in the layers.
+func validateImage(c *cli.Context, dir string) error {
+	errs := imagevalidate.Layout(dir)
+	if len(errs) == 0 {
+		fmt.Fprintf(c.App.Writer, "%s: valid OCI image layout\n", dir)
+		return nil
+	}
+	for _, err := range errs {
+		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", dir, err)
+	}
+	return cli.Exit(fmt.Sprintf("validate: %s: %d problem(s)", dir, len(errs)), 1)
+}

@@ -1,0 +1,321 @@
+package image
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/image/compress"
+	"github.com/ocitools/ocitools/image/layer"
+	"github.com/ocitools/ocitools/image/layering"
+	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/rootfs"
+)
+
+// LayerInfoFile is the description a buildLayer output holds beside its blob.
+const LayerInfoFile = "layer.json"
+
+// LayerBlobFile is the compressed layer in a buildLayer output.
+const LayerBlobFile = "blob"
+
+// LayerInfo describes a buildLayer output: images copy its blob as it is.
+type LayerInfo struct {
+	MediaType string        `json:"mediaType"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+	DiffID    digest.Digest `json:"diffID"`
+	// Paths are the store paths the layer holds, sorted.
+	Paths []string `json:"paths"`
+}
+
+// Request is one build: the closure, the options and where to write.
+type Request struct {
+	Closure *derivation.Closure
+	Options json.RawMessage
+	// Out is the layout directory to create (it must not exist). On failure
+	// everything written is removed.
+	Out string
+	// Root is prepended to store paths when reading them: "" in a build,
+	// a fake store's parent in tests.
+	Root string
+}
+
+// layerJob is one layer to write, or to copy from a buildLayer output.
+type layerJob struct {
+	spec    layer.Spec
+	from    string // a buildLayer output to copy
+	info    LayerInfo
+	comment string
+}
+
+// Build writes the image layout for an ImageOptions request.
+func Build(req Request) (err error) {
+	var o Options
+	if err := decodeStrict(req.Options, &o); err != nil {
+		return fmt.Errorf("build-image: the %q attribute: %w", OptionsKey, err)
+	}
+	p, err := parseOptions(&o)
+	if err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	jobs, err := plan(req.Closure, p, req.Root)
+	if err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	if err := checkEntrypoint(p.config, jobs, req.Root); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	l, err := layout.Create(req.Out)
+	if err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = rootfs.RemoveAll(req.Out)
+		}
+	}()
+	if err := writeLayers(l, jobs, p.compression); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	img := v1.Image{
+		Created:  &p.created,
+		Platform: p.platform,
+		Config:   p.config,
+		RootFS:   v1.RootFS{Type: "layers"},
+	}
+	manifest := v1.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   v1.MediaTypeImageManifest,
+		Annotations: p.annotations,
+	}
+	for _, j := range jobs {
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, j.info.DiffID)
+		img.History = append(img.History, v1.History{Created: &p.created, CreatedBy: "ocitools build-image", Comment: j.comment})
+		manifest.Layers = append(manifest.Layers, v1.Descriptor{MediaType: j.info.MediaType, Digest: j.info.Digest, Size: j.info.Size})
+	}
+	if manifest.Config, err = l.WriteJSON(v1.MediaTypeImageConfig, img); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	desc, err := l.WriteJSON(v1.MediaTypeImageManifest, manifest)
+	if err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	plat := p.platform
+	desc.Platform = &plat
+	if err := l.WriteIndex(desc, p.tag); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	return nil
+}
+
+func decodeStrict(raw json.RawMessage, v any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return errors.New("missing")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// plan lists the image's layers, bottom first: the explicit layers in the
+// order given, the automatic ones (most shared first), then copyToRoot.
+func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, error) {
+	var jobs []*layerJob
+	explicit := map[string]string{} // store path -> the layer holding it
+	for i, dir := range p.layers {
+		info, err := ReadLayerInfo(dir)
+		if err != nil {
+			return nil, fmt.Errorf("`layers` element %d: %w", i, err)
+		}
+		for _, sp := range info.Paths {
+			if _, dup := explicit[sp]; !dup {
+				explicit[sp] = dir
+			}
+		}
+		jobs = append(jobs, &layerJob{from: dir, info: *info, comment: "buildLayer " + path.Base(dir) + ": " + strings.Join(info.Paths, " ")})
+	}
+	exclude := map[string]bool{}
+	for sp := range explicit {
+		exclude[sp] = true
+	}
+	nodes := make([]layering.Node, 0, len(closure.Paths))
+	auto := 0
+	for _, pi := range closure.Paths {
+		nodes = append(nodes, layering.Node{Path: pi.Path(), References: pi.References})
+		if !exclude[pi.Path()] {
+			auto++
+		}
+	}
+	var entries []layer.Entry
+	if len(p.copyToRoot) > 0 {
+		forced := map[string]bool{"nix": true, "nix/store": true}
+		plan, err := rootfs.PlanContents(root, p.copyToRoot, forced)
+		if err != nil {
+			return nil, fmt.Errorf("`copyToRoot`: %w", err)
+		}
+		for _, e := range plan {
+			if e.Rel == "nix" || strings.HasPrefix(e.Rel, "nix/") {
+				// /nix comes from the store layers; a package's own nix/ tree
+				// would shadow them.
+				return nil, fmt.Errorf("`copyToRoot`: %s has a top-level nix/ directory, which would mix with /nix/store; leave it out of copyToRoot", e.Target)
+			}
+			entries = append(entries, layer.Entry{Path: "/" + e.Rel, Dir: e.Dir, Linkname: e.Target})
+		}
+	}
+	budget := p.maxLayers - len(jobs)
+	if len(entries) > 0 {
+		budget--
+	}
+	if auto > 0 && budget < 1 {
+		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
+			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0], auto)
+	}
+	var autoLayers []layering.Layer
+	if auto > 0 {
+		var err error
+		if autoLayers, err = layering.Plan(nodes, budget, exclude); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkPerms(p.perms, closure, exclude, explicit, entries, root); err != nil {
+		return nil, err
+	}
+	for _, al := range autoLayers {
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+	}
+	if len(entries) > 0 {
+		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
+	}
+	if len(jobs) == 0 {
+		return nil, errors.New("the image would have no layers: give config (Entrypoint or Cmd naming a program), copyToRoot or layers")
+	}
+	return jobs, nil
+}
+
+// checkPerms refuses a perm for a path that is not in the image, or that is
+// in an explicit layer (already compressed: give perms to buildLayer).
+func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[string]bool, explicit map[string]string, entries []layer.Entry, root string) error {
+	generated := map[string]bool{}
+	for _, e := range entries {
+		generated[path.Clean(e.Path)] = true
+	}
+	for _, pm := range perms {
+		p := path.Clean(pm.Path)
+		if generated[p] || p == "/nix" || p == "/nix/store" {
+			continue
+		}
+		sp := storePathOf(p)
+		if sp == "" {
+			return fmt.Errorf("`perms`: %s is not in the image (it is neither in the closure nor in the copyToRoot tree)", pm.Path)
+		}
+		if l, ok := explicit[sp]; ok {
+			return fmt.Errorf("`perms`: %s is in the explicit layer %s, which is already built; give this perm to that buildLayer instead", pm.Path, l)
+		}
+		if _, ok := closure.Lookup(sp); !ok || exclude[sp] {
+			return fmt.Errorf("`perms`: %s is not in the image (store path %s is not in the closure)", pm.Path, sp)
+		}
+		if _, err := os.Lstat(root + p); err != nil {
+			return fmt.Errorf("`perms`: %s is not in the image: %w", pm.Path, err)
+		}
+	}
+	return nil
+}
+
+// storePathOf returns the /nix/store/<name> prefix of p, or "".
+func storePathOf(p string) string {
+	rest, ok := strings.CutPrefix(p, "/nix/store/")
+	if !ok || rest == "" {
+		return ""
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	return "/nix/store/" + rest
+}
+
+// ReadLayerInfo reads a buildLayer output's layer.json.
+func ReadLayerInfo(dir string) (*LayerInfo, error) {
+	f, err := os.Open(filepath.Join(dir, LayerInfoFile))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a buildLayer output: %w", dir, err)
+	}
+	defer f.Close()
+	var info LayerInfo
+	dec := json.NewDecoder(io.LimitReader(f, 64<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&info); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", dir, LayerInfoFile, err)
+	}
+	if err := info.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %s: digest: %w", dir, LayerInfoFile, err)
+	}
+	if _, err := compress.FromMediaType(info.MediaType); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", dir, LayerInfoFile, err)
+	}
+	return &info, nil
+}
+
+// writeLayers writes (or copies) every layer's blob and fills in its info.
+// Two layers are written at once; each compresses on every core, so that one
+// large store path keeps them all busy too.
+func writeLayers(l *layout.Layout, jobs []*layerJob, alg compress.Algorithm) error {
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, j *layerJob) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = writeLayer(l, j, alg)
+		}(i, j)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func writeLayer(l *layout.Layout, j *layerJob, alg compress.Algorithm) error {
+	if j.from != "" {
+		f, err := os.Open(filepath.Join(j.from, LayerBlobFile))
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", j.from, err)
+		}
+		defer f.Close()
+		return l.CopyBlob(f, j.info.Digest, j.info.Size)
+	}
+	res, err := WriteLayerBlob(l, j.spec, alg)
+	if err != nil {
+		return err
+	}
+	j.info = LayerInfo{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Paths: j.spec.StorePaths}
+	return nil
+}
+
+// WriteLayerBlob writes one layer into l's blobs in one pass.
+func WriteLayerBlob(l *layout.Layout, s layer.Spec, alg compress.Algorithm) (compress.Result, error) {
+	b, err := l.NewBlob()
+	if err != nil {
+		return compress.Result{}, err
+	}
+	res, err := compress.Encode(b, alg, func(w io.Writer) error { return layer.Write(w, s) })
+	if err != nil {
+		b.Abort()
+		return compress.Result{}, err
+	}
+	if err := b.Commit(res.Digest); err != nil {
+		return compress.Result{}, err
+	}
+	return res, nil
+}

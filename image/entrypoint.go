@@ -1,0 +1,70 @@
+package image
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// program is the command the image runs: Entrypoint[0], else Cmd[0].
+func program(c v1.ImageConfig) string {
+	if len(c.Entrypoint) > 0 {
+		return c.Entrypoint[0]
+	}
+	if len(c.Cmd) > 0 {
+		return c.Cmd[0]
+	}
+	return ""
+}
+
+// checkEntrypoint refuses an image whose program (when it is an absolute
+// path) is in none of its layers: such an image could never start.
+func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, root string) error {
+	prog := program(c)
+	if prog == "" || !strings.HasPrefix(prog, "/") {
+		return nil
+	}
+	stores := map[string]bool{}
+	links := map[string]string{}
+	for _, j := range jobs {
+		for _, sp := range j.spec.StorePaths {
+			stores[sp] = true
+		}
+		for _, sp := range j.info.Paths {
+			stores[sp] = true
+		}
+		for _, e := range j.spec.Entries {
+			if !e.Dir {
+				links[path.Clean(e.Path)] = e.Linkname
+			}
+		}
+	}
+	p := path.Clean(prog)
+	// Follow copyToRoot's symlinks (at most a few hops) to a store path.
+	for hop := 0; hop < 40; hop++ {
+		if sp := storePathOf(p); sp != "" {
+			if !stores[sp] {
+				return fmt.Errorf("`config`: the program %s is not in the image (%s is in no layer)", prog, sp)
+			}
+			if _, err := os.Stat(root + p); err != nil {
+				return fmt.Errorf("`config`: the program %s is not in the image: %w", prog, err)
+			}
+			return nil
+		}
+		found := false
+		for dir := p; dir != "/"; dir = path.Dir(dir) {
+			if target, ok := links[dir]; ok {
+				p = path.Join(target, strings.TrimPrefix(p, dir))
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("`config`: the program %s is not in the image (no layer holds it: name a store path, or a path of the copyToRoot tree)", prog)
+		}
+	}
+	return fmt.Errorf("`config`: the program %s: too many levels of symbolic links", prog)
+}

@@ -1,0 +1,284 @@
+// Package layer writes the deterministic tar stream of one image layer: store
+// paths (and generated entries such as a copyToRoot tree) under fixed metadata,
+// so that the same inputs give the same bytes on every machine.
+package layer
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// MTime is the modification time of every entry: the Nix store's own (1 s
+// after the epoch), so that a layer does not depend on the image's `created`
+// and is shared by images that differ only in it.
+var MTime = time.Unix(1, 0).UTC()
+
+// Format is the one tar format layers use: PAX, which Go writes as plain USTAR
+// headers unless a name or size needs a PAX record.
+const Format = tar.FormatPAX
+
+// StoreDirMode is the mode of /nix and /nix/store, the same in every layer so
+// that the order layers are applied in does not change them.
+const StoreDirMode = 0o755
+
+// Perm overrides the metadata of a path in the image (the `perms` argument).
+// A nil field keeps what the store has (uid and gid 0).
+type Perm struct {
+	Path      string `json:"path"`
+	Mode      *int64 `json:"mode,omitempty"`
+	UID       *int   `json:"uid,omitempty"`
+	GID       *int   `json:"gid,omitempty"`
+	Recursive bool   `json:"recursive,omitempty"`
+}
+
+// Entry is a generated entry (not read from the store): a directory or a
+// symlink, for instance the buildEnv-style tree of copyToRoot.
+type Entry struct {
+	Path     string // absolute path in the image
+	Dir      bool
+	Linkname string // symlink target when not Dir
+}
+
+// Spec is what one layer holds.
+type Spec struct {
+	// StorePaths are absolute store paths, copied whole (recursively).
+	StorePaths []string
+	// Entries are generated directories and symlinks.
+	Entries []Entry
+	// Perms apply to matching entries of this layer.
+	Perms []Perm
+	// Root is prepended to store paths when reading them (tests); normally "".
+	Root string
+}
+
+// ErrSpecial is returned for a file type a layer cannot hold (the Nix store
+// holds only directories, regular files and symlinks).
+var ErrSpecial = errors.New("not a directory, regular file or symlink")
+
+// Write writes the layer's tar stream to w. Entries are sorted by path
+// (directories before their contents), ownership is 0:0 with no user or group
+// names, every mtime is MTime, hard links are written as separate files and
+// symlinks are kept.
+func Write(w io.Writer, s Spec) error {
+	tw := tar.NewWriter(w)
+	lw := &writer{tw: tw, perms: newPermIndex(s.Perms), seen: map[string]bool{}}
+
+	items := make([]item, 0, len(s.StorePaths)+len(s.Entries))
+	for _, p := range s.StorePaths {
+		clean := path.Clean(p)
+		if !strings.HasPrefix(clean, "/nix/store/") || strings.Count(clean, "/") != 3 {
+			return fmt.Errorf("layer: %q is not a store path", p)
+		}
+		items = append(items, item{image: clean, host: s.Root + clean})
+	}
+	for _, e := range s.Entries {
+		e := e
+		clean := path.Clean(e.Path)
+		if !path.IsAbs(clean) || clean == "/" {
+			return fmt.Errorf("layer: generated entry %q is not an absolute path below /", e.Path)
+		}
+		items = append(items, item{image: clean, gen: &e})
+	}
+	sort.Slice(items, func(i, j int) bool { return lessPath(items[i].image, items[j].image) })
+	for i := 1; i < len(items); i++ {
+		if items[i].image == items[i-1].image {
+			return fmt.Errorf("layer: %s is given twice", items[i].image)
+		}
+	}
+	for _, it := range items {
+		if err := lw.parents(it.image); err != nil {
+			return err
+		}
+		if it.gen != nil {
+			if err := lw.generated(it.gen); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := lw.tree(it.image, it.host); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	return nil
+}
+
+type item struct {
+	image, host string
+	gen         *Entry
+}
+
+// lessPath orders paths component by component, so that a directory's
+// contents follow it directly ("/a/b" before "/a-b"), as a depth-first walk
+// of sorted directories does.
+func lessPath(a, b string) bool {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] != bs[i] {
+			return as[i] < bs[i]
+		}
+	}
+	return len(as) < len(bs)
+}
+
+type writer struct {
+	tw    *tar.Writer
+	perms permIndex
+	seen  map[string]bool // parent directories already written
+}
+
+// parents writes the directories above p that were not written yet: /nix and
+// /nix/store with StoreDirMode, others (generated trees) 0755.
+func (w *writer) parents(p string) error {
+	dir := path.Dir(p)
+	if dir == "/" || w.seen[dir] {
+		return nil
+	}
+	if err := w.parents(dir); err != nil {
+		return err
+	}
+	w.seen[dir] = true
+	return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: StoreDirMode})
+}
+
+func (w *writer) generated(e *Entry) error {
+	if e.Dir {
+		w.seen[path.Clean(e.Path)] = true
+		return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: e.Path, Mode: 0o755})
+	}
+	return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: e.Path, Linkname: e.Linkname, Mode: 0o777})
+}
+
+// tree writes host (shown as image) and, for a directory, everything below it.
+func (w *writer) tree(image, host string) error {
+	fi, err := os.Lstat(host)
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	mode := int64(fi.Mode().Perm())
+	if fi.Mode()&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if fi.Mode()&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		return w.file(image, host, fi.Size(), mode)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(host)
+		if err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: image, Linkname: target, Mode: 0o777})
+	case fi.IsDir():
+		w.seen[image] = true
+		if err := w.header(&tar.Header{Typeflag: tar.TypeDir, Name: image, Mode: mode}); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(host) // sorted by name
+		if err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		for _, e := range ents {
+			if err := w.tree(image+"/"+e.Name(), host+"/"+e.Name()); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("layer: %s: %w", host, ErrSpecial)
+	}
+}
+
+func (w *writer) file(image, host string, size, mode int64) error {
+	f, err := os.Open(host)
+	if err != nil {
+		return fmt.Errorf("layer: %w", err)
+	}
+	defer f.Close()
+	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: image, Size: size, Mode: mode}); err != nil {
+		return err
+	}
+	// A file that shrank while being read fails here rather than giving a
+	// short entry; one that grew is cut at the size in its header.
+	if _, err := io.CopyN(w.tw, f, size); err != nil {
+		return fmt.Errorf("layer: %s: %w", host, err)
+	}
+	return nil
+}
+
+// header fills the fixed fields, applies perms and writes h. Names are
+// relative ("nix/store/..."), directories end with a slash.
+func (w *writer) header(h *tar.Header) error {
+	abs := h.Name
+	if p, ok := w.perms.lookup(abs); ok {
+		if p.Mode != nil && h.Typeflag != tar.TypeSymlink {
+			h.Mode = *p.Mode
+		}
+		if p.UID != nil {
+			h.Uid = *p.UID
+		}
+		if p.GID != nil {
+			h.Gid = *p.GID
+		}
+	}
+	h.Name = strings.TrimPrefix(abs, "/")
+	if h.Typeflag == tar.TypeDir {
+		h.Name += "/"
+	}
+	h.ModTime = MTime
+	h.Format = Format
+	if err := w.tw.WriteHeader(h); err != nil {
+		return fmt.Errorf("layer: %s: %w", abs, err)
+	}
+	return nil
+}
+
+type permIndex struct {
+	exact     map[string]Perm
+	recursive map[string]Perm
+}
+
+func newPermIndex(perms []Perm) permIndex {
+	ix := permIndex{exact: map[string]Perm{}, recursive: map[string]Perm{}}
+	for _, p := range perms {
+		clean := path.Clean(p.Path)
+		ix.exact[clean] = p
+		if p.Recursive {
+			ix.recursive[clean] = p
+		}
+	}
+	return ix
+}
+
+// lookup finds the perm for p: its own, else the nearest recursive one above.
+func (ix permIndex) lookup(p string) (Perm, bool) {
+	if len(ix.exact) == 0 {
+		return Perm{}, false
+	}
+	if perm, ok := ix.exact[p]; ok {
+		return perm, true
+	}
+	for dir := path.Dir(p); ; dir = path.Dir(dir) {
+		if perm, ok := ix.recursive[dir]; ok {
+			return perm, true
+		}
+		if dir == "/" {
+			return Perm{}, false
+		}
+	}
+}

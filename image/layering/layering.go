@@ -1,0 +1,116 @@
+// Package layering splits a closure into image layers: one layer per store
+// path, the most shared paths first, the tail merged into the last layer.
+package layering
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Node is one store path of the references graph (exportReferencesGraph).
+type Node struct {
+	Path       string
+	References []string
+}
+
+// Layer is the store paths of one automatic layer.
+type Layer struct {
+	Paths []string
+}
+
+// Plan orders the closure by popularity and returns at most maxLayers layers:
+// one per path for the first maxLayers-1 paths, and every remaining path in
+// the last one. Paths in exclude (those of explicit layers) are left out.
+//
+// A path's popularity is how many paths of the closure depend on it, directly
+// or not (its reverse closure, itself included): a library that everything
+// links is shared by more images than the application at the top, so it goes
+// to a lower layer that caches and registries keep. Ties are broken by the
+// store name (the part after the hash), then the whole path, so that the order
+// depends only on the graph: the same inputs give the same layers everywhere.
+func Plan(nodes []Node, maxLayers int, exclude map[string]bool) ([]Layer, error) {
+	if maxLayers < 1 {
+		return nil, fmt.Errorf("maxLayers must be at least 1, not %d", maxLayers)
+	}
+	index := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		if _, dup := index[n.Path]; dup {
+			return nil, fmt.Errorf("layering: %s is listed twice", n.Path)
+		}
+		index[n.Path] = i
+	}
+	// Reverse edges: who refers to each node.
+	referrers := make([][]int, len(nodes))
+	for i, n := range nodes {
+		for _, r := range n.References {
+			j, ok := index[r]
+			if !ok {
+				return nil, fmt.Errorf("layering: %s refers to %s, which is not in the closure", n.Path, r)
+			}
+			if j != i {
+				referrers[j] = append(referrers[j], i)
+			}
+		}
+	}
+	pop := make([]int, len(nodes))
+	seen := make([]int, len(nodes)) // generation marks, to avoid clearing a set per node
+	stack := []int{}
+	for i := range nodes {
+		gen := i + 1
+		count := 0
+		stack = append(stack[:0], i)
+		seen[i] = gen
+		for len(stack) > 0 {
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			count++
+			for _, r := range referrers[k] {
+				if seen[r] != gen {
+					seen[r] = gen
+					stack = append(stack, r)
+				}
+			}
+		}
+		pop[i] = count
+	}
+	order := make([]int, 0, len(nodes))
+	for i, n := range nodes {
+		if !exclude[n.Path] {
+			order = append(order, i)
+		}
+	}
+	sort.Slice(order, func(a, b int) bool {
+		x, y := order[a], order[b]
+		if pop[x] != pop[y] {
+			return pop[x] > pop[y]
+		}
+		nx, ny := storeName(nodes[x].Path), storeName(nodes[y].Path)
+		if nx != ny {
+			return nx < ny
+		}
+		return nodes[x].Path < nodes[y].Path
+	})
+	var layers []Layer
+	for k, i := range order {
+		// Paths 0..maxLayers-1 each start a layer; the rest join the last.
+		if k < maxLayers {
+			layers = append(layers, Layer{})
+		}
+		last := &layers[len(layers)-1]
+		last.Paths = append(last.Paths, nodes[i].Path)
+	}
+	for _, l := range layers {
+		sort.Strings(l.Paths)
+	}
+	return layers, nil
+}
+
+// storeName is the name part of /nix/store/<hash>-<name>.
+func storeName(p string) string {
+	base := p[strings.LastIndexByte(p, '/')+1:]
+	if i := strings.IndexByte(base, '-'); i >= 0 {
+		return base[i+1:]
+	}
+	return base
+}

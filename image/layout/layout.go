@@ -1,0 +1,163 @@
+// Package layout writes an OCI image layout: oci-layout, index.json and
+// blobs/sha256/, with image-spec types. Blobs are written under temporary
+// names and renamed to their digest only when complete.
+package layout
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Layout is a layout directory being written.
+type Layout struct {
+	Dir string
+}
+
+// Create makes dir (which must not exist) with oci-layout and blobs/sha256.
+func Create(dir string) (*Layout, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	l := &Layout{Dir: dir}
+	hdr, err := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, v1.ImageLayoutFile), hdr, 0o644); err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	return l, nil
+}
+
+// BlobPath is where the blob d lives.
+func (l *Layout) BlobPath(d digest.Digest) string {
+	return filepath.Join(l.Dir, "blobs", d.Algorithm().String(), d.Encoded())
+}
+
+// Blob is a blob being written; Commit names it by its digest.
+type Blob struct {
+	*os.File
+	l *Layout
+}
+
+// NewBlob opens a temporary file in blobs/sha256.
+func (l *Layout) NewBlob() (*Blob, error) {
+	f, err := os.CreateTemp(filepath.Join(l.Dir, "blobs", "sha256"), ".partial-")
+	if err != nil {
+		return nil, fmt.Errorf("layout: %w", err)
+	}
+	return &Blob{File: f, l: l}, nil
+}
+
+// Commit closes the file and renames it to d. Writing the same blob twice
+// (two layers with the same content) keeps one copy.
+func (b *Blob) Commit(d digest.Digest) error {
+	if err := b.File.Chmod(0o644); err != nil {
+		b.Abort()
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := b.File.Close(); err != nil {
+		_ = os.Remove(b.Name())
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.Rename(b.Name(), b.l.BlobPath(d)); err != nil {
+		_ = os.Remove(b.Name())
+		return fmt.Errorf("layout: %w", err)
+	}
+	return nil
+}
+
+// Abort removes the temporary file.
+func (b *Blob) Abort() {
+	_ = b.File.Close()
+	_ = os.Remove(b.Name())
+}
+
+// WriteBytes stores data as a blob and returns its descriptor.
+func (l *Layout) WriteBytes(mediaType string, data []byte) (v1.Descriptor, error) {
+	d := digest.FromBytes(data)
+	b, err := l.NewBlob()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if _, err := b.Write(data); err != nil {
+		b.Abort()
+		return v1.Descriptor{}, fmt.Errorf("layout: %w", err)
+	}
+	if err := b.Commit(d); err != nil {
+		return v1.Descriptor{}, err
+	}
+	return v1.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}, nil
+}
+
+// WriteJSON marshals v (encoding/json sorts map keys: the bytes are stable)
+// and stores it as a blob.
+func (l *Layout) WriteJSON(mediaType string, v any) (v1.Descriptor, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("layout: %w", err)
+	}
+	return l.WriteBytes(mediaType, data)
+}
+
+// CopyBlob copies a blob from r, checking its digest and size on the way.
+func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
+	if want.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("layout: blob %s: only sha256 digests are supported", want)
+	}
+	b, err := l.NewBlob()
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(b, h), io.LimitReader(r, size+1))
+	if err != nil {
+		b.Abort()
+		return fmt.Errorf("layout: copying blob %s: %w", want, err)
+	}
+	if n != size {
+		b.Abort()
+		return fmt.Errorf("layout: blob %s: %d bytes, want %d", want, n, size)
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != want {
+		b.Abort()
+		return fmt.Errorf("layout: blob %s has digest %s", want, got)
+	}
+	return b.Commit(want)
+}
+
+// WriteIndex writes index.json pointing at manifest, tagged ref (written as
+// the org.opencontainers.image.ref.name annotation). It is written last: a
+// layout with an index.json is complete.
+func (l *Layout) WriteIndex(manifest v1.Descriptor, ref string) error {
+	if ref != "" {
+		if manifest.Annotations == nil {
+			manifest.Annotations = map[string]string{}
+		}
+		manifest.Annotations[v1.AnnotationRefName] = ref
+	}
+	idx := v1.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: v1.MediaTypeImageIndex,
+		Manifests: []v1.Descriptor{manifest},
+	}
+	data, err := json.Marshal(idx)
+	if err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, v1.ImageIndexFile), data, 0o644); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	return nil
+}

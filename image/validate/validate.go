@@ -1,0 +1,505 @@
+package validate
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/compress"
+)
+
+// Limits bound what a layout can make the validator read.
+type Limits struct {
+	JSON       int64 // index, manifest, config, oci-layout
+	LayerBytes int64 // uncompressed bytes of one layer
+	Entries    int   // tar entries of the whole image kept for the entrypoint check
+	Manifests  int   // manifests in index.json
+	Layers     int   // layers of one manifest
+}
+
+// DefaultLimits are generous for real images and small enough for hostile ones.
+var DefaultLimits = Limits{JSON: 16 << 20, LayerBytes: 64 << 30, Entries: 4 << 20, Manifests: 1024, Layers: 1024}
+
+// IsLayout reports whether dir holds an OCI image layout (an oci-layout file).
+func IsLayout(dir string) bool {
+	fi, err := os.Lstat(dir + "/" + v1.ImageLayoutFile)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Layout checks the image layout in dir and returns one error per problem.
+func Layout(dir string) []error {
+	return LayoutWithLimits(dir, DefaultLimits)
+}
+
+// LayoutWithLimits is Layout with explicit limits.
+func LayoutWithLimits(dir string, lim Limits) []error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return []error{fmt.Errorf("opening the layout: %w", err)}
+	}
+	defer root.Close()
+	v := &validator{root: root, lim: lim}
+	v.run()
+	return v.problems
+}
+
+type validator struct {
+	root     *os.Root
+	lim      Limits
+	problems []error
+}
+
+func (v *validator) fail(format string, args ...any) {
+	v.problems = append(v.problems, fmt.Errorf(format, args...))
+}
+
+// readFile reads a bounded regular file of the layout.
+func (v *validator) readFile(name string) ([]byte, error) {
+	f, err := v.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
+	}
+	if fi.Size() > v.lim.JSON {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", name, fi.Size(), v.lim.JSON)
+	}
+	return io.ReadAll(io.LimitReader(f, v.lim.JSON))
+}
+
+// blobName is where a descriptor's blob lives; the digest is checked first,
+// so that no name reaches the file system unless it is algorithm/hex.
+func blobName(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded(), nil
+}
+
+// readBlob reads a small blob and checks its digest and size.
+func (v *validator) readBlob(desc v1.Descriptor) ([]byte, error) {
+	name, err := blobName(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if desc.Size < 0 || desc.Size > v.lim.JSON {
+		return nil, fmt.Errorf("blob %s: size %d is out of range (at most %d)", desc.Digest, desc.Size, v.lim.JSON)
+	}
+	data, err := v.readFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if int64(len(data)) != desc.Size {
+		return nil, fmt.Errorf("blob %s: %d bytes, the descriptor says %d", desc.Digest, len(data), desc.Size)
+	}
+	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
+		return nil, fmt.Errorf("blob %s: its content has digest %s", desc.Digest, got)
+	}
+	return data, nil
+}
+
+func (v *validator) run() {
+	hdr, err := v.readFile(v1.ImageLayoutFile)
+	if err != nil {
+		v.fail("%s: %w", v1.ImageLayoutFile, err)
+		return
+	}
+	if err := checkSchema("image-layout-schema.json", hdr); err != nil {
+		v.fail("%s: %w", v1.ImageLayoutFile, err)
+	}
+	idxData, err := v.readFile(v1.ImageIndexFile)
+	if err != nil {
+		v.fail("%s: %w", v1.ImageIndexFile, err)
+		return
+	}
+	if err := checkSchema("image-index-schema.json", idxData); err != nil {
+		v.fail("%s: %w", v1.ImageIndexFile, err)
+		return
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(idxData, &idx); err != nil {
+		v.fail("%s: %w", v1.ImageIndexFile, err)
+		return
+	}
+	if len(idx.Manifests) == 0 {
+		v.fail("%s: no manifests", v1.ImageIndexFile)
+	}
+	if len(idx.Manifests) > v.lim.Manifests {
+		v.fail("%s: %d manifests, more than the %d checked", v1.ImageIndexFile, len(idx.Manifests), v.lim.Manifests)
+		return
+	}
+	for i, m := range idx.Manifests {
+		where := fmt.Sprintf("%s: manifests[%d] (%s)", v1.ImageIndexFile, i, m.Digest)
+		if m.MediaType != v1.MediaTypeImageManifest {
+			v.fail("%s: media type %q is not checked (only %s)", where, m.MediaType, v1.MediaTypeImageManifest)
+			continue
+		}
+		v.manifest(where, m)
+	}
+}
+
+func (v *validator) manifest(where string, desc v1.Descriptor) {
+	data, err := v.readBlob(desc)
+	if err != nil {
+		v.fail("%s: %w", where, err)
+		return
+	}
+	if err := checkSchema("image-manifest-schema.json", data); err != nil {
+		v.fail("%s: %w", where, err)
+		return
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		v.fail("%s: %w", where, err)
+		return
+	}
+	if m.Config.MediaType != v1.MediaTypeImageConfig {
+		v.fail("%s: config media type %q, want %s", where, m.Config.MediaType, v1.MediaTypeImageConfig)
+		return
+	}
+	cfgData, err := v.readBlob(m.Config)
+	if err != nil {
+		v.fail("%s: config: %w", where, err)
+		return
+	}
+	if err := checkSchema("config-schema.json", cfgData); err != nil {
+		v.fail("%s: config: %w", where, err)
+		return
+	}
+	var img v1.Image
+	if err := json.Unmarshal(cfgData, &img); err != nil {
+		v.fail("%s: config: %w", where, err)
+		return
+	}
+	if len(m.Layers) > v.lim.Layers {
+		v.fail("%s: %d layers, more than the %d checked", where, len(m.Layers), v.lim.Layers)
+		return
+	}
+	if len(img.RootFS.DiffIDs) != len(m.Layers) {
+		v.fail("%s: the config lists %d diff_ids for %d layers", where, len(img.RootFS.DiffIDs), len(m.Layers))
+	}
+	if img.RootFS.Type != "layers" {
+		v.fail("%s: config: rootfs.type %q, want \"layers\"", where, img.RootFS.Type)
+	}
+	nonEmpty := 0
+	for _, h := range img.History {
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+	}
+	if len(img.History) > 0 && nonEmpty != len(m.Layers) {
+		v.fail("%s: config: %d history entries with a layer for %d layers", where, nonEmpty, len(m.Layers))
+	}
+	fsys := newTree(v.lim.Entries)
+	for i, l := range m.Layers {
+		lw := fmt.Sprintf("%s: layer %d (%s)", where, i, l.Digest)
+		diffID, err := v.layer(l, fsys)
+		if err != nil {
+			v.fail("%s: %w", lw, err)
+			continue
+		}
+		if i < len(img.RootFS.DiffIDs) && img.RootFS.DiffIDs[i] != diffID {
+			v.fail("%s: uncompressed digest %s, but the config's diff_ids[%d] is %s", lw, diffID, i, img.RootFS.DiffIDs[i])
+		}
+	}
+	if fsys.overflow {
+		v.fail("%s: more than %d entries in the layers: the entrypoint was not checked", where, v.lim.Entries)
+		return
+	}
+	if err := fsys.checkProgram(img.Config); err != nil {
+		v.fail("%s: %w", where, err)
+	}
+}
+
+// layer streams one layer blob: digest and size of the blob, decompression,
+// digest of the tar (the diff_id) and its entries into fsys.
+func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error) {
+	alg, err := compress.FromMediaType(desc.MediaType)
+	if err != nil {
+		return "", err
+	}
+	name, err := blobName(desc.Digest)
+	if err != nil {
+		return "", err
+	}
+	if desc.Digest.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("digest algorithm %s is not checked (only sha256)", desc.Digest.Algorithm())
+	}
+	f, err := v.root.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", errors.New("the blob is not a regular file")
+	}
+	if fi.Size() != desc.Size {
+		return "", fmt.Errorf("the blob is %d bytes, the descriptor says %d", fi.Size(), desc.Size)
+	}
+	blobHash := sha256.New()
+	src := io.TeeReader(io.LimitReader(f, desc.Size), blobHash)
+	var tarStream io.Reader
+	switch alg {
+	case compress.Gzip:
+		gz, err := pgzip.NewReader(src)
+		if err != nil {
+			return "", fmt.Errorf("gzip: %w", err)
+		}
+		defer gz.Close()
+		tarStream = gz
+	case compress.Zstd:
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
+		if err != nil {
+			return "", fmt.Errorf("zstd: %w", err)
+		}
+		defer zr.Close()
+		tarStream = zr
+	default:
+		tarStream = src
+	}
+	tarHash := sha256.New()
+	limited := &limitReader{r: tarStream, left: v.lim.LayerBytes, max: v.lim.LayerBytes}
+	tr := tar.NewReader(io.TeeReader(limited, tarHash))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("tar: %w", err)
+		}
+		if err := fsys.add(h); err != nil {
+			return "", err
+		}
+	}
+	// Trailing bytes after the end-of-archive blocks count in the diff_id.
+	if _, err := io.Copy(io.Discard, io.TeeReader(limited, tarHash)); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return "", err
+	}
+	if got := digest.NewDigest(digest.SHA256, blobHash); got != desc.Digest {
+		return "", fmt.Errorf("the blob's content has digest %s", got)
+	}
+	return digest.NewDigest(digest.SHA256, tarHash), nil
+}
+
+type limitReader struct {
+	r    io.Reader
+	left int64
+	max  int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("the uncompressed layer is larger than %d bytes", l.max)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// tree is what the layers add up to, enough to resolve the entrypoint: each
+// path's type and, for symlinks, its target. Whiteouts remove entries.
+type tree struct {
+	nodes    map[string]node
+	max      int
+	overflow bool
+	// work counts entries visited by whiteouts, which scan the tree: a layer
+	// of many whiteouts over many entries must not take quadratic time.
+	work int
+}
+
+const maxWhiteoutWork = 64 << 20
+
+type node struct {
+	typ  byte
+	link string
+	mode int64
+}
+
+func newTree(max int) *tree {
+	return &tree{nodes: map[string]node{"/": {typ: tar.TypeDir, mode: 0o755}}, max: max}
+}
+
+// add records a tar entry; an entry whose name escapes the root is a problem.
+func (t *tree) add(h *tar.Header) error {
+	name := h.Name
+	if name == "" || strings.HasPrefix(name, "/") {
+		return fmt.Errorf("entry %q: names must be relative", h.Name)
+	}
+	for _, part := range strings.Split(strings.TrimSuffix(name, "/"), "/") {
+		if part == ".." {
+			return fmt.Errorf("entry %q: \"..\" would escape the root", h.Name)
+		}
+	}
+	p := path.Join("/", name)
+	base := path.Base(p)
+	if strings.HasPrefix(base, ".wh.") {
+		t.work += len(t.nodes)
+		if t.work > maxWhiteoutWork {
+			t.overflow = true
+			return nil
+		}
+	}
+	if base == ".wh..wh..opq" {
+		dir := path.Dir(p)
+		for k := range t.nodes {
+			if strings.HasPrefix(k, dir+"/") {
+				delete(t.nodes, k)
+			}
+		}
+		return nil
+	}
+	if strings.HasPrefix(base, ".wh.") {
+		gone := path.Join(path.Dir(p), strings.TrimPrefix(base, ".wh."))
+		for k := range t.nodes {
+			if k == gone || strings.HasPrefix(k, gone+"/") {
+				delete(t.nodes, k)
+			}
+		}
+		return nil
+	}
+	if h.Typeflag == tar.TypeLink {
+		target := path.Join("/", h.Linkname)
+		n, ok := t.nodes[target]
+		if !ok {
+			return fmt.Errorf("entry %q: hard link to %q, which no earlier entry holds", h.Name, h.Linkname)
+		}
+		t.put(p, n)
+		return nil
+	}
+	t.put(p, node{typ: h.Typeflag, link: h.Linkname, mode: h.Mode})
+	return nil
+}
+
+func (t *tree) put(p string, n node) {
+	if _, ok := t.nodes[p]; !ok && len(t.nodes) >= t.max {
+		t.overflow = true
+		return
+	}
+	t.nodes[p] = n
+}
+
+// resolve follows symlinks (inside the image) to the final path.
+func (t *tree) resolve(p string) (string, node, error) {
+	for hops := 0; hops < 40; hops++ {
+		parts := strings.Split(strings.TrimPrefix(path.Clean(p), "/"), "/")
+		cur := "/"
+		restarted := false
+		for i, part := range parts {
+			if part == "" {
+				continue
+			}
+			next := path.Join(cur, part)
+			n, ok := t.nodes[next]
+			if !ok {
+				return "", node{}, fmt.Errorf("%s: %w", next, fs.ErrNotExist)
+			}
+			if n.typ == tar.TypeSymlink {
+				target := n.link
+				if !path.IsAbs(target) {
+					target = path.Join(cur, target)
+				}
+				p = path.Join(append([]string{target}, parts[i+1:]...)...)
+				restarted = true
+				break
+			}
+			cur = next
+		}
+		if !restarted {
+			return cur, t.nodes[cur], nil
+		}
+	}
+	return "", node{}, errors.New("too many levels of symbolic links")
+}
+
+// checkProgram: the entrypoint (or Cmd[0]) is an executable file of the
+// image, found directly when absolute, else in the config's PATH.
+func (t *tree) checkProgram(c v1.ImageConfig) error {
+	prog := ""
+	switch {
+	case len(c.Entrypoint) > 0:
+		prog = c.Entrypoint[0]
+	case len(c.Cmd) > 0:
+		prog = c.Cmd[0]
+	default:
+		return nil
+	}
+	var candidates []string
+	if strings.Contains(prog, "/") {
+		candidates = []string{path.Join("/", prog)}
+		if !path.IsAbs(prog) {
+			candidates = []string{path.Join(workingDir(c), prog)}
+		}
+	} else {
+		for _, dir := range strings.Split(envPath(c.Env), ":") {
+			if dir != "" {
+				candidates = append(candidates, path.Join("/", dir, prog))
+			}
+		}
+	}
+	var firstErr error
+	for _, cand := range candidates {
+		_, n, err := t.resolve(cand)
+		if err == nil && n.typ != tar.TypeReg {
+			err = fmt.Errorf("%s is not a regular file", cand)
+		}
+		if err == nil && n.mode&0o111 == 0 {
+			err = fmt.Errorf("%s is not executable (mode %04o)", cand, n.mode)
+		}
+		if err == nil {
+			return nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = errors.New("no PATH to search")
+	}
+	return fmt.Errorf("the program %q is not an executable in the image: %w", prog, firstErr)
+}
+
+func workingDir(c v1.ImageConfig) string {
+	if c.WorkingDir != "" {
+		return c.WorkingDir
+	}
+	return "/"
+}
+
+// envPath is the image's PATH, or the one runtimes use when it has none.
+func envPath(env []string) string {
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			return v
+		}
+	}
+	return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}
