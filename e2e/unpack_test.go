@@ -279,3 +279,51 @@ func TestUnpackConfigDefaults(t *testing.T) {
 
 // words is s with all white space, newlines included, squeezed to one space.
 func words(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// A real buildImage image (layers per store path, from the Nix store) unpacks
+// into a bundle that runs with runc as root and with `ocitools run` rootless,
+// and `umoci unpack` of the same image gives the same tree.
+func TestUnpackBuiltImage(t *testing.T) {
+	u := unprivUser(t)
+	image := nixBuild(t, `ociTools.buildImage {
+  name = "unpack-e2e";
+  tag = "t1";
+  copyToRoot = [ busybox ];
+  config = {
+    Cmd = [ "${busybox}/bin/sh" "-c" "echo built image; id -u; ls /bin/sh" ];
+    Env = [ "PATH=/bin" ];
+    WorkingDir = "/work";
+  };
+}`)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle")
+	if out, err := exec.Command(ocitoolsBin, "unpack", image+":t1", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("ocitools unpack: %v\n%s", err, out)
+	}
+	stdout, stderr, code := runcRun(t, bundle)
+	if code != 0 || words(stdout) != "built image 0 /bin/sh" {
+		t.Errorf("runc run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	verifyStorePath(t, image)
+
+	umociBundle := filepath.Join(dir, "umoci")
+	if out, err := exec.Command("umoci", "unpack", "--image", image+":t1", umociBundle).CombinedOutput(); err != nil {
+		t.Fatalf("umoci unpack: %v\n%s", err, out)
+	}
+	skip := map[string]bool{"dev": true, "proc": true, "sys": true, "tmp": true, "work": true}
+	got, want := listTree(t, filepath.Join(bundle, "rootfs"), skip), listTree(t, filepath.Join(umociBundle, "rootfs"), skip)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ocitools and umoci unpack different trees:\nocitools:\n%s\numoci:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	userDir := ownedDir(t, u.UID, u.GID)
+	userBundle := filepath.Join(userDir, "bundle")
+	res := runCmd(t, u.Command(t, ocitoolsBin, "unpack", image+":t1", userBundle))
+	if res.code != 0 {
+		t.Fatalf("unpack as %s: exit %d\n%s", u.Name, res.code, res.stderr)
+	}
+	res = runCmd(t, u.Command(t, ocitoolsBin, "run", userBundle))
+	if res.code != 0 || words(res.stdout) != "built image 0 /bin/sh" {
+		t.Errorf("ocitools run (rootless): exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
