@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -325,5 +326,52 @@ func TestUnpackBuiltImage(t *testing.T) {
 	res = runCmd(t, u.Command(t, ocitoolsBin, "run", userBundle))
 	if res.code != 0 || words(res.stdout) != "built image 0 /bin/sh" {
 		t.Errorf("ocitools run (rootless): exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// SIGINT or SIGTERM in the middle of an unpack removes what it made: the
+// temporary directory beside the bundle, and no bundle appears.
+func TestUnpackInterrupted(t *testing.T) {
+	requireE2E(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			im := whiteoutImage(t, "/bin/true")
+			// 256 MiB of zeros: small compressed, a while to write.
+			im.Layers = append(im.Layers, unpacktest.Layer{Compression: "gzip", Entries: []unpacktest.Entry{{Name: "big", Body: strings.Repeat("\x00", 256<<20)}}})
+			layout := writeLayout(t, filepath.Join(dir, "layout"), im)
+			out := filepath.Join(dir, "out")
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(ocitoolsBin, "unpack", "--max-bytes", strconv.Itoa(4<<30), layout, filepath.Join(out, "bundle"))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the big file is being written.
+			for i := 0; ; i++ {
+				matches, _ := filepath.Glob(filepath.Join(out, ".bundle.unpack-*", "rootfs", "big"))
+				if len(matches) > 0 {
+					break
+				}
+				if i > 2000 {
+					cmd.Process.Kill()
+					t.Fatal("the unpack never started writing the big file")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			if code := exitCode(t, err); code != 1 || !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("exit %d, stderr %q; want 1 and a message", code, stderr.String())
+			}
+			if left, _ := os.ReadDir(out); len(left) != 0 {
+				t.Errorf("left behind after %v: %v", sig, left)
+			}
+		})
 	}
 }

@@ -57,7 +57,21 @@ type applier struct {
 
 	skipped map[string]*Skipped
 	order   []string
-	where   string // the layer being applied, for messages
+	where   string          // the layer being applied, for messages
+	ctx     context.Context // stops a long file write too
+}
+
+// ctxReader stops reading when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 type meta struct {
@@ -122,7 +136,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // applyLayer reads one uncompressed layer (a tar stream) and applies it. The
 // stream is read to its end, so that a caller hashing it sees all of it.
 func (a *applier) applyLayer(ctx context.Context, r io.Reader, where string) error {
-	a.where = where
+	a.where, a.ctx = where, ctx
 	a.added, a.addedAncestors = map[string]bool{}, map[string]bool{}
 	cr := &countingReader{r: r, a: a}
 	tr := tar.NewReader(cr)
@@ -324,6 +338,9 @@ func (a *applier) regular(p string, hdr *tar.Header, data io.Reader) error {
 	a.markAdded(p)
 	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
+	if a.ctx != nil {
+		data = ctxReader{a.ctx, data}
+	}
 	n, err := io.Copy(f, io.LimitReader(data, hdr.Size))
 	a.written += n
 	if err != nil {

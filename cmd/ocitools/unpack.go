@@ -66,6 +66,9 @@ A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
 			defer stop()
 			res, err := unpack.Unpack(ctx, o)
 			if err != nil {
+				if ctx.Err() != nil {
+					return cli.Exit("unpack: interrupted; the partial bundle was removed", 1)
+				}
 				return cli.Exit("unpack: "+err.Error(), 1)
 			}
 			fmt.Fprintf(c.App.Writer, "%s: %d layers, %d entries, %d bytes written (image %s)\n",
@@ -113,7 +116,11 @@ func runImage(c *cli.Context, image string, args []string, ro run.Options) error
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	_, err = unpack.Unpack(ctx, o)
+	interrupted := ctx.Err() != nil
 	stop()
+	if interrupted {
+		return cli.Exit("run: interrupted while unpacking "+image, runFailed)
+	}
 	if err != nil {
 		return cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
 	}
