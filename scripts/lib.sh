@@ -34,6 +34,7 @@ ensure_system_deps() {
   apt_install script bsdutils
   apt_install newuidmap uidmap   # rootless runs of a non-root container user
   apt_install useradd passwd
+  apt_install umoci umoci       # e2e/unpack_test.go compares its trees with umoci unpack
 }
 
 # nix_build FILE ARGS...: a sandboxed build that reaches no binary cache.
