@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,6 +374,93 @@ func TestUnpackInterrupted(t *testing.T) {
 			}
 			if left, _ := os.ReadDir(out); len(left) != 0 {
 				t.Errorf("left behind after %v: %v", sig, left)
+			}
+		})
+	}
+}
+
+// hasPull tells whether this ocitools has a registry client (`pull`).
+func hasPull(t *testing.T) bool {
+	t.Helper()
+	return exec.Command(ocitoolsBin, "pull", "--help").Run() == nil
+}
+
+// unpackRegistry starts Debian's docker-registry on 127.0.0.1 at a free port,
+// storage in a temporary directory, stopped when the test ends; it returns
+// host:port.
+func unpackRegistry(t *testing.T) string {
+	t.Helper()
+	mustLookPath(t, "docker-registry")
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker-registry", "serve", cfgPath)
+	var log strings.Builder
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return addr
+			}
+		}
+		if i > 200 {
+			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, log.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// `ocitools unpack REF BUNDLE` and `ocitools run REF` pull from a registry
+// first (through `ocitools pull`), here from a local docker-registry that
+// skopeo filled. An ocitools without a registry client says so.
+func TestUnpackFromRegistry(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	layout := writeLayout(t, filepath.Join(dir, "layout"), whiteoutImage(t, "/bin/sh", "-c", "echo $GREETING; ls /data"))
+	bundle := filepath.Join(dir, "bundle")
+	if !hasPull(t) {
+		out, err := exec.Command(ocitoolsBin, "unpack", "127.0.0.1:1/none:latest", bundle).CombinedOutput()
+		if exitCode(t, err) != 1 || !strings.Contains(string(out), "no registry client") {
+			t.Errorf("exit %v, output %s; want a message that this build cannot pull", err, out)
+		}
+		t.Skip("this ocitools has no pull command (the registry client of issue 11): unpack of a registry reference is not tested")
+	}
+	mustLookPath(t, "skopeo")
+	addr := unpackRegistry(t)
+	ref := addr + "/unpack-e2e:latest"
+	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":latest", "docker://"+ref).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(ocitoolsBin, "unpack", "--plain-http", ref, bundle).CombinedOutput(); err != nil {
+		t.Fatalf("ocitools unpack %s: %v\n%s", ref, err, out)
+	}
+	stdout, stderr, code := runcRun(t, bundle)
+	if code != 0 || words(stdout) != "hello from the image keep" {
+		t.Errorf("runc run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".ocitools-pull-*")); len(left) != 0 {
+		t.Errorf("the pulled layout was left behind: %v", left)
+	}
+	for _, r := range runners(t) {
+		t.Run("run REF as "+r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", "--plain-http", ref))
+			if res.code != 0 || words(res.stdout) != "hello from the image keep" {
+				t.Errorf("exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
 			}
 		})
 	}

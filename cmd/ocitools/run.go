@@ -76,7 +76,7 @@ into a temporary bundle as ocitools unpack does (--platform, --max-bytes and
 				StateDir:   c.String("state-dir"),
 				NoTerminal: c.Bool("no-terminal"),
 			}
-			if unpack.IsLayout(bundle) {
+			if unpack.IsLayout(bundle) || (isRegistryRef(bundle) && c.App.Command("pull") != nil) {
 				return runImage(c, bundle, rest, o)
 			}
 			return runBundle(c.Context, o)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -19,6 +21,11 @@ func unpackFlags() []cli.Flag {
 		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to choose from a multi-platform image (default: this machine's)"},
 		&cli.Int64Flag{Name: "max-bytes", Value: unpack.DefaultLimits.MaxBytes, Usage: "refuse an image whose layers hold more bytes uncompressed (or write more to files)"},
 		&cli.Int64Flag{Name: "max-entries", Value: unpack.DefaultLimits.MaxEntries, Usage: "refuse an image whose layers hold more entries"},
+		// Handed to `ocitools pull` for a registry reference.
+		&cli.StringFlag{Name: "creds", Usage: "registry image: USER:PASSWORD (else the auth files are read)"},
+		&cli.StringFlag{Name: "authfile", Usage: "registry image: read credentials from this file only"},
+		&cli.StringFlag{Name: "ca", Usage: "registry image: PEM file of a CA to trust besides the system roots"},
+		&cli.BoolFlag{Name: "plain-http", Usage: "registry image: speak plain HTTP to the registry"},
 	}
 }
 
@@ -58,12 +65,20 @@ A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
 				}
 				rest = rest[1:]
 			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			if !unpack.IsLayout(image) && isRegistryRef(image) {
+				layout, cleanup, err := pullImage(ctx, c, image, filepath.Dir(filepath.Clean(bundle)))
+				defer cleanup()
+				if err != nil {
+					return cli.Exit("unpack: "+err.Error(), 1)
+				}
+				image = layout
+			}
 			o, err := unpackOptions(c, image, bundle, rest)
 			if err != nil {
 				return cli.Exit("unpack: "+err.Error(), 2)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-			defer stop()
 			res, err := unpack.Unpack(ctx, o)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -90,7 +105,7 @@ func unpackOptions(c *cli.Context, image, bundle string, args []string) (unpack.
 		return o, fmt.Errorf("--max-bytes and --max-entries must be positive")
 	}
 	if !unpack.IsLayout(image) {
-		return o, fmt.Errorf("%s is not an OCI image layout directory (one holding oci-layout); for a registry image run `ocitools pull REF DIR` first", image)
+		return o, fmt.Errorf("%s is not an OCI image layout directory (one holding oci-layout), nor a registry reference REGISTRY/REPOSITORY[:TAG]", image)
 	}
 	if p := c.String("platform"); p != "" {
 		plat, err := unpack.ParsePlatform(p)
@@ -110,11 +125,20 @@ func runImage(c *cli.Context, image string, args []string, ro run.Options) error
 	}
 	defer func() { _ = unpack.RemoveTree(tmp) }()
 	bundle := filepath.Join(tmp, "bundle")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if !unpack.IsLayout(image) {
+		layout, cleanup, err := pullImage(ctx, c, image, tmp)
+		defer cleanup()
+		if err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
+		image = layout
+	}
 	o, err := unpackOptions(c, image, bundle, args)
 	if err != nil {
 		return cli.Exit("run: "+err.Error(), runFailed)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	_, err = unpack.Unpack(ctx, o)
 	interrupted := ctx.Err() != nil
 	stop()
@@ -126,4 +150,59 @@ func runImage(c *cli.Context, image string, args []string, ro run.Options) error
 	}
 	ro.Bundle = bundle
 	return runBundle(c.Context, ro)
+}
+
+// isRegistryRef tells whether s names a registry image rather than a path:
+// docker://..., or REGISTRY/... whose first component is a host (it holds a
+// "." or a ":", or is localhost) and no such path exists here.
+func isRegistryRef(s string) bool {
+	if strings.HasPrefix(s, "docker://") {
+		return true
+	}
+	if _, err := os.Lstat(s); err == nil {
+		return false
+	}
+	first, _, found := strings.Cut(s, "/")
+	return found && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// pullImage fetches a registry image into a new layout in a temporary
+// directory under parent with this program's own `pull` command (present
+// when ocitools is built with its registry client), passing on the registry
+// flags. cleanup removes the layout.
+func pullImage(ctx context.Context, c *cli.Context, ref, parent string) (string, func(), error) {
+	nothing := func() {}
+	if c.App.Command("pull") == nil {
+		return "", nothing, fmt.Errorf("%s is not an OCI image layout directory, and this ocitools has no registry client (no pull command)", ref)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nothing, fmt.Errorf("finding this program to pull %s: %w", ref, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".ocitools-pull-")
+	if err != nil {
+		return "", nothing, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	cleanup := func() { _ = os.RemoveAll(tmp) }
+	layout := filepath.Join(tmp, "layout")
+	args := []string{"pull", "--quiet"}
+	for _, f := range []string{"creds", "authfile", "ca"} {
+		if v := c.String(f); v != "" {
+			args = append(args, "--"+f, v)
+		}
+	}
+	if c.Bool("plain-http") {
+		args = append(args, "--plain-http")
+	}
+	cmd := exec.CommandContext(ctx, self, append(args, ref, layout)...)
+	// Its summary and messages go to stderr: stdout is the container's.
+	cmd.Stdout, cmd.Stderr = c.App.ErrWriter, c.App.ErrWriter
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return "", nothing, fmt.Errorf("interrupted while pulling %s", ref)
+		}
+		return "", nothing, fmt.Errorf("pulling %s failed (%v): see above", ref, err)
+	}
+	return layout, cleanup, nil
 }
