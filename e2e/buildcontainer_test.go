@@ -82,29 +82,43 @@ func TestReadonlyRoot(t *testing.T) {
 }
 
 // Bad input fails at evaluation with a message that names the argument and says
-// what is valid.
+// what is valid, when the argument table's rules catch it (spec/known.json);
+// what only the builder checks fails the build with a message in the same form.
 func TestBadInputAtEvaluation(t *testing.T) {
 	sh := `"${busybox}/bin/sh"`
-	for _, tc := range []struct{ name, args, want string }{
-		{"args missing", `{ }`, "`args` is required"},
-		{"args empty", `{ args = [ ]; }`, "`args` must not be empty"},
-		{"args not a list", `{ args = "${busybox}/bin/sh"; }`, "`args` must be a list of strings"},
-		{"args element not a string", `{ args = [ ` + sh + ` 42 ]; }`, "`args` must be a list of strings (or derivations); element 1 is an integer"},
-		{"relative mount destination", `{ args = [ ` + sh + ` ]; mounts.data = { type = "tmpfs"; source = "tmpfs"; }; }`, "`mounts` \"data\": the destination must be an absolute path"},
-		{"mount without type", `{ args = [ ` + sh + ` ]; mounts."/data" = { source = "tmpfs"; }; }`, "`mounts` \"/data\": `type` is missing"},
-		{"mount without source", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; }; }`, "`mounts` \"/data\": `source` is missing"},
-		{"mount options not strings", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; source = "tmpfs"; options = [ 1 ]; }; }`, "`mounts` \"/data\".options must be a list of strings"},
-		{"unknown arch", `{ args = [ ` + sh + ` ]; arch = "sparc"; }`, "`arch` unknown value \"sparc\"; valid values are the GOARCH values \"386\", \"amd64\""},
-		{"unknown os", `{ args = [ ` + sh + ` ]; os = "beos"; }`, "`os` unknown value \"beos\"; valid values are the GOOS values"},
-		{"windows", `{ args = [ ` + sh + ` ]; os = "windows"; }`, "`os` \"windows\" is not supported"},
-		{"duplicate namespace", `{ args = [ ` + sh + ` ]; namespaces = [ "pid" "mount" "pid" ]; }`, "`namespaces` lists a namespace type twice"},
-		{"relative masked path", `{ args = [ ` + sh + ` ]; maskedPaths = [ "proc/keys" ]; }`, "`maskedPaths` must be a list of absolute paths"},
-		{"typo in an argument name", `{ args = [ ` + sh + ` ]; readOnly = true; }`, "unknown argument `readOnly` (did you mean \"readonly\""},
+	for _, tc := range []struct {
+		name, args, want string
+		eval             bool // refused at evaluation, else by the builder
+	}{
+		{"args missing", `{ }`, "`args` is required: the command the container runs", true},
+		{"args empty", `{ args = [ ]; }`, "`args` must not be empty", true},
+		{"args not a list", `{ args = "${busybox}/bin/sh"; }`, "`args` must be a list, not the string", true},
+		{"args element not a string", `{ args = [ ` + sh + ` 42 ]; }`, "`args`: element 1 must be a string, not an integer", true},
+		{"relative mount destination", `{ args = [ ` + sh + ` ]; mounts.data = { type = "tmpfs"; source = "tmpfs"; }; }`, "`mounts`: \"data\" must be an absolute destination (start with /)", true},
+		{"mount without type", `{ args = [ ` + sh + ` ]; mounts."/data" = { source = "tmpfs"; }; }`, "`mounts.\"/data\".type` is missing", false},
+		{"mount without source", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; }; }`, "`mounts.\"/data\".source` is missing", false},
+		{"mount options not strings", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; source = "tmpfs"; options = [ 1 ]; }; }`, "`mounts.\"/data\".options` must be a list of strings", false},
+		{"same destination twice", `{ args = [ ` + sh + ` ]; mounts."/data" = { type = "tmpfs"; source = "tmpfs"; }; mounts."/data/" = { type = "tmpfs"; source = "tmpfs"; }; }`, "`mounts`: \"/data\" and \"/data/\" are the same destination /data; give it once", false},
+		{"unknown arch", `{ args = [ ` + sh + ` ]; arch = "sparc"; }`, "`arch`: unknown value \"sparc\"; valid values are the GOARCH values \"386\", \"amd64\"", true},
+		{"unknown os", `{ args = [ ` + sh + ` ]; os = "beos"; }`, "`os`: unknown value \"beos\"; valid values are the GOOS values", true},
+		{"windows", `{ args = [ ` + sh + ` ]; os = "windows"; }`, "`os`: \"windows\" is not supported", true},
+		{"duplicate namespace", `{ args = [ ` + sh + ` ]; namespaces = [ "pid" "mount" "pid" ]; }`, "`namespaces`: \"pid\" is given twice", false},
+		{"relative masked path", `{ args = [ ` + sh + ` ]; maskedPaths = [ "proc/keys" ]; }`, "`maskedPaths`: element 0 must be an absolute path (start with /), not \"proc/keys\"", true},
+		{"env boolean", `{ args = [ ` + sh + ` ]; env.DEBUG = true; }`, "`env.DEBUG` must be a string or an integer, not a boolean", true},
+		{"shmSize zero string", `{ args = [ ` + sh + ` ]; shmSize = "0"; }`, "`shmSize` must be a positive size", true},
+		{"typo in an argument name", `{ args = [ ` + sh + ` ]; readOnly = true; }`, "unknown argument `readOnly` (did you mean \"readonly\"", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := nixBuildFail(t, "ociTools.buildContainer "+tc.args)
-			if !strings.Contains(log, "buildContainer: "+tc.want) {
-				t.Errorf("log lacks %q:\n%s", tc.want, log)
+			want := tc.want
+			if tc.eval {
+				want = "buildContainer: " + want
+			}
+			if !strings.Contains(log, want) {
+				t.Errorf("log lacks %q:\n%s", want, log)
+			}
+			if built := strings.Contains(log, "will be built"); built == tc.eval {
+				t.Errorf("refused at evaluation: %v, want %v:\n%s", !built, tc.eval, log)
 			}
 		})
 	}

@@ -175,11 +175,11 @@ func TestSpecBadArgumentsInBuilder(t *testing.T) {
 func TestSpecBadArgumentsAtEvaluation(t *testing.T) {
 	sh := `"${busybox}/bin/sh"`
 	for _, tc := range []struct{ name, args, want string }{
-		{"unknown capability", `capabilities = [ "CAP_FLY" ];`, "`capabilities` unknown capability \"CAP_FLY\""},
-		{"relative workingDir", `workingDir = "srv";`, "`workingDir` must be an absolute path"},
+		{"unknown capability", `capabilities = [ "CAP_FLY" ];`, "`capabilities`: element 0: unknown capability \"CAP_FLY\""},
+		{"relative workingDir", `workingDir = "srv";`, "`workingDir` must be an absolute path (start with /), not \"srv\""},
 		{"malformed user", `user = "nobody";`, "`user` must be \"uid\" or \"uid:gid\""},
-		{"unknown namespace", `namespaces = [ "pidd" ];`, "`namespaces` unknown namespace \"pidd\""},
-		{"bad shmSize", `shmSize = "big";`, "`shmSize` must be a size"},
+		{"unknown namespace", `namespaces = [ "pidd" ];`, "`namespaces`: element 0: unknown namespace \"pidd\""},
+		{"bad shmSize", `shmSize = "big";`, "`shmSize` must be a positive size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := nixBuildFail(t, `ociTools.buildContainer { args = [ `+sh+` ]; `+tc.args+` }`)

@@ -425,3 +425,15 @@ func TestRootfsNeeds(t *testing.T) {
 		t.Error("RootfsNeeds(nil) not empty")
 	}
 }
+
+// Integers keep every digit: 2^53+1 in env and in extraConfig is written as
+// given, not rounded through a float64.
+func TestGenerateExactIntegers(t *testing.T) {
+	s := mustGenerate(t, `{"args":["/bin/sh"],"env":{"BIG":9007199254740993},"extraConfig":{"process":{"rlimits":[{"type":"RLIMIT_FSIZE","soft":9007199254740993,"hard":9007199254740993}]}}}`, linuxEnv)
+	if !contains(s.Process.Env, "BIG=9007199254740993") {
+		t.Errorf("env %v lacks BIG=9007199254740993", s.Process.Env)
+	}
+	if r := s.Process.Rlimits; len(r) != 1 || r[0].Soft != 9007199254740993 || r[0].Hard != 9007199254740993 {
+		t.Errorf("rlimits %+v, want soft and hard 9007199254740993", r)
+	}
+}

@@ -23,18 +23,20 @@ const maxID = math.MaxUint32 - 1
 // and listing the valid ones. Every field is then checked as Generate would use
 // it, so a bad value fails here with a message naming the argument.
 func ParseOptions(data []byte) (*Options, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("options must be a JSON object: %w", err)
+	fields, err := decodeObject(data)
+	if err != nil {
+		return nil, err
 	}
-	if fields == nil {
-		return nil, errors.New("options must be a JSON object, not null")
-	}
-	valid := optionNames()
+	valid := builderArgumentNames()
 	for _, name := range sortedKeys(fields) {
 		if !contains(valid, name) {
 			return nil, fmt.Errorf("unknown argument %q%s; valid arguments are %s", name, suggest(name, valid), strings.Join(valid, ", "))
 		}
+	}
+	// The table's rules first, the ones the Nix wrapper applies at evaluation,
+	// so that both refuse a value with the same sentence.
+	if err := checkTable(fields); err != nil {
+		return nil, err
 	}
 	if raw, ok := fields["mounts"]; ok {
 		if err := checkMountsShape(raw); err != nil {
@@ -53,18 +55,22 @@ func ParseOptions(data []byte) (*Options, error) {
 	return &o, nil
 }
 
-// optionNames lists the JSON names of Options, sorted.
-func optionNames() []string {
-	t := reflect.TypeOf(Options{})
-	names := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		tag := t.Field(i).Tag.Get("json")
-		if name, _, _ := strings.Cut(tag, ","); name != "" && name != "-" {
-			names = append(names, name)
-		}
+// decodeObject decodes a JSON object keeping numbers exact (json.Number).
+func decodeObject(data []byte) (map[string]any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("options must be a JSON object: %w", err)
 	}
-	sort.Strings(names)
-	return names
+	if v == nil {
+		return nil, errors.New("options must be a JSON object, not null")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("options must be a JSON object, not %s", describeValue(v))
+	}
+	return obj, nil
 }
 
 // suggest finds valid names equal to n ignoring case, for typos like readOnly.
@@ -120,14 +126,14 @@ func goTypeName(t reflect.Type) string {
 
 // checkMountsShape gives mounts errors that name the destination: missing type
 // or source, unknown keys, options that are not strings.
-func checkMountsShape(raw json.RawMessage) error {
-	var ms map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &ms); err != nil || ms == nil {
+func checkMountsShape(v any) error {
+	ms, ok := v.(map[string]any)
+	if !ok {
 		return errors.New("`mounts` must be an attribute set mapping each absolute destination to { type, source, options ? [] }")
 	}
 	for _, dest := range sortedKeys(ms) {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(ms[dest], &m); err != nil || m == nil {
+		m, ok := ms[dest].(map[string]any)
+		if !ok {
 			return fmt.Errorf("`mounts.%q` must be an attribute set { type, source, options ? [] }", dest)
 		}
 		for _, k := range sortedKeys(m) {
@@ -140,14 +146,16 @@ func checkMountsShape(raw json.RawMessage) error {
 			if !ok {
 				return fmt.Errorf("`mounts.%q.%s` is missing (type: for example \"tmpfs\" or \"bind\"; source: a host path for bind mounts, else the file system's name)", dest, k)
 			}
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
+			if _, ok := v.(string); !ok {
 				return fmt.Errorf("`mounts.%q.%s` must be a string", dest, k)
 			}
 		}
 		if v, ok := m["options"]; ok {
-			var opts []string
-			if err := json.Unmarshal(v, &opts); err != nil {
+			opts, ok := v.([]any)
+			for _, o := range opts {
+				ok = ok && nixType(o) == "string"
+			}
+			if !ok {
 				return fmt.Errorf("`mounts.%q.options` must be a list of strings", dest)
 			}
 		}
@@ -206,11 +214,16 @@ func (o *Options) normalize() (*normalized, error) {
 		}
 		n.arch = a
 	}
+	spelled := map[string]string{} // cleaned destination -> the spelling given
 	for _, dest := range sortedKeys(o.Mounts) {
 		m, err := checkMount(dest, o.Mounts[dest])
 		if err != nil {
 			return nil, err
 		}
+		if prev, dup := spelled[m.Destination]; dup {
+			return nil, fmt.Errorf("`mounts`: %q and %q are the same destination %s; give it once", prev, dest, m.Destination)
+		}
+		spelled[m.Destination] = dest
 		n.mounts = append(n.mounts, m)
 	}
 	var err error
@@ -271,7 +284,9 @@ func (o *Options) normalize() (*normalized, error) {
 		return nil, fmt.Errorf("`storeMode`: unknown value %q; valid values are %s", n.storeMode, quoted(known.StoreModes))
 	}
 	if len(o.ExtraConfig) > 0 && string(o.ExtraConfig) != "null" {
-		if err := json.Unmarshal(o.ExtraConfig, &n.extra); err != nil || n.extra == nil {
+		dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
+		dec.UseNumber() // every digit of an integer is kept
+		if err := dec.Decode(&n.extra); err != nil || n.extra == nil {
 			return nil, errors.New("`extraConfig` must be an attribute set (a JSON object), deep-merged into config.json")
 		}
 	}
@@ -393,16 +408,19 @@ func parseSize(s string) (uint64, error) {
 
 func parseSizeJSON(raw json.RawMessage) (uint64, error) {
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
 		return 0, fmt.Errorf("`shmSize`: %w", err)
 	}
 	var size uint64
 	switch x := v.(type) {
-	case float64:
-		if x != math.Trunc(x) || x < 0 || x > 1<<53 {
-			return 0, fmt.Errorf("`shmSize` must be a whole number of bytes, not %v", x)
+	case json.Number:
+		n, err := strconv.ParseUint(string(x), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("`shmSize` must be a whole positive number of bytes, not %s", x)
 		}
-		size = uint64(x)
+		size = n
 	case string:
 		s, err := parseSize(x)
 		if err != nil {
@@ -454,18 +472,21 @@ func parseEnv(raw json.RawMessage) ([]string, map[string]bool, error) {
 		return nil
 	}
 	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err == nil && obj != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // env.BIG = 9007199254740993 keeps every digit
+	if err := dec.Decode(&obj); err == nil && obj != nil {
 		for _, k := range sortedKeys(obj) {
 			var v string
 			switch x := obj[k].(type) {
 			case string:
 				v = x
-			case float64:
-				v = strconv.FormatFloat(x, 'f', -1, 64)
-			case bool:
-				v = strconv.FormatBool(x)
+			case json.Number:
+				if !isIntLiteral(string(x)) {
+					return nil, nil, fmt.Errorf("`env.%s` must be a string or an integer, not the number %s", k, x)
+				}
+				v = string(x)
 			default:
-				return nil, nil, fmt.Errorf("`env.%s` must be a string, not %s", k, jsonKind(obj[k]))
+				return nil, nil, fmt.Errorf("`env.%s` must be a string or an integer, not %s", k, describeValue(obj[k]))
 			}
 			if err := add(k, v); err != nil {
 				return nil, nil, err
@@ -487,22 +508,6 @@ func parseEnv(raw json.RawMessage) ([]string, map[string]bool, error) {
 		}
 	}
 	return out, set, nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case float64:
-		return "a number"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	}
-	return "an attribute set"
 }
 
 // ParseUser reads "uid" or "uid:gid" with numeric ids; a lone uid runs with
@@ -541,23 +546,25 @@ func parseUserJSON(raw json.RawMessage) (*specs.User, error) {
 		return &u, err
 	}
 	var obj struct {
-		UID            *float64  `json:"uid"`
-		GID            *float64  `json:"gid"`
-		AdditionalGids []float64 `json:"additionalGids"`
+		UID            *json.Number  `json:"uid"`
+		GID            *json.Number  `json:"gid"`
+		AdditionalGids []json.Number `json:"additionalGids"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	if err := dec.Decode(&obj); err != nil {
 		return nil, fmt.Errorf("`user` must be \"uid:gid\" or { uid, gid, additionalGids ? [] } with numeric ids: %v", err)
 	}
 	if obj.UID == nil || obj.GID == nil {
 		return nil, errors.New("`user` needs both uid and gid: { uid, gid, additionalGids ? [] }")
 	}
-	id := func(name string, v float64) (uint32, error) {
-		if v != math.Trunc(v) || v < 0 || v > maxID {
-			return 0, fmt.Errorf("`user.%s` must be a whole number from 0 to 4294967294, not %v", name, v)
+	id := func(name string, v json.Number) (uint32, error) {
+		n, err := strconv.ParseUint(string(v), 10, 32)
+		if err != nil || n > maxID {
+			return 0, fmt.Errorf("`user.%s` must be a whole number from 0 to 4294967294, not %s", name, v)
 		}
-		return uint32(v), nil
+		return uint32(n), nil
 	}
 	var u specs.User
 	var err error

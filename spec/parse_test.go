@@ -1,9 +1,7 @@
 package spec
 
 import (
-	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -22,14 +20,14 @@ func TestParseOptions(t *testing.T) {
 		{"not an object", `[1]`, []string{"options must be a JSON object"}},
 		{"null", `null`, []string{"not null"}},
 		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{`unknown argument "readOnly"`, `did you mean "readonly"`, "valid arguments are", "workingDir"}},
-		{"args missing", `{}`, []string{"`args` must not be empty"}},
+		{"args missing", `{}`, []string{"`args` is required"}},
 		{"args empty", `{"args":[]}`, []string{"`args` must not be empty"}},
-		{"args not strings", `{"args":[1]}`, []string{"`args` must be a list of strings (found a JSON number)"}},
+		{"args not strings", `{"args":[1]}`, []string{"`args`: element 0 must be a string, not an integer"}},
 		{"args0 empty", `{"args":[""]}`, []string{"args[0] is empty"}},
 		{"readonly not bool", `{"args":["x"],"readonly":"yes"}`, []string{"`readonly` must be a boolean"}},
 
 		{"mount ok", `{"args":["x"],"mounts":{"/data":{"type":"tmpfs","source":"tmpfs","options":["size=16m"]}}}`, nil},
-		{"mount relative", `{"args":["x"],"mounts":{"data":{"type":"tmpfs","source":"tmpfs"}}}`, []string{"`mounts.\"data\"`", "absolute"}},
+		{"mount relative", `{"args":["x"],"mounts":{"data":{"type":"tmpfs","source":"tmpfs"}}}`, []string{"`mounts`: \"data\" must be an absolute destination"}},
 		{"mount no type", `{"args":["x"],"mounts":{"/d":{"source":"tmpfs"}}}`, []string{"`mounts.\"/d\".type` is missing"}},
 		{"mount no source", `{"args":["x"],"mounts":{"/d":{"type":"tmpfs"}}}`, []string{"`mounts.\"/d\".source` is missing"}},
 		{"mount empty type", `{"args":["x"],"mounts":{"/d":{"type":"","source":"x"}}}`, []string{"`mounts.\"/d\"`.type must be a non-empty string"}},
@@ -49,11 +47,16 @@ func TestParseOptions(t *testing.T) {
 		{"arch unknown", `{"args":["x"],"arch":"z80"}`, []string{"`arch`", `unknown value "z80"`, `"amd64"`, `"aarch64"`}},
 
 		{"env object", `{"args":["x"],"env":{"A":"1","B":2}}`, nil},
+		{"env boolean", `{"args":["x"],"env":{"A":true}}`, []string{"`env.A` must be a string or an integer, not a boolean"}},
+		{"env float", `{"args":["x"],"env":{"A":1.5}}`, []string{"`env.A` must be a string or an integer, not a float"}},
+		{"shmSize string zero", `{"args":["x"],"shmSize":"0"}`, []string{"`shmSize` must be a positive size", `not "0"`}},
+		{"same destination", `{"args":["x"],"mounts":{"/data":{"type":"tmpfs","source":"tmpfs"},"//data/":{"type":"tmpfs","source":"tmpfs"}}}`,
+			[]string{"`mounts`: \"//data/\" and \"/data\" are the same destination /data; give it once"}},
 		{"env list", `{"args":["x"],"env":["A=1","B="]}`, nil},
-		{"env list no equals", `{"args":["x"],"env":["A"]}`, []string{"`env`", `"A" is not of the form NAME=value`}},
+		{"env list no equals", `{"args":["x"],"env":["A"]}`, []string{"`env`: element 0 must be of the form NAME=value, not \"A\""}},
 		{"env twice", `{"args":["x"],"env":["A=1","A=2"]}`, []string{"A is set twice"}},
 		{"env object value list", `{"args":["x"],"env":{"A":[]}}`, []string{"`env.A` must be a string"}},
-		{"env number", `{"args":["x"],"env":3}`, []string{"`env` must be an attribute set"}},
+		{"env number", `{"args":["x"],"env":3}`, []string{"`env` must be a list or an attribute set, not an integer"}},
 
 		{"workingDir ok", `{"args":["x"],"workingDir":"/srv"}`, nil},
 		{"workingDir relative", `{"args":["x"],"workingDir":"srv"}`, []string{"`workingDir` must be an absolute path", `"srv"`}},
@@ -65,7 +68,7 @@ func TestParseOptions(t *testing.T) {
 		{"user too big", `{"args":["x"],"user":"4294967295"}`, []string{"`user`"}},
 		{"user negative", `{"args":["x"],"user":{"uid":-1,"gid":0}}`, []string{"`user.uid`"}},
 		{"user fraction", `{"args":["x"],"user":{"uid":1.5,"gid":0}}`, []string{"`user.uid`"}},
-		{"user missing gid", `{"args":["x"],"user":{"uid":1}}`, []string{"needs both uid and gid"}},
+		{"user missing gid", `{"args":["x"],"user":{"uid":1}}`, []string{"`user` needs the attribute gid"}},
 		{"user unknown key", `{"args":["x"],"user":{"uid":1,"gid":1,"name":"x"}}`, []string{"`user`", "name"}},
 
 		{"hostname", `{"args":["x"],"hostname":"box"}`, nil},
@@ -75,7 +78,7 @@ func TestParseOptions(t *testing.T) {
 		{"caps list", `{"args":["x"],"capabilities":["net_admin","CAP_KILL","Chown"]}`, nil},
 		{"caps object", `{"args":["x"],"capabilities":{"bounding":["KILL"],"ambient":[]}}`, nil},
 		{"caps unknown", `{"args":["x"],"capabilities":["CAP_FLY"]}`, []string{"`capabilities`", `unknown capability "CAP_FLY"`, "CAP_CHOWN"}},
-		{"caps unknown set", `{"args":["x"],"capabilities":{"bound":["KILL"]}}`, []string{`unknown set "bound"`, "bounding"}},
+		{"caps unknown set", `{"args":["x"],"capabilities":{"bound":["KILL"]}}`, []string{`unknown attribute "bound"`, "bounding"}},
 		{"caps not list", `{"args":["x"],"capabilities":"KILL"}`, []string{"`capabilities` must be a list"}},
 		{"noNewPrivileges false", `{"args":["x"],"noNewPrivileges":false}`, nil},
 
@@ -88,23 +91,23 @@ func TestParseOptions(t *testing.T) {
 		{"rlimits missing hard", `{"args":["x"],"rlimits":{"NOFILE":{"soft":1}}}`, []string{"`rlimits.NOFILE`"}},
 
 		{"namespaces", `{"args":["x"],"namespaces":["pid",{"type":"network","path":"/run/netns/x"},"user"]}`, nil},
-		{"namespaces unknown", `{"args":["x"],"namespaces":["pidd"]}`, []string{"`namespaces`", `unknown namespace "pidd"`, `"cgroup"`}},
+		{"namespaces unknown", `{"args":["x"],"namespaces":["pidd"]}`, []string{"`namespaces`: element 0: unknown namespace \"pidd\"", "cgroup"}},
 		{"namespaces duplicate", `{"args":["x"],"namespaces":["pid",{"type":"pid"}]}`, []string{`"pid" is given twice`}},
 		{"namespaces relative path", `{"args":["x"],"namespaces":[{"type":"net","path":"x"}]}`, []string{"`namespaces`"}},
 		{"namespaces no type", `{"args":["x"],"namespaces":[{"path":"/x"}]}`, []string{"element 0"}},
 
 		{"maskedPaths", `{"args":["x"],"maskedPaths":["/proc/kcore"]}`, nil},
-		{"maskedPaths relative", `{"args":["x"],"maskedPaths":["proc"]}`, []string{"`maskedPaths`", `"proc" is not an absolute path`}},
+		{"maskedPaths relative", `{"args":["x"],"maskedPaths":["proc"]}`, []string{"`maskedPaths`", "`maskedPaths`: element 0 must be an absolute path (start with /), not \"proc\""}},
 		{"readonlyPaths relative", `{"args":["x"],"readonlyPaths":["proc"]}`, []string{"`readonlyPaths`"}},
 
 		{"shmSize string", `{"args":["x"],"shmSize":"128m"}`, nil},
 		{"shmSize bytes", `{"args":["x"],"shmSize":1048576}`, nil},
 		{"shmSize bad", `{"args":["x"],"shmSize":"big"}`, []string{"`shmSize`", `"big"`, "64m"}},
-		{"shmSize zero", `{"args":["x"],"shmSize":0}`, []string{"`shmSize` must be positive"}},
-		{"shmSize fraction", `{"args":["x"],"shmSize":1.5}`, []string{"`shmSize` must be a whole number"}},
+		{"shmSize zero", `{"args":["x"],"shmSize":0}`, []string{"`shmSize` must be at least 1, not 0"}},
+		{"shmSize fraction", `{"args":["x"],"shmSize":1.5}`, []string{"`shmSize` must be an integer or a string, not a float"}},
 
 		{"annotations", `{"args":["x"],"annotations":{"a.b":"c"}}`, nil},
-		{"annotations not strings", `{"args":["x"],"annotations":{"a":1}}`, []string{"`annotations`"}},
+		{"annotations not strings", `{"args":["x"],"annotations":{"a":1}}`, []string{"`annotations.a` must be a string, not an integer"}},
 		{"extraConfig", `{"args":["x"],"extraConfig":{"process":{"oomScoreAdj":5}}}`, nil},
 		{"extraConfig list", `{"args":["x"],"extraConfig":[1]}`, []string{"`extraConfig` must be an attribute set"}},
 
@@ -231,31 +234,19 @@ func TestCanonicalNames(t *testing.T) {
 	}
 }
 
-// The Nix wrapper and the builder know the same argument names: every
-// argument the wrapper passes on under "container" is a field of Options, and
-// every field has an argument, so a name accepted at evaluation is never
-// refused by the builder (name and copyToRoot stay in Nix; copyToRoot is passed
+// The argument table and the builder know the same argument names: every
+// argument of the table that reaches the builder is a field of Options, and
+// every field has a row (name and copyToRoot are nixOnly: copyToRoot is passed
 // as contents).
-func TestOptionNamesMatchWrapper(t *testing.T) {
-	data, err := os.ReadFile("../nix/oci-tools.nix")
-	if err != nil {
-		t.Fatal(err)
+func TestOptionFieldsMatchTable(t *testing.T) {
+	typ := reflect.TypeOf(Options{})
+	var fields []string
+	for i := 0; i < typ.NumField(); i++ {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
 	}
-	src := string(data)
-	start := strings.Index(src, "arguments = {")
-	end := strings.Index(src[start:], "\n  };")
-	if start < 0 || end < 0 {
-		t.Fatal("no `arguments = { ... };` block in nix/oci-tools.nix")
-	}
-	re := regexp.MustCompile(`(?m)^    ([a-zA-Z]+) = `)
-	var wrapper []string
-	for _, m := range re.FindAllStringSubmatch(src[start:start+end], -1) {
-		if m[1] != "name" && m[1] != "copyToRoot" {
-			wrapper = append(wrapper, m[1])
-		}
-	}
-	sort.Strings(wrapper)
-	if got := optionNames(); !reflect.DeepEqual(got, wrapper) {
-		t.Errorf("Options fields %v\nwrapper arguments %v", got, wrapper)
+	sort.Strings(fields)
+	if got := builderArgumentNames(); !reflect.DeepEqual(got, fields) {
+		t.Errorf("table arguments %v\nOptions fields %v", got, fields)
 	}
 }
