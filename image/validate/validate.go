@@ -209,16 +209,21 @@ func (v *validator) manifest(where string, desc v1.Descriptor) {
 		v.fail("%s: config: %d history entries with a layer for %d layers", where, nonEmpty, len(m.Layers))
 	}
 	fsys := newTree(v.lim.Entries)
+	layersOK := true
 	for i, l := range m.Layers {
 		lw := fmt.Sprintf("%s: layer %d (%s)", where, i, l.Digest)
 		diffID, err := v.layer(l, fsys)
 		if err != nil {
 			v.fail("%s: %w", lw, err)
+			layersOK = false
 			continue
 		}
 		if i < len(img.RootFS.DiffIDs) && img.RootFS.DiffIDs[i] != diffID {
 			v.fail("%s: uncompressed digest %s, but the config's diff_ids[%d] is %s", lw, diffID, i, img.RootFS.DiffIDs[i])
 		}
+	}
+	if !layersOK {
+		return // the entrypoint cannot be looked for in unreadable layers
 	}
 	if fsys.overflow {
 		v.fail("%s: more than %d entries in the layers: the entrypoint was not checked", where, v.lim.Entries)
@@ -281,30 +286,39 @@ func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error)
 	}
 	tarHash := sha256.New()
 	limited := &limitReader{r: tarStream, left: v.lim.LayerBytes, max: v.lim.LayerBytes}
-	tr := tar.NewReader(io.TeeReader(limited, tarHash))
+	readErr := readTar(io.TeeReader(limited, tarHash), fsys)
+	// Read the rest of the blob either way: a blob that is not what its
+	// digest says explains any error in its content.
+	if _, err := io.Copy(io.Discard, src); err != nil && readErr == nil {
+		readErr = err
+	}
+	if got := digest.NewDigest(digest.SHA256, blobHash); got != desc.Digest {
+		return "", fmt.Errorf("the blob's content has digest %s", got)
+	}
+	if readErr != nil {
+		return "", readErr
+	}
+	return digest.NewDigest(digest.SHA256, tarHash), nil
+}
+
+// readTar records every entry of a tar stream, then reads what follows the
+// end-of-archive blocks (it counts in the diff_id).
+func readTar(r io.Reader, fsys *tree) error {
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return "", fmt.Errorf("tar: %w", err)
+			return fmt.Errorf("tar: %w", err)
 		}
 		if err := fsys.add(h); err != nil {
-			return "", err
+			return err
 		}
 	}
-	// Trailing bytes after the end-of-archive blocks count in the diff_id.
-	if _, err := io.Copy(io.Discard, io.TeeReader(limited, tarHash)); err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return "", err
-	}
-	if got := digest.NewDigest(digest.SHA256, blobHash); got != desc.Digest {
-		return "", fmt.Errorf("the blob's content has digest %s", got)
-	}
-	return digest.NewDigest(digest.SHA256, tarHash), nil
+	_, err := io.Copy(io.Discard, r)
+	return err
 }
 
 type limitReader struct {

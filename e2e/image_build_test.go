@@ -1,0 +1,329 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// nixBuildImage builds a buildImage (or buildLayer) expression in the sandbox
+// and holds it to what issue 10 asks of every image: nix-build --check
+// reproduces it bit for bit, ocitools validate accepts the layout, and the
+// store path is what Nix registered.
+func nixBuildImage(t *testing.T, expr string) string {
+	t.Helper()
+	out := nixBuild(t, expr)
+	if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+		t.Fatalf("nix-build --check: %s is not reproducible: %v\n%s", out, err, log)
+	}
+	if _, err := os.Stat(filepath.Join(out, "oci-layout")); err == nil {
+		if msg, err := exec.Command(ocitoolsBin, "validate", out).CombinedOutput(); err != nil {
+			t.Fatalf("ocitools validate %s: %v\n%s", out, err, msg)
+		}
+	}
+	verifyStorePath(t, out)
+	return out
+}
+
+type imageLayout struct {
+	dir      string
+	index    v1.Index
+	manifest v1.Manifest
+	config   v1.Image
+}
+
+func readImage(t *testing.T, dir string) *imageLayout {
+	t.Helper()
+	l := &imageLayout{dir: dir}
+	readJSONFile(t, filepath.Join(dir, "index.json"), &l.index)
+	if len(l.index.Manifests) != 1 {
+		t.Fatalf("%s: %d manifests in index.json, want 1", dir, len(l.index.Manifests))
+	}
+	readJSONFile(t, l.blob(l.index.Manifests[0].Digest.Encoded()), &l.manifest)
+	readJSONFile(t, l.blob(l.manifest.Config.Digest.Encoded()), &l.config)
+	return l
+}
+
+func (l *imageLayout) blob(hex string) string { return filepath.Join(l.dir, "blobs", "sha256", hex) }
+
+func (l *imageLayout) tag() string {
+	return l.index.Manifests[0].Annotations[v1.AnnotationRefName]
+}
+
+// storePaths lists, per layer, the store paths its history entry names.
+func (l *imageLayout) storePaths() [][]string {
+	var out [][]string
+	for _, h := range l.config.History {
+		_, list, _ := strings.Cut(h.Comment, ": ")
+		out = append(out, strings.Fields(list))
+	}
+	return out
+}
+
+func readJSONFile(t *testing.T, f string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v", f, err)
+	}
+}
+
+// imageLet defines, for the expressions below, a small application: a
+// script (referring to busybox), a data directory and a config file.
+const imageLet = `let
+  data = runCommand "data" { } "mkdir -p $out/share; echo data > $out/share/msg";
+  conf = builtins.toFile "app.conf" "greeting=hi";
+  app = writeScript "app" "#!${busybox}/bin/sh\ncat ${data}/share/msg ${conf}";
+in `
+
+// One layer per store path, most shared first; every store path the config
+// names is in the image; the default tag is derived from the inputs.
+func TestImageLayerPerStorePath(t *testing.T) {
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage {
+	  name = "e2e/app";
+	  config = {
+	    Entrypoint = [ app ];
+	    Cmd = [ "--conf=${conf}" ];
+	    Env = { GREETING = "hi"; DATA = "${data}/share"; };
+	    ExposedPorts = [ "8080/tcp" ];
+	    Labels."org.example" = "yes";
+	    WorkingDir = "/";
+	    User = "1000:100";
+	    StopSignal = "SIGINT";
+	    Volumes = [ "/data" ];
+	  };
+	}`)
+	img := readImage(t, out)
+	paths := img.storePaths()
+	if len(img.manifest.Layers) != 4 || len(paths) != 4 {
+		t.Fatalf("%d layers (%v), want 4: busybox, app, conf, data", len(img.manifest.Layers), paths)
+	}
+	// busybox, data and the config file are each used by the script (ties
+	// broken by name); the script, used by nothing, is the top layer.
+	for i, name := range []string{"app.conf", "busybox", "data", "app"} {
+		if len(paths[i]) != 1 || !strings.HasSuffix(paths[i][0], "-"+name) {
+			t.Errorf("layer %d holds %v, want %s alone (layers: %v)", i, paths[i], name, paths)
+		}
+	}
+	c := img.config.Config
+	if c.User != "1000:100" || c.StopSignal != "SIGINT" || c.Labels["org.example"] != "yes" || len(c.Env) != 2 || !strings.HasPrefix(c.Env[0], "DATA=/nix/store/") {
+		t.Errorf("config %+v", c)
+	}
+	if _, ok := c.ExposedPorts["8080/tcp"]; !ok {
+		t.Errorf("ExposedPorts %v", c.ExposedPorts)
+	}
+	if tag := img.tag(); len(tag) != 32 || tag == "latest" {
+		t.Errorf("derived tag %q, want 32 characters of a hash", tag)
+	}
+	if img.config.Architecture != "amd64" || img.config.OS != "linux" || img.config.Created.Unix() != 1 {
+		t.Errorf("platform %s/%s created %v", img.config.OS, img.config.Architecture, img.config.Created)
+	}
+	for i, l := range img.manifest.Layers {
+		if l.MediaType != v1.MediaTypeImageLayerGzip {
+			t.Errorf("layer %d: %s, want gzip by default", i, l.MediaType)
+		}
+	}
+}
+
+// The derived tag is the same for the same inputs and changes with them; a
+// given tag is used as it is; the result carries imageName and imageTag.
+func TestImageTag(t *testing.T) {
+	tagOf := func(expr string) string {
+		out, err := exec.Command("nix-instantiate", "--eval", "--strict", nixFile(t, expr)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return strings.Trim(strings.TrimSpace(string(out)), `"`)
+	}
+	a := tagOf(`(ociTools.buildImage { name = "x"; config.Cmd = [ "${busybox}/bin/sh" ]; }).imageTag`)
+	b := tagOf(`(ociTools.buildImage { name = "x"; config.Cmd = [ "${busybox}/bin/sh" ]; }).imageTag`)
+	c := tagOf(`(ociTools.buildImage { name = "x"; config.Cmd = [ "${busybox}/bin/ls" ]; }).imageTag`)
+	if a != b || a == c || len(a) != 32 {
+		t.Errorf("derived tags %q %q %q: want equal for equal inputs, different otherwise", a, b, c)
+	}
+	if got := tagOf(`(ociTools.buildImage { name = "x"; tag = "v1.0"; config.Cmd = [ "${busybox}/bin/sh" ]; }).imageTag`); got != "v1.0" {
+		t.Errorf("given tag came back as %q", got)
+	}
+	out := nixBuildImage(t, `ociTools.buildImage { name = "x"; tag = "v1.0"; config.Cmd = [ "${busybox}/bin/sh" ]; }`)
+	if got := readImage(t, out).tag(); got != "v1.0" {
+		t.Errorf("index.json tag %q", got)
+	}
+}
+
+// Each compression gives its media type, a valid layout and a reproducible build.
+func TestImageCompressions(t *testing.T) {
+	for comp, mt := range map[string]string{"gzip": v1.MediaTypeImageLayerGzip, "zstd": v1.MediaTypeImageLayerZstd, "none": v1.MediaTypeImageLayer} {
+		t.Run(comp, func(t *testing.T) {
+			out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "c"; compression = "`+comp+`"; config.Entrypoint = [ app ]; }`)
+			for i, l := range readImage(t, out).manifest.Layers {
+				if l.MediaType != mt {
+					t.Errorf("layer %d: %s, want %s", i, l.MediaType, mt)
+				}
+			}
+		})
+	}
+}
+
+// maxLayers merges the least shared paths into the last layer.
+func TestImageMaxLayers(t *testing.T) {
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "m"; maxLayers = 2; config.Entrypoint = [ app ]; }`)
+	paths := readImage(t, out).storePaths()
+	if len(paths) != 2 || len(paths[0]) != 1 || len(paths[1]) != 3 {
+		t.Errorf("layers %v, want app.conf then the three others together", paths)
+	}
+}
+
+// An explicit layer is built once and copied as it is into each image that
+// lists it; its paths are left out of the automatic layers; copyToRoot gets
+// its own layer.
+func TestImageExplicitLayersShared(t *testing.T) {
+	layerExpr := `ociTools.buildLayer { deps = [ busybox ]; }`
+	layerOut := nixBuildImage(t, layerExpr)
+	var info struct {
+		Digest string   `json:"digest"`
+		DiffID string   `json:"diffID"`
+		Paths  []string `json:"paths"`
+	}
+	readJSONFile(t, filepath.Join(layerOut, "layer.json"), &info)
+	if len(info.Paths) != 1 || !strings.HasSuffix(info.Paths[0], "-busybox") {
+		t.Fatalf("layer holds %v", info.Paths)
+	}
+	for _, app := range []string{"one", "two"} {
+		expr := imageLet + `let base = ` + layerExpr + `; other = writeScript "` + app + `" "#!${busybox}/bin/sh\necho ` + app + `"; in
+		ociTools.buildImage { name = "` + app + `"; layers = [ base ]; copyToRoot = [ busybox ]; config.Entrypoint = [ other ]; }`
+		img := readImage(t, nixBuildImage(t, expr))
+		paths := img.storePaths()
+		if len(img.manifest.Layers) != 3 {
+			t.Fatalf("%s: layers %v, want the shared layer, the app, copyToRoot", app, paths)
+		}
+		if string(img.manifest.Layers[0].Digest) != info.Digest || string(img.config.RootFS.DiffIDs[0]) != info.DiffID {
+			t.Errorf("%s: first layer %s, want the shared layer %s", app, img.manifest.Layers[0].Digest, info.Digest)
+		}
+		if len(paths[1]) != 1 || !strings.HasSuffix(paths[1][0], "-"+app) {
+			t.Errorf("%s: automatic layer holds %v, want only the app (busybox is in the explicit layer)", app, paths[1])
+		}
+		if !strings.HasPrefix(img.config.History[2].Comment, "copyToRoot: ") {
+			t.Errorf("%s: last layer %q, want copyToRoot", app, img.config.History[2].Comment)
+		}
+	}
+}
+
+// perms are applied in the tar: the layout records them (validate reads the
+// layers; a wrong mode on the entrypoint would fail it).
+func TestImagePerms(t *testing.T) {
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage {
+	  name = "p";
+	  config.Entrypoint = [ app ];
+	  perms = [ { path = "${data}/share/msg"; mode = "0600"; uid = 1000; gid = 100; } ];
+	}`)
+	listing, err := exec.Command("sh", "-c", "for f in "+out+"/blobs/sha256/*; do tar -tvzf $f 2>/dev/null || true; done").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(listing), "\n") {
+		if strings.HasSuffix(line, "-data/share/msg") {
+			found = true
+			if !strings.HasPrefix(line, "-rw------- 1000/100 ") {
+				t.Errorf("perms not applied: %s", line)
+			}
+		} else if strings.Contains(line, "nix/store") && !strings.Contains(line, " 0/0 ") {
+			t.Errorf("owner not 0/0: %s", line)
+		}
+	}
+	if !found {
+		t.Errorf("no layer lists share/msg:\n%s", listing)
+	}
+}
+
+// Bad input fails at evaluation with a message naming the argument.
+func TestImageBadInputAtEvaluation(t *testing.T) {
+	sh := `[ "${busybox}/bin/sh" ]`
+	for _, tc := range []struct{ name, expr, want string }{
+		{"config key spelling", `ociTools.buildImage { name = "x"; config.entrypoint = ` + sh + `; }`, "buildImage: `config` unknown field \"entrypoint\" (did you mean \"Entrypoint\"?)"},
+		{"config workdir", `ociTools.buildImage { name = "x"; config.workdir = "/"; }`, "did you mean \"WorkingDir\"?"},
+		{"config value", `ociTools.buildImage { name = "x"; config.Cmd = "sh"; }`, "buildImage: `config` Cmd must be a list of strings"},
+		{"name missing", `ociTools.buildImage { config.Cmd = ` + sh + `; }`, "buildImage: `name` is required"},
+		{"bad name", `ociTools.buildImage { name = "My App"; }`, "buildImage: `name` \"My App\" is not a valid image name"},
+		{"bad tag", `ociTools.buildImage { name = "x"; tag = "-v1"; }`, "buildImage: `tag` \"-v1\" is not a valid tag"},
+		{"maxLayers too small", `ociTools.buildImage { name = "x"; maxLayers = 0; }`, "buildImage: `maxLayers` must be between 1 and 125"},
+		{"maxLayers too large", `ociTools.buildImage { name = "x"; maxLayers = 500; }`, "buildImage: `maxLayers` must be between 1 and 125"},
+		{"compression", `ociTools.buildImage { name = "x"; compression = "xz"; }`, "buildImage: `compression` must be one of \"gzip\", \"zstd\", \"none\""},
+		{"layers element", `ociTools.buildImage { name = "x"; layers = [ busybox ]; }`, "buildImage: `layers` element 0 is the string \"/nix/store/"},
+		{"perms mode", `ociTools.buildImage { name = "x"; perms = [ { path = "/x"; mode = 0755; } ]; }`, "mode must be an octal string"},
+		{"perms relative", `ociTools.buildImage { name = "x"; perms = [ { path = "x"; } ]; }`, "must be absolute"},
+		{"created", `ociTools.buildImage { name = "x"; created = "now"; }`, "buildImage: `created` must be an RFC 3339 time"},
+		{"arch", `ociTools.buildImage { name = "x"; arch = "sparc"; }`, "buildImage: `arch` unknown value \"sparc\""},
+		{"unknown argument", `ociTools.buildImage { name = "x"; maxlayers = 3; }`, "buildImage: unknown argument `maxlayers` (did you mean \"maxLayers\"?)"},
+		{"buildLayer deps", `ociTools.buildLayer { }`, "buildLayer: `deps` is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := nixBuildFail(t, tc.expr)
+			if !strings.Contains(log, tc.want) {
+				t.Errorf("log lacks %q:\n%s", tc.want, log)
+			}
+		})
+	}
+}
+
+// What evaluation cannot know, the builder refuses, and nothing survives.
+func TestImageBuilderErrors(t *testing.T) {
+	for _, tc := range []struct{ name, expr, want string }{
+		{"copyToRoot conflict names both",
+			`let other = runCommand "other" { } "mkdir -p $out/bin; echo x > $out/bin/sh"; in
+			ociTools.buildImage { name = "x"; copyToRoot = [ busybox other ]; config.Cmd = [ "/bin/sh" ]; }`,
+			"-busybox/bin/sh and /nix/store/"},
+		{"perms for a path not in the image",
+			`let other = runCommand "other" { } "mkdir $out"; in
+			ociTools.buildImage { name = "x"; config.Cmd = [ "${busybox}/bin/sh" ]; perms = [ { path = "${other}"; mode = "0700"; } ]; }`,
+			"`perms`: /nix/store/"},
+		{"entrypoint not in the image",
+			`ociTools.buildImage { name = "x"; config.Cmd = [ "/bin/sh" ]; config.Env = [ "BB=${busybox}" ]; }`,
+			"the program /bin/sh is not in the image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := nixBuildFail(t, tc.expr)
+			if !strings.Contains(log, tc.want) {
+				t.Errorf("log lacks %q:\n%s", tc.want, log)
+			}
+			drv, err := exec.Command("nix-instantiate", nixFile(t, tc.expr)).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("nix-store", "--query", "--outputs", strings.TrimSpace(string(drv))).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := strings.TrimSpace(string(out)); isValidStorePath(p) {
+				t.Errorf("failed build left a valid store path %s", p)
+			}
+		})
+	}
+}
+
+// Outside Nix: --attrs and --out, and a failure leaves nothing.
+func TestBuildImageOutsideNix(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	attrs := filepath.Join(dir, "attrs.json")
+	if err := os.WriteFile(attrs, []byte(`{"closure":[],"image":{"name":"x","tag":"t","config":{}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", out).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "no layers") {
+		t.Errorf("empty image: %v\n%s", err, msg)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("failed build left %v", entries)
+	}
+}
