@@ -244,9 +244,14 @@ func applyBlob(ctx context.Context, l *Layout, a *applier, d ocispec.Descriptor,
 
 // runtimeConfig generates config.json's content from the image config.
 func runtimeConfig(img *Image, args []string, r *root) (*specs.Spec, error) {
-	users, err := loadUsers(r)
-	if err != nil {
-		return nil, err
+	// Read only when there is a name to look up: an image that sets no
+	// User does not depend on what its /etc/passwd is.
+	var users userDB
+	if img.Config.Config.User != "" {
+		var err error
+		if users, err = loadUsers(r); err != nil {
+			return nil, err
+		}
 	}
 	opts, err := configOptions(img, args, users)
 	if err != nil {

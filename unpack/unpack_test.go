@@ -670,3 +670,23 @@ func TestNothingHalfWritten(t *testing.T) {
 		w.check(t, false)
 	})
 }
+
+// /etc/passwd that is not a regular file matters only when User needs it.
+func TestPasswdNotAFile(t *testing.T) {
+	for _, user := range []string{"", "0", "app"} {
+		t.Run("user="+user, func(t *testing.T) {
+			w := newWorld(t)
+			im := img(L{Entries: []E{{Name: "etc/"}, {Name: "etc/passwd", Typeflag: tar.TypeFifo}}})
+			im.Config.User = user
+			w.layout(t, im)
+			_, err := w.unpack(t, Options{})
+			if user == "" && err != nil {
+				t.Fatalf("no User, yet: %v", err)
+			}
+			if user != "" && (err == nil || !strings.Contains(err.Error(), "not a regular file")) {
+				t.Fatalf("got %v, want /etc/passwd named as not a regular file", err)
+			}
+			w.check(t, user == "")
+		})
+	}
+}
