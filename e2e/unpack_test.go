@@ -222,6 +222,11 @@ func TestUnpackRootless(t *testing.T) {
 			if res.code != 0 || !strings.HasSuffix(words(res.stdout), "hello from the image keep new") {
 				t.Errorf("exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
 			}
+			// run's own flags and ARGS after -- work with an image too.
+			res = runCmd(t, r.cmd(t, "run", "--grace", "2s", "--no-terminal", layout, "--", "/bin/sh", "-c", "echo override $GREETING; exit 3"))
+			if res.code != 3 || words(res.stdout) != "override hello from the image" {
+				t.Errorf("with ARGS: exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
+			}
 		})
 	}
 }

@@ -24,7 +24,7 @@ func newApp() *cli.App {
 			buildLayerCommand(),
 			validateCommand(),
 			verifyCommand(),
-			runCommand(),
+			withImages(runCommand()),
 			unpackCommand(),
 		},
 		// Errors are printed once, by main, with the program name.

@@ -14,7 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/run"
-	"github.com/ocitools/ocitools/unpack"
 )
 
 // runFailed is the exit status when ocitools cannot start the container, kept
@@ -25,7 +24,7 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a bundle with an OCI runtime, as root or rootless, without writing to it",
-		ArgsUsage: "BUNDLE|IMAGE [-- ARGS...]",
+		ArgsUsage: "BUNDLE [-- ARGS...]",
 		Description: `Runs BUNDLE (a directory holding config.json and rootfs/) with runc or crun
 in a private temporary bundle: the root file system is an overlay whose
 writable layer is thrown away afterwards, so the stored bundle is never
@@ -45,17 +44,13 @@ program instead of the configured ones.
 
 The exit status is the container's (128+N when signal N killed it); 125 means
 ocitools could not start it. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
-SIGUSR2 are forwarded; SIGKILL follows a terminating one after --grace.
-
-IMAGE, an OCI image layout directory (DIR or DIR:TAG), is first unpacked
-into a temporary bundle as ocitools unpack does (--platform, --max-bytes and
---max-entries apply), which is removed afterwards.`,
-		Flags: append([]cli.Flag{
+SIGUSR2 are forwarded; SIGKILL follows a terminating one after --grace.`,
+		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime name or path (default: $" + run.RuntimeEnv + ", else runc, else crun on PATH)"},
 			&cli.DurationFlag{Name: "grace", Value: run.DefaultGrace, Usage: "time between a forwarded SIGINT, SIGTERM, SIGHUP or SIGQUIT and SIGKILL (0: kill at once)"},
 			&cli.BoolFlag{Name: "no-terminal", Usage: "run a bundle that sets process.terminal without a terminal (for scripts)"},
 			&cli.StringFlag{Name: "state-dir", Usage: "the runtime's state directory (--root) (default: /run/ocitools as root, $XDG_RUNTIME_DIR/ocitools otherwise)"},
-		}, unpackFlags()...),
+		},
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) == 0 {
@@ -68,18 +63,14 @@ into a temporary bundle as ocitools unpack does (--platform, --max-bytes and
 				}
 				rest = rest[1:]
 			}
-			o := run.Options{
+			return runBundle(c.Context, run.Options{
 				Bundle:     bundle,
 				Args:       rest,
 				Runtime:    c.String("runtime"),
 				Grace:      grace(c),
 				StateDir:   c.String("state-dir"),
 				NoTerminal: c.Bool("no-terminal"),
-			}
-			if unpack.IsLayout(bundle) || (isRegistryRef(bundle) && c.App.Command("pull") != nil) {
-				return runImage(c, bundle, rest, o)
-			}
-			return runBundle(c.Context, o)
+			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ocitools/ocitools/run"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -117,13 +117,56 @@ func unpackOptions(c *cli.Context, image, bundle string, args []string) (unpack.
 	return o, nil
 }
 
-// runImage unpacks an image into a temporary bundle, runs it and removes it.
-func runImage(c *cli.Context, image string, args []string, ro run.Options) error {
-	tmp, err := os.MkdirTemp("", "ocitools-image-")
-	if err != nil {
-		return cli.Exit("run: "+err.Error(), runFailed)
+// withImages lets `ocitools run` take an image (a layout, or a registry
+// reference when this ocitools can pull) where it takes a bundle: the image is
+// unpacked into a temporary bundle, which the command's own action runs, and
+// removed afterwards. Kept apart from run.go, which knows only bundles.
+func withImages(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, unpackFlags()...)
+	cmd.ArgsUsage = "BUNDLE|IMAGE [-- ARGS...]"
+	cmd.Description += `
+
+IMAGE, an OCI image layout directory (DIR or DIR:TAG) or a registry
+reference REGISTRY/REPOSITORY[:TAG], is first unpacked into a temporary
+bundle as ocitools unpack does (its flags apply), which is removed
+afterwards.`
+	inner := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		args := c.Args().Slice()
+		if len(args) == 0 || !isImageArg(c, args[0]) {
+			return inner(c)
+		}
+		image, rest := args[0], args[1:]
+		if len(rest) > 0 && rest[0] != "--" {
+			return inner(c) // it says what is wrong with the arguments
+		}
+		if len(rest) > 0 {
+			rest = rest[1:]
+		}
+		tmp, err := os.MkdirTemp("", "ocitools-image-")
+		if err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
+		defer func() { _ = unpack.RemoveTree(tmp) }()
+		bundle, err := unpackTemp(c, image, tmp, rest)
+		if err != nil {
+			return err
+		}
+		nc, err := withArgs(c, append([]string{bundle, "--"}, rest...))
+		if err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
+		return inner(nc)
 	}
-	defer func() { _ = unpack.RemoveTree(tmp) }()
+	return cmd
+}
+
+func isImageArg(c *cli.Context, s string) bool {
+	return unpack.IsLayout(s) || (isRegistryRef(s) && c.App.Command("pull") != nil)
+}
+
+// unpackTemp unpacks image into tmp/bundle; SIGINT, SIGTERM and SIGHUP stop it.
+func unpackTemp(c *cli.Context, image, tmp string, args []string) (string, error) {
 	bundle := filepath.Join(tmp, "bundle")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -131,25 +174,47 @@ func runImage(c *cli.Context, image string, args []string, ro run.Options) error
 		layout, cleanup, err := pullImage(ctx, c, image, tmp)
 		defer cleanup()
 		if err != nil {
-			return cli.Exit("run: "+err.Error(), runFailed)
+			return "", cli.Exit("run: "+err.Error(), runFailed)
 		}
 		image = layout
 	}
 	o, err := unpackOptions(c, image, bundle, args)
 	if err != nil {
-		return cli.Exit("run: "+err.Error(), runFailed)
+		return "", cli.Exit("run: "+err.Error(), runFailed)
 	}
-	_, err = unpack.Unpack(ctx, o)
-	interrupted := ctx.Err() != nil
-	stop()
-	if interrupted {
-		return cli.Exit("run: interrupted while unpacking "+image, runFailed)
+	if _, err = unpack.Unpack(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			return "", cli.Exit("run: interrupted while unpacking "+image, runFailed)
+		}
+		return "", cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
 	}
-	if err != nil {
-		return cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
+	return bundle, nil
+}
+
+// withArgs is c with other positional arguments and the same flag values.
+func withArgs(c *cli.Context, args []string) (*cli.Context, error) {
+	fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(fs); err != nil {
+			return nil, err
+		}
 	}
-	ro.Bundle = bundle
-	return runBundle(c.Context, ro)
+	for _, name := range c.LocalFlagNames() {
+		if err := fs.Set(name, fmt.Sprint(c.Value(name))); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", name, err)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var parent *cli.Context
+	if l := c.Lineage(); len(l) > 1 {
+		parent = l[1]
+	}
+	nc := cli.NewContext(c.App, fs, parent)
+	nc.Command = c.Command
+	nc.Context = c.Context
+	return nc, nil
 }
 
 // isRegistryRef tells whether s names a registry image rather than a path:
@@ -163,7 +228,10 @@ func isRegistryRef(s string) bool {
 		return false
 	}
 	first, _, found := strings.Cut(s, "/")
-	return found && (strings.ContainsAny(first, ".:") || first == "localhost")
+	if !found || first == "" || strings.HasPrefix(first, ".") {
+		return false // "/abs", "./rel", "../rel"
+	}
+	return strings.ContainsAny(first, ".:") || first == "localhost"
 }
 
 // pullImage fetches a registry image into a new layout in a temporary
