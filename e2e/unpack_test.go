@@ -470,3 +470,37 @@ func TestUnpackFromRegistry(t *testing.T) {
 		})
 	}
 }
+
+// An image whose config names a user by name: resolved in the image's
+// /etc/passwd, and the container runs as that user, with runc as root and
+// with `ocitools run` rootless (through the caller's subordinate ids).
+func TestUnpackImageUser(t *testing.T) {
+	u := unprivUser(t)
+	ensureSubIDs(t, u)
+	mustLookPath(t, "newuidmap")
+	dir := ownedDir(t, u.UID, u.GID)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	im := whiteoutImage(t, "/bin/sh", "-c", "id -u; id -g; cat /data/keep")
+	im.Config.User = "app"
+	layout := writeLayout(t, filepath.Join(dir, "layout"), im)
+
+	rootBundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(ocitoolsBin, "unpack", layout, rootBundle).CombinedOutput(); err != nil {
+		t.Fatalf("unpack: %v\n%s", err, out)
+	}
+	stdout, stderr, code := runcRun(t, rootBundle)
+	if code != 0 || words(stdout) != "1000 1000 keep" {
+		t.Errorf("runc run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	bundle := filepath.Join(dir, "bundle")
+	if res := runCmd(t, u.Command(t, ocitoolsBin, "unpack", layout, bundle)); res.code != 0 {
+		t.Fatalf("unpack as %s: exit %d\n%s", u.Name, res.code, res.stderr)
+	}
+	res := runCmd(t, u.Command(t, ocitoolsBin, "run", bundle))
+	if res.code != 0 || words(res.stdout) != "1000 1000 keep" {
+		t.Errorf("ocitools run (rootless): exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
