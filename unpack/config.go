@@ -80,7 +80,9 @@ func configOptions(img *Image, args []string, users userDB) (*spec.Options, erro
 	// Labels first: the annotations this package sets win over a label of
 	// the same name (the image spec's conversion rules).
 	for k, v := range c.Labels {
-		ann[k] = v
+		if k != "" { // an annotation needs a name
+			ann[k] = v
+		}
 	}
 	if c.StopSignal != "" {
 		ann[AnnotationStopSignal] = c.StopSignal

@@ -269,9 +269,12 @@ func (l *Layout) Resolve(tag string, plat Platform) (*Image, error) {
 	}
 	var cands []ocispec.Descriptor
 	var tags []string
+	seen := map[string]bool{}
 	for _, d := range idx.Manifests {
 		name := d.Annotations[ocispec.AnnotationRefName]
-		if name != "" {
+		if name != "" && !seen[name] {
+			// Some tools tag each platform's manifest with the same name.
+			seen[name] = true
 			tags = append(tags, name)
 		}
 		if tag == "" || name == tag {

@@ -581,6 +581,11 @@ func TestSelection(t *testing.T) {
 	if err := l.AddIndex("multi", []ocispec.Descriptor{mk(other, "other"), mk(runtime.GOARCH, "host")}); err != nil {
 		t.Fatal(err)
 	}
+	// A layout listing each platform's manifest directly, all with one tag.
+	a, b := mk(other, "other"), mk(runtime.GOARCH, "host")
+	a.Annotations = map[string]string{ocispec.AnnotationRefName: "flat"}
+	b.Annotations = map[string]string{ocispec.AnnotationRefName: "flat"}
+	l.AddDescriptors(a, b)
 	single := img(L{Entries: []E{{Name: "marker", Body: "single"}}})
 	single.Tag = "single"
 	if _, err := l.AddImage(single); err != nil {
@@ -592,6 +597,8 @@ func TestSelection(t *testing.T) {
 		{ref: ":multi", want: "host"},
 		{ref: ":multi", platform: "linux/" + other, want: "other"},
 		{ref: ":single", want: "single"},
+		{ref: ":flat", want: "host"},
+		{ref: ":flat", platform: "linux/" + other, want: "other"},
 		{ref: "", wantErr: "several images"},
 		{ref: ":nope", wantErr: `no image tagged "nope"`},
 		{ref: ":multi", platform: "linux/s390x", wantErr: "no image for platform linux/s390x"},

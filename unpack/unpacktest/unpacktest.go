@@ -238,6 +238,12 @@ func (l *Layout) AddIndex(tag string, manifests []ocispec.Descriptor) error {
 	return l.writeIndex()
 }
 
+// AddDescriptors lists descriptors in index.json as they are.
+func (l *Layout) AddDescriptors(ds ...ocispec.Descriptor) error {
+	l.index.Manifests = append(l.index.Manifests, ds...)
+	return l.writeIndex()
+}
+
 func (l *Layout) writeIndex() error {
 	data, err := json.Marshal(l.index)
 	if err != nil {
