@@ -16,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // Media types of Docker's image format, which registries and skopeo still
@@ -62,9 +63,29 @@ func OpenLayout(dir string) (*Layout, error) {
 	return &Layout{Dir: dir}, nil
 }
 
+// openRegular opens a file of the layout for reading, refusing anything but
+// a regular file (after symlinks) without blocking: a FIFO planted as a blob
+// would otherwise hang the open, a device give endless data.
+func openRegular(p string) (*os.File, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
 // readLimited reads a file of at most limit bytes.
 func readLimited(p string, limit int64) ([]byte, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +139,7 @@ func (l *Layout) OpenBlob(d ocispec.Descriptor) (*VerifiedReader, error) {
 	if d.Size < 0 {
 		return nil, fmt.Errorf("blob %s: declared size %d is negative", d.Digest, d.Size)
 	}
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("blob %s is missing from the layout (%s)", d.Digest, p)
@@ -129,10 +150,6 @@ func (l *Layout) OpenBlob(d ocispec.Descriptor) (*VerifiedReader, error) {
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("blob %s (%s) is not a regular file", d.Digest, p)
 	}
 	if fi.Size() != d.Size {
 		f.Close()

@@ -305,6 +305,20 @@ func TestTamperedBlobs(t *testing.T) {
 		{"config larger than declared", func(t *testing.T, l *unpacktest.Layout, m ocispec.Manifest) {
 			appendTo(t, l.BlobPath(m.Config.Digest), []byte("                "))
 		}, "declares"},
+		{"layer is a FIFO", func(t *testing.T, l *unpacktest.Layout, m ocispec.Manifest) {
+			p := l.BlobPath(m.Layers[1].Digest)
+			os.Remove(p)
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
+		{"config is a device", func(t *testing.T, l *unpacktest.Layout, m ocispec.Manifest) {
+			p := l.BlobPath(m.Config.Digest)
+			os.Remove(p)
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
 		{"layer missing", func(t *testing.T, l *unpacktest.Layout, m ocispec.Manifest) {
 			os.Remove(l.BlobPath(m.Layers[1].Digest))
 		}, "missing"},
