@@ -211,6 +211,14 @@ func TestUnpackRootless(t *testing.T) {
 	if len(owners) > 0 {
 		t.Errorf("files not owned by %s after a rootless unpack: %v", u.Name, owners)
 	}
+	// The same tree as root's, owners apart.
+	rootBundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(ocitoolsBin, "unpack", layout, rootBundle).CombinedOutput(); err != nil {
+		t.Fatalf("unpack as root: %v\n%s", err, out)
+	}
+	if got, want := listTree(t, filepath.Join(bundle, "rootfs"), nil), listTree(t, filepath.Join(rootBundle, "rootfs"), nil); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("a rootless unpack differs from root's:\n%s\nroot's:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 	want := "0 0 " + strconv.Itoa(u.UID) + " 1 hello from the image keep new"
 	res = runCmd(t, u.Command(t, ocitoolsBin, "run", bundle))
 	if res.code != 0 || words(res.stdout) != want {
