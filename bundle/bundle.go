@@ -14,15 +14,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/layout"
+	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/rootfs"
 	"github.com/ocitools/ocitools/spec"
-)
-
-// Layout of a bundle directory.
-const (
-	ConfigFile = "config.json"
-	RootfsDir  = "rootfs"
-	BinDir     = "bin"
 )
 
 // Request is one bundle to build.
@@ -53,60 +48,49 @@ func Build(req Request) (err error) {
 		}
 	}()
 
-	opts, err := spec.ParseOptions(req.Attrs.Options)
+	r, err := options.Parse(req.Attrs.Options, req.Attrs.System)
 	if err != nil {
 		return fmt.Errorf("container options: %w", err)
 	}
-	cfg, err := spec.Generate(opts, spec.Env{StorePaths: req.Attrs.Closure.StorePaths(), System: req.Attrs.System})
+	cfg, err := spec.Generate(r, req.Attrs.Closure.StorePaths())
 	if err != nil {
 		return fmt.Errorf("container options: %w", err)
 	}
 	if err := os.MkdirAll(req.Out, 0o755); err != nil {
 		return fmt.Errorf("creating the output: %w", err)
 	}
-	if err := buildRootfs(req, opts, cfg); err != nil {
+	if err := buildRootfs(req, r, cfg); err != nil {
 		return err
 	}
-	if errs := spec.Validate(cfg, filepath.Join(req.Out, RootfsDir)); len(errs) > 0 {
+	if errs := spec.Validate(cfg, filepath.Join(req.Out, layout.RootfsDir)); len(errs) > 0 {
 		return fmt.Errorf("the bundle would not start:\n  %w", errors.Join(errs...))
 	}
 	if err := linkRunner(req); err != nil {
 		return err
 	}
-	return writeConfig(filepath.Join(req.Out, ConfigFile), cfg)
+	return writeConfig(filepath.Join(req.Out, layout.ConfigFile), cfg)
 }
 
-func buildRootfs(req Request, opts *spec.Options, cfg *specs.Spec) error {
-	mode := opts.StoreMode
-	if mode == "" {
-		mode = "copy"
-	}
-	verify := rootfs.DefaultVerify
-	if opts.Verify != nil {
-		verify = *opts.Verify
-	}
+// buildRootfs materialises the rootfs the request and its configuration need.
+func buildRootfs(req Request, r *options.Request, cfg *specs.Spec) error {
 	dirs, files := spec.RootfsNeedsWith(cfg, isFile)
-	var links []rootfs.Symlink
-	for _, l := range spec.RootfsSymlinks(cfg) {
-		links = append(links, rootfs.Symlink{Path: l.Path, Target: l.Target})
-	}
 	plan := rootfs.Plan{
 		Closure:     req.Attrs.Closure,
-		Mode:        mode,
-		Verify:      verify,
-		Contents:    opts.Contents,
+		Mode:        r.StoreMode,
+		Verify:      r.Verify,
+		Contents:    r.Contents,
 		MountPoints: dirs,
 		MountFiles:  files,
-		Symlinks:    links,
+		Symlinks:    spec.RootfsSymlinks(cfg),
 		SourceRoot:  req.SourceRoot,
 	}
 	if cfg.Process != nil {
 		plan.UID, plan.GID = cfg.Process.User.UID, cfg.Process.User.GID
 	}
-	if err := rootfs.Build(filepath.Join(req.Out, RootfsDir), plan); err != nil {
+	if err := rootfs.Build(filepath.Join(req.Out, layout.RootfsDir), plan); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
-	if err := rootfs.WriteManifest(req.Out, req.Attrs.Closure, mode); err != nil {
+	if err := rootfs.WriteManifest(req.Out, req.Attrs.Closure, r.StoreMode); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
@@ -126,7 +110,7 @@ func linkRunner(req Request) error {
 		return nil
 	}
 	name := runnerName(req.Attrs.Name)
-	bin := filepath.Join(req.Out, BinDir)
+	bin := filepath.Join(req.Out, layout.BinDir)
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", bin, err)
 	}
@@ -148,15 +132,15 @@ func runnerName(name string) string {
 func writeConfig(path string, cfg *specs.Spec) error {
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", ConfigFile, err)
+		return fmt.Errorf("encoding %s: %w", layout.ConfigFile, err)
 	}
 	data = append(data, '\n')
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigFile, err)
+		return fmt.Errorf("writing %s: %w", layout.ConfigFile, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigFile, err)
+		return fmt.Errorf("writing %s: %w", layout.ConfigFile, err)
 	}
 	return nil
 }

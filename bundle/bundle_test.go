@@ -1,6 +1,8 @@
 package bundle
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -60,12 +62,12 @@ func TestBuildWritesACompleteBundle(t *testing.T) {
 	if err := Build(req); err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	for _, p := range []string{ConfigFile, "closure.json", "rootfs" + fakeStorePath + "/bin/sh"} {
+	for _, p := range []string{layout.ConfigFile, layout.ClosureFile, "rootfs" + fakeStorePath + "/bin/sh"} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
 			t.Errorf("bundle lacks %s: %v", p, err)
 		}
 	}
-	if target, err := os.Readlink(filepath.Join(out, BinDir, "fake-bundle")); err != nil || target != req.Self {
+	if target, err := os.Readlink(filepath.Join(out, layout.BinDir, "fake-bundle")); err != nil || target != req.Self {
 		t.Errorf("bin/fake-bundle links to %q (%v), want %s", target, err, req.Self)
 	}
 	if errs := spec.ValidateBundle(out); len(errs) > 0 {

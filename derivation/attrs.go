@@ -14,16 +14,16 @@ import (
 	"github.com/nix-community/go-nix/pkg/storepath"
 )
 
-// AttrsFileName is the file Nix writes into the build directory when
+// attrsFileName is the file Nix writes into the build directory when
 // __structuredAttrs is set.
-const AttrsFileName = ".attrs.json"
+const attrsFileName = ".attrs.json"
 
-// ClosureKey is the exportReferencesGraph key the Nix wrapper uses.
-const ClosureKey = "closure"
+// closureKey is the exportReferencesGraph key the Nix wrapper uses.
+const closureKey = "closure"
 
-// OptionsKey is the attribute that carries the container options. It cannot be
+// optionsKey is the attribute that carries the container options. It cannot be
 // "args": that attribute is the builder's own argv.
-const OptionsKey = "container"
+const optionsKey = "container"
 
 // Attrs is the part of .attrs.json the builder uses.
 type Attrs struct {
@@ -66,9 +66,9 @@ func FindAttrsFile() (string, error) {
 	}
 	var candidates []string
 	if top := os.Getenv("NIX_BUILD_TOP"); top != "" {
-		candidates = append(candidates, filepath.Join(top, AttrsFileName))
+		candidates = append(candidates, filepath.Join(top, attrsFileName))
 	}
-	candidates = append(candidates, AttrsFileName)
+	candidates = append(candidates, attrsFileName)
 	for _, c := range candidates {
 		if _, err := os.Stat(c); err == nil {
 			return c, nil
@@ -97,14 +97,14 @@ func ParseAttrs(data []byte) (*Attrs, error) {
 		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
 	}
 	if raw.Closure == nil {
-		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", ClosureKey, ClosureKey)
+		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", closureKey, closureKey)
 	}
 	closure, err := NewClosure(raw.Closure)
 	if err != nil {
 		return nil, err
 	}
 	if len(raw.Options) == 0 || string(raw.Options) == "null" {
-		return nil, fmt.Errorf("structured attrs: no %q attribute with the container options", OptionsKey)
+		return nil, fmt.Errorf("structured attrs: no %q attribute with the container options", optionsKey)
 	}
 	return &Attrs{
 		Name:    raw.Name,

@@ -96,7 +96,7 @@ func TestOutMissing(t *testing.T) {
 
 func TestFindAttrsFile(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, AttrsFileName)
+	file := filepath.Join(dir, attrsFileName)
 	if err := os.WriteFile(file, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func TestReadonlyRoot(t *testing.T) {
 }
 
 // Bad input fails at evaluation with a message that names the argument and says
-// what is valid, when the argument table's rules catch it (spec/known.json);
+// what is valid, when the argument table's rules catch it (options/known.json);
 // what only the builder checks fails the build with a message in the same form.
 func TestBadInputAtEvaluation(t *testing.T) {
 	sh := `"${busybox}/bin/sh"`

@@ -92,3 +92,22 @@ func TestClosureRootsHelper(t *testing.T) {
 		t.Errorf("closureRoots gave %s, want %s", out, want)
 	}
 }
+
+// Integers reach config.json with every digit, through Nix's structured attrs
+// and the builder: 2^53+1 is not rounded to a float.
+func TestIntegersKeepEveryDigit(t *testing.T) {
+	bundle := nixBuild(t, `ociTools.buildContainer {
+	  args = [ "${busybox}/bin/true" ];
+	  env.BIG = 9007199254740993;
+	  extraConfig.process.rlimits = [ { type = "RLIMIT_FSIZE"; soft = 9007199254740993; hard = 9007199254740993; } ];
+	}`)
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"BIG=9007199254740993"`, `"soft": 9007199254740993`, `"hard": 9007199254740993`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("config.json lacks %s:\n%s", want, data)
+		}
+	}
+}

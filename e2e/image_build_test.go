@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	mathrand "math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,21 +310,130 @@ func TestImageBuilderErrors(t *testing.T) {
 	}
 }
 
-// Outside Nix: --attrs and --out, and a failure leaves nothing.
+// Outside Nix: --attrs and --out; the layout appears complete, and a failure
+// leaves nothing.
 func TestBuildImageOutsideNix(t *testing.T) {
 	requireE2E(t)
+	bb := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", busyboxDir)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", bb)))
 	dir := t.TempDir()
-	attrs := filepath.Join(dir, "attrs.json")
-	if err := os.WriteFile(attrs, []byte(`{"closure":[],"image":{"name":"x","tag":"t","config":{}}}`), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(name, image string) string {
+		f := filepath.Join(dir, name)
+		attrs := `{"closure":[{"path":"` + bb + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":` + image + `}`
+		if err := os.WriteFile(f, []byte(attrs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
 	}
 	out := filepath.Join(dir, "out")
-	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", out).CombinedOutput()
-	if err == nil || !strings.Contains(string(msg), "no layers") {
-		t.Errorf("empty image: %v\n%s", err, msg)
+	good := write("good.json", `{"name":"x","tag":"t","config":{"Entrypoint":["`+bb+`/bin/sh"]},"compression":"zstd","arch":"x86_64"}`)
+	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err != nil {
+		t.Fatalf("build-image: %v\n%s", err, msg)
+	}
+	if msg, err := exec.Command(ocitoolsBin, "validate", out).CombinedOutput(); err != nil {
+		t.Errorf("validate: %v\n%s", err, msg)
+	}
+	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 1 {
+		t.Errorf("tag %q, %d layers", img.tag(), len(img.manifest.Layers))
+	}
+	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {
+		t.Errorf("a second build into %s: %v\n%s", out, err, msg)
+	}
+	// The same layout at any parallelism (the compressors cut their input
+	// into fixed blocks and frames, whatever the number of cores), on a path
+	// big enough for many gzip blocks and zstd frames.
+	bigDir := filepath.Join(t.TempDir(), "big")
+	if err := os.MkdirAll(bigDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := mathrand.New(mathrand.NewSource(10))
+	words := []string{"layer ", "store ", "nix ", "image ", "\n", "0123 "}
+	var sb strings.Builder
+	for sb.Len() < 24<<20 {
+		sb.WriteString(words[rng.Intn(len(words))])
+	}
+	if err := os.WriteFile(filepath.Join(bigDir, "data"), []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", bigDir)))
+	bigHash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", big)))
+	for _, comp := range []string{"gzip", "zstd"} {
+		f := filepath.Join(dir, comp+".attrs")
+		attrs := `{"closure":[{"path":"` + big + `","narHash":"` + bigHash + `","narSize":1,"references":[]}],"image":{"name":"big","tag":"t","compression":"` + comp + `","config":{"Env":["BIG=` + big + `"]}}}`
+		if err := os.WriteFile(f, []byte(attrs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var first string
+		for _, procs := range []string{"1", "2", "5"} {
+			o := filepath.Join(t.TempDir(), "p"+procs)
+			cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", f, "--out", o)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+procs)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("GOMAXPROCS=%s build-image: %v\n%s", procs, err, msg)
+			}
+			if first == "" {
+				first = o
+				continue
+			}
+			if msg, err := exec.Command("diff", "-r", first, o).CombinedOutput(); err != nil {
+				t.Errorf("%s: GOMAXPROCS=%s gives another layout than GOMAXPROCS=1: %v\n%s", comp, procs, err, msg)
+			}
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := write("bad.json", `{"name":"x","tag":"t","config":{"Entrypoint":["`+bb+`/bin/nope"]}}`)
+	out2 := filepath.Join(dir, "out2")
+	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", bad, "--out", out2).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "/bin/nope is not in the image") {
+		t.Errorf("missing entrypoint: %v\n%s", err, msg)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("failed build left %v", entries)
+	if len(entries) != 3 { // good.json, bad.json, out
+		t.Errorf("the failed build left something: %v", entries)
+	}
+}
+
+// ocitools validate finds what was changed in a copy of a built image: a
+// flipped byte in a layer, and a config whose diff_id lies.
+func TestValidateTamperedImage(t *testing.T) {
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "v"; config.Entrypoint = [ app ]; }`)
+	for _, tc := range []struct {
+		name   string
+		tamper func(l *imageLayout)
+		want   string
+	}{
+		{"layer byte", func(l *imageLayout) {
+			p := l.blob(l.manifest.Layers[0].Digest.Encoded())
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 1
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "the blob's content has digest"},
+		{"missing blob", func(l *imageLayout) {
+			if err := os.Remove(l.blob(l.manifest.Layers[1].Digest.Encoded())); err != nil {
+				t.Fatal(err)
+			}
+		}, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "copy")
+			if err := exec.Command("cp", "-r", out, dir).Run(); err != nil {
+				t.Fatal(err)
+			}
+			if err := exec.Command("chmod", "-R", "u+w", dir).Run(); err != nil {
+				t.Fatal(err)
+			}
+			tc.tamper(readImage(t, dir))
+			msg, err := exec.Command(ocitoolsBin, "validate", dir).CombinedOutput()
+			if code := exitCode(t, err); code != 1 || !strings.Contains(string(msg), tc.want) {
+				t.Errorf("validate exited %d:\n%s\nwant exit 1 and %q", code, msg, tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"github.com/ocitools/ocitools/derivation"
 )
 
+// closureKey is the exportReferencesGraph key nix/image.nix uses, as
+// buildContainer does.
+const closureKey = "closure"
+
 // maxAttrsSize bounds the structured-attrs file read into memory.
 const maxAttrsSize = 256 << 20
 
@@ -58,12 +62,12 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 		}
 	}
 	var items []derivation.PathInfoJSON
-	c, ok := raw[derivation.ClosureKey]
+	c, ok := raw[closureKey]
 	if !ok {
-		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", derivation.ClosureKey, derivation.ClosureKey)
+		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", closureKey, closureKey)
 	}
 	if err := json.Unmarshal(c, &items); err != nil {
-		return nil, fmt.Errorf("structured attrs: %s: %w", derivation.ClosureKey, err)
+		return nil, fmt.Errorf("structured attrs: %s: %w", closureKey, err)
 	}
 	closure, err := derivation.NewClosure(items)
 	if err != nil {

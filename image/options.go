@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
-	"github.com/ocitools/ocitools/spec"
+	"github.com/ocitools/ocitools/options"
 )
 
 // OptionsKey is the structured attribute holding buildImage's arguments.
@@ -150,34 +149,15 @@ func parsePerms(in []PermJSON) ([]layer.Perm, error) {
 	return out, nil
 }
 
-// Platform normalises os and arch as bundles do (spec/known.json: a GOARCH
-// value or a Nix spelling), with the ARM variant the Nix spelling implies.
+// Platform normalises os and arch exactly as bundles do (options.Platform:
+// a GOOS value; a GOARCH value or a Nix spelling), with the ARM variant the
+// Nix spelling implies.
 func Platform(osName, arch string) (v1.Platform, error) {
-	k := spec.KnownValues()
-	if osName == "" {
-		osName = "linux"
+	goos, goarch, err := options.Platform(osName, arch, "")
+	if err != nil {
+		return v1.Platform{}, err
 	}
-	if msg, ok := k.UnsupportedOS[osName]; ok {
-		return v1.Platform{}, fmt.Errorf("`os` %q is not supported: %s", osName, msg)
-	}
-	if !contains(k.OS, osName) {
-		return v1.Platform{}, fmt.Errorf("`os`: unknown value %q; valid values are the GOOS values %s", osName, strings.Join(k.OS, ", "))
-	}
-	goarch := arch
-	if !contains(k.Arch, arch) {
-		g, ok := k.ArchAliases[arch]
-		if !ok {
-			aliases := make([]string, 0, len(k.ArchAliases))
-			for a := range k.ArchAliases {
-				aliases = append(aliases, a)
-			}
-			sort.Strings(aliases)
-			return v1.Platform{}, fmt.Errorf("`arch`: unknown value %q; valid values are the GOARCH values %s, or the Nix spellings %s",
-				arch, strings.Join(k.Arch, ", "), strings.Join(aliases, ", "))
-		}
-		goarch = g
-	}
-	return v1.Platform{OS: osName, Architecture: goarch, Variant: armVariant[arch]}, nil
+	return v1.Platform{OS: goos, Architecture: goarch, Variant: armVariant[arch]}, nil
 }
 
 // armVariant is the platform variant a Nix CPU name implies (image-spec's

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash"
-	"io"
 
 	gonar "github.com/nix-community/go-nix/pkg/nar"
 	"github.com/nix-community/go-nix/pkg/nixhash"
@@ -44,15 +43,6 @@ func HashPath(path string) (*nixhash.Hash, uint64, error) {
 		return nil, 0, fmt.Errorf("NAR-hashing %s: %w", path, err)
 	}
 	return h, ch.n, nil
-}
-
-// Dump writes the NAR serialisation of path to w (used by tests and tools that
-// want the archive itself).
-func Dump(w io.Writer, path string) error {
-	if err := gonar.DumpPath(w, path); err != nil {
-		return fmt.Errorf("NAR-serialising %s: %w", path, err)
-	}
-	return nil
 }
 
 // Format renders a hash as Nix writes narHash: "sha256:" and Nix base32.

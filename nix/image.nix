@@ -7,10 +7,10 @@
 { ocitools, system ? builtins.currentSystem, hostSystem ? system }:
 
 let
-  known = builtins.fromJSON (builtins.readFile ../spec/known.json);
+  known = builtins.fromJSON (builtins.readFile ../options/known.json);
 
   inherit (builtins)
-    all attrNames concatLists concatStringsSep elem filter head isAttrs isBool isFunction
+    all attrNames concatStringsSep elem filter head isAttrs isBool
     isInt isList isPath isString length listToAttrs map match split substring
     stringLength throw typeOf;
 
@@ -33,24 +33,10 @@ let
   upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
   toLower = builtins.replaceStrings upperChars lowerChars;
 
-  # Store paths a string refers to, each carrying the string's context so that
-  # exportReferencesGraph accepts it (the same rule as buildContainer's args).
-  storeDirRe = builtins.replaceStrings [ "." "+" ] [ "\\." "\\+" ] builtins.storeDir;
-  storePathsIn = s:
-    let
-      ctx = builtins.getContext s;
-      found = filter isList (split "(${storeDirRe}/[0-9a-df-np-sv-z]{32}-[0-9a-zA-Z+._?=-]+)" s);
-    in
-    if ctx == { } then [ ] else map (m: builtins.appendContext (head m) ctx) found;
-
-  # Every store path mentioned anywhere in a value (strings, derivations, paths,
-  # nested lists and attribute sets): the closure roots of the image.
-  closureRoots = v:
-    if isString v then storePathsIn v
-    else if isPath v then storePathsIn "${v}"
-    else if isAttrs v then (if v ? outPath then storePathsIn "${v}" else concatLists (map (n: closureRoots v.${n}) (attrNames v)))
-    else if isList v then concatLists (map closureRoots v)
-    else [ ];
+  # Every store path mentioned anywhere in a value (strings, derivations,
+  # paths, nested lists and attribute sets), as exportReferencesGraph wants
+  # them: the closure roots (nix/lib.nix, shared with buildContainer).
+  inherit (import ./lib.nix) closureRoots;
 
   isStringLike = v: isString v || isPath v || (isAttrs v && v ? outPath);
   str = v: if isString v then v else "${v}";
@@ -228,7 +214,7 @@ let
       perms = map
         (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); })
         (attrs.perms or [ ]);
-      roots = closureRoots config ++ concatLists (map storePathsIn copyToRoot);
+      roots = closureRoots [ config copyToRoot ];
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -284,7 +270,7 @@ let
         inherit system builder;
         args = [ "build-layer" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = concatLists (map storePathsIn deps);
+        exportReferencesGraph.closure = closureRoots deps;
         outputs = [ "out" ];
         layer = {
           inherit perms;

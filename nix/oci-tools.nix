@@ -8,7 +8,7 @@
 { ocitools, system ? builtins.currentSystem, hostSystem ? system }:
 
 let
-  known = builtins.fromJSON (builtins.readFile ../spec/known.json);
+  known = builtins.fromJSON (builtins.readFile ../options/known.json);
 
   inherit (builtins)
     all any attrNames concatStringsSep elem filter head isAttrs isBool isList
@@ -27,7 +27,7 @@ let
   # The closure's roots: every store path any argument's strings refer to.
   inherit (import ./lib.nix) closureRoots;
 
-  # The checks at evaluation come from the argument table (spec/known.json's
+  # The checks at evaluation come from the argument table (options/known.json's
   # `arguments`; its comment says what each rule means): names, required
   # arguments, types, enumerations and string shapes. The builder applies the
   # same rules with the same messages, then checks everything deeply (spec/).

@@ -19,8 +19,9 @@ buildGoModule rec {
       ../go.mod
       ../go.sum
       (lib.fileset.fileFilter (file: file.hasExt "go") ./..)
-      ../spec/known.json
+      ../options/known.json
       ../spec/schema
+      ../image/validate/schema
     ];
   };
 

@@ -1,6 +1,8 @@
 package rootfs
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"fmt"
 	"io/fs"
 	"os"
@@ -56,7 +58,7 @@ func PlanContents(srcRoot string, contents []string, forced map[string]bool) ([]
 	seen := map[string]bool{}
 	for _, c := range contents {
 		clean := path.Clean(c)
-		if !strings.HasPrefix(clean, StoreDir+"/") {
+		if !strings.HasPrefix(clean, layout.StoreDir+"/") {
 			return nil, fmt.Errorf("rootfs: contents: %q is not a store path (contents must be packages in the Nix store)", c)
 		}
 		if seen[clean] {

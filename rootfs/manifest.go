@@ -1,6 +1,8 @@
 package rootfs
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +16,8 @@ import (
 	"github.com/ocitools/ocitools/nar"
 )
 
-// ManifestName is the file, next to config.json and outside rootfs/, that
+// The manifest (layout.ClosureFile) is the file, next to config.json and outside rootfs/, that
 // records what the rootfs store holds, for `ocitools verify`.
-const ManifestName = "closure.json"
 
 // Manifest is the content of closure.json.
 type Manifest struct {
@@ -56,7 +57,7 @@ func WriteManifest(bundleDir string, c *derivation.Closure, mode string) error {
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(bundleDir, ManifestName), append(data, '\n'), 0o444); err != nil {
+	if err := os.WriteFile(filepath.Join(bundleDir, layout.ClosureFile), append(data, '\n'), 0o444); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return nil
@@ -64,7 +65,7 @@ func WriteManifest(bundleDir string, c *derivation.Closure, mode string) error {
 
 // ReadManifest reads and checks bundleDir/closure.json.
 func ReadManifest(bundleDir string) (*Manifest, *derivation.Closure, error) {
-	p := filepath.Join(bundleDir, ManifestName)
+	p := filepath.Join(bundleDir, layout.ClosureFile)
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the bundle's manifest: %w (was %s built by ocitools?)", err, bundleDir)
@@ -112,7 +113,7 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	store := filepath.Join(bundleDir, "rootfs", StoreDir)
+	store := filepath.Join(bundleDir, layout.RootfsDir, layout.StoreDir)
 	var (
 		mu  sync.Mutex
 		out []Mismatch
@@ -166,7 +167,7 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 		return 0, nil, fmt.Errorf("verify: %w", err)
 	}
 	for _, e := range ents {
-		p := StoreDir + "/" + e.Name()
+		p := layout.StoreDir + "/" + e.Name()
 		if _, ok := c.Lookup(p); !ok {
 			out = append(out, Mismatch{p, "not in the closure (added to rootfs/nix/store after the build)"})
 		}

@@ -6,6 +6,8 @@
 package rootfs
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,14 +27,6 @@ const (
 	ModeBind = "bind"
 )
 
-// DefaultVerify is the verification default when the user does not choose.
-// Re-hashing the copy cost 17-33 % more build time in the benchmark
-// (BENCHMARKS.md), so it is opt-in; `ocitools verify` checks a bundle later.
-const DefaultVerify = false
-
-// StoreDir is where store paths live, on the host and in the rootfs.
-const StoreDir = "/nix/store"
-
 // Plan says what goes into a rootfs.
 type Plan struct {
 	Closure *derivation.Closure
@@ -51,7 +45,7 @@ type Plan struct {
 	MountFiles  []string
 	// Symlinks must exist as symbolic links (for instance a tmpfs mount point
 	// redirected into /dev so that it keeps its mode: see spec.RootfsSymlinks).
-	Symlinks []Symlink
+	Symlinks []layout.Symlink
 	// UID and GID feed the minimal /etc/passwd and /etc/group.
 	UID, GID uint32
 	// Workers bounds the parallel file copies; 0 picks a default.
@@ -61,19 +55,12 @@ type Plan struct {
 	SourceRoot string
 }
 
-// Symlink is a symbolic link Path -> Target in the rootfs (both absolute).
-type Symlink struct {
-	Path, Target string
-}
-
 // Build creates dir (which must not exist) as a rootfs. On error dir is removed.
 func Build(dir string, p Plan) (err error) {
 	if p.Closure == nil {
 		return errors.New("rootfs: no closure")
 	}
 	switch p.Mode {
-	case "":
-		p.Mode = ModeCopy
 	case ModeCopy, ModeBind:
 	default:
 		return fmt.Errorf("rootfs: store mode %q is not valid; valid modes are %q and %q", p.Mode, ModeCopy, ModeBind)
@@ -110,14 +97,14 @@ func Build(dir string, p Plan) (err error) {
 	for _, m := range mountFiles {
 		markWithParents(forced, path.Dir(m))
 	}
-	links := make([]Symlink, 0, len(p.Symlinks))
+	links := make([]layout.Symlink, 0, len(p.Symlinks))
 	for _, l := range p.Symlinks {
 		rel, err := cleanPaths("symlink", []string{l.Path})
 		if err != nil {
 			return err
 		}
 		if len(rel) == 1 {
-			links = append(links, Symlink{rel[0], l.Target})
+			links = append(links, layout.Symlink{Path: rel[0], Target: l.Target})
 			markWithParents(forced, path.Dir(rel[0]))
 		}
 	}
@@ -130,7 +117,7 @@ func Build(dir string, p Plan) (err error) {
 		}
 	}
 
-	store := filepath.Join(dir, StoreDir)
+	store := filepath.Join(dir, layout.StoreDir)
 	if p.Mode == ModeBind {
 		err = placeMountPoints(store, p.SourceRoot, p.Closure)
 	} else {
@@ -192,10 +179,10 @@ func cleanPaths(what string, ps []string) ([]string, error) {
 		if c == "/" {
 			continue
 		}
-		if c == StoreDir || strings.HasPrefix(c, StoreDir+"/") {
+		if c == layout.StoreDir || strings.HasPrefix(c, layout.StoreDir+"/") {
 			// The store paths themselves are placed by the copy or bind step.
-			rest := strings.TrimPrefix(c, StoreDir+"/")
-			if c != StoreDir && strings.Contains(rest, "/") {
+			rest := strings.TrimPrefix(c, layout.StoreDir+"/")
+			if c != layout.StoreDir && strings.Contains(rest, "/") {
 				return nil, fmt.Errorf("rootfs: %s %q is inside a store path; a mount point there would change the store path", what, p)
 			}
 			continue

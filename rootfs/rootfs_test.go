@@ -1,6 +1,8 @@
 package rootfs
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"fmt"
 	"io/fs"
 	"os"
@@ -196,7 +198,7 @@ func verifyBundleDir(t *testing.T, rootfsDir string, c *derivation.Closure, mode
 	if filepath.Base(rootfsDir) != "rootfs" {
 		t.Fatalf("%s is not named rootfs", rootfsDir)
 	}
-	_ = os.Remove(filepath.Join(bundle, ManifestName))
+	_ = os.Remove(filepath.Join(bundle, layout.ClosureFile))
 	if err := WriteManifest(bundle, c, mode); err != nil {
 		t.Fatal(err)
 	}
@@ -254,18 +256,18 @@ func TestMountPointsAndUsers(t *testing.T) {
 		},
 		{
 			name:   "symlinks",
-			plan:   Plan{Symlinks: []Symlink{{"/tmp", "/dev/.tmpfs/tmp"}, {"/var/run", "/run"}}},
+			plan:   Plan{Symlinks: []layout.Symlink{{Path: "/tmp", Target: "/dev/.tmpfs/tmp"}, {Path: "/var/run", Target: "/run"}}},
 			exists: []string{"var"},
 			links:  map[string]string{"tmp": "/dev/.tmpfs/tmp", "var/run": "/run"},
 			passwd: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
 		},
-		{name: "symlink over a mount point", plan: Plan{MountPoints: []string{"/tmp"}, Symlinks: []Symlink{{"/tmp", "/dev/.tmpfs/tmp"}}}, wantErr: "/tmp must be a symlink to /dev/.tmpfs/tmp, but it exists already (a directory"},
+		{name: "symlink over a mount point", plan: Plan{MountPoints: []string{"/tmp"}, Symlinks: []layout.Symlink{{Path: "/tmp", Target: "/dev/.tmpfs/tmp"}}}, wantErr: "/tmp must be a symlink to /dev/.tmpfs/tmp, but it exists already (a directory"},
 		{name: "relative mount point", plan: Plan{MountPoints: []string{"data"}}, wantErr: `mount point "data" is not an absolute path`},
 		{name: "inside a store path", plan: Plan{MountPoints: []string{pkg + "/bin/x"}}, wantErr: "is inside a store path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.plan.Closure = c
+			tt.plan.Closure, tt.plan.Mode = c, ModeCopy
 			tt.plan.SourceRoot = s.root
 			dir := filepath.Join(t.TempDir(), "rootfs")
 			err := Build(dir, tt.plan)
@@ -314,7 +316,7 @@ func TestContents(t *testing.T) {
 	readOnly(t, s.root)
 
 	t.Run("merge", func(t *testing.T) {
-		dir := build(t, s, Plan{Closure: all, Contents: []string{busybox, tools, withEtc, busybox}, MountFiles: []string{"/etc/hosts"}})
+		dir := build(t, s, Plan{Mode: ModeCopy, Closure: all, Contents: []string{busybox, tools, withEtc, busybox}, MountFiles: []string{"/etc/hosts"}})
 		links := map[string]string{
 			"bin/sh":           busybox + "/bin/sh",
 			"bin/tool":         tools + "/bin/tool",
@@ -350,7 +352,7 @@ func TestContents(t *testing.T) {
 	})
 	t.Run("conflict names both", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "rootfs")
-		err := Build(dir, Plan{Closure: all, Contents: []string{busybox, clash}, SourceRoot: s.root})
+		err := Build(dir, Plan{Mode: ModeCopy, Closure: all, Contents: []string{busybox, clash}, SourceRoot: s.root})
 		if err == nil {
 			t.Fatal("no error for two /bin/sh")
 		}
@@ -361,7 +363,7 @@ func TestContents(t *testing.T) {
 		}
 	})
 	t.Run("not a store path", func(t *testing.T) {
-		err := Build(filepath.Join(t.TempDir(), "rootfs"), Plan{Closure: all, Contents: []string{"/usr"}, SourceRoot: s.root})
+		err := Build(filepath.Join(t.TempDir(), "rootfs"), Plan{Mode: ModeCopy, Closure: all, Contents: []string{"/usr"}, SourceRoot: s.root})
 		if err == nil || !strings.Contains(err.Error(), `"/usr" is not a store path`) {
 			t.Fatalf("error %v", err)
 		}
@@ -393,7 +395,7 @@ func TestVerifyDetectsChanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := build(t, s, Plan{Closure: c})
+			dir := build(t, s, Plan{Mode: ModeCopy, Closure: c})
 			p := dir + pkg
 			// Make the copy writable, as someone tampering would.
 			must(t, filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
@@ -461,8 +463,8 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"bad mode", Plan{Closure: c, Mode: "link"}, `store mode "link" is not valid`},
 		{"no closure", Plan{}, "no closure"},
-		{"missing store path", Plan{Closure: missing}, "gone"},
-		{"wrong hash", Plan{Closure: wrongHash(t, s, pkg), Verify: true}, pkg + ": NAR hash"},
+		{"missing store path", Plan{Mode: ModeCopy, Closure: missing}, "gone"},
+		{"wrong hash", Plan{Mode: ModeCopy, Closure: wrongHash(t, s, pkg), Verify: true}, pkg + ": NAR hash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -37,7 +38,7 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	case !fi.IsDir():
 		return "", nil, fmt.Errorf("bundle %s is not a directory: name a directory holding config.json and rootfs/", bundle)
 	}
-	cfgPath := filepath.Join(abs, "config.json")
+	cfgPath := filepath.Join(abs, layout.ConfigFile)
 	data, err := os.ReadFile(cfgPath)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -177,7 +178,7 @@ func (b *privateBundle) prepare(s *specs.Spec, bundle string, args []string) err
 	if err != nil {
 		return fmt.Errorf("encoding the private config.json: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(b.dir, layout.ConfigFile), data, 0o600); err != nil {
 		return fmt.Errorf("writing the private config.json: %w", err)
 	}
 	return nil

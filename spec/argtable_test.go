@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ocitools/ocitools/options"
 )
 
 // tableCase is one value of one argument and what both sides must say of it.
@@ -29,8 +31,9 @@ var otherTypes = map[string]string{
 // and a value of every type the row does not accept.
 func tableCases() []tableCase {
 	var cases []tableCase
-	for _, name := range sortedKeys(argTable) {
-		a := argTable[name]
+	table := options.Arguments()
+	for _, name := range sortedKeys(table) {
+		a := table[name]
 		add := func(want string, vs []json.RawMessage) {
 			for _, v := range vs {
 				cases = append(cases, tableCase{Name: name, Value: v, Want: want})
@@ -42,7 +45,7 @@ func tableCases() []tableCase {
 		for _, typ := range sortedKeys(otherTypes) {
 			ok := false
 			for want := range a.Types {
-				ok = ok || typeMatches(want, typ)
+				ok = ok || want == typ || (want == "stringlike" && typ == "string")
 			}
 			if !ok {
 				cases = append(cases, tableCase{Name: name, Value: json.RawMessage(otherTypes[typ]), Want: "refuse"})
@@ -53,7 +56,7 @@ func tableCases() []tableCase {
 }
 
 // Every row of the argument table, through both sides: nix/oci-tools.nix's
-// checkArguments (real nix-instantiate) and the builder (ParseOptions, Generate) agree on
+// checkArguments (real nix-instantiate) and the builder (options.Parse, Generate) agree on
 // what they accept and refuse, with the same message; what only the builder
 // refuses is listed as such in the table. Evaluated in one nix-instantiate run.
 func TestArgumentTableBothSides(t *testing.T) {
@@ -96,7 +99,7 @@ func TestArgumentTableBothSides(t *testing.T) {
 		rows[c.Name]++
 		nixErr := nixSays[i]
 		where := fmt.Sprintf("%s = %s", c.Name, c.Value)
-		if argTable[c.Name].NixOnly {
+		if options.Arguments()[c.Name].NixOnly {
 			if (c.Want == "accept") != (nixErr == nil) {
 				t.Errorf("%s: want %s, Nix says %v", where, c.Want, deref(nixErr))
 			}
@@ -105,9 +108,9 @@ func TestArgumentTableBothSides(t *testing.T) {
 		opts := map[string]json.RawMessage{"args": json.RawMessage(`["/bin/sh"]`)}
 		opts[c.Name] = c.Value
 		js, _ := json.Marshal(opts)
-		o, goErr := ParseOptions(js)
+		r, goErr := options.Parse(js, "x86_64-linux")
 		if goErr == nil {
-			_, goErr = Generate(o, Env{System: "x86_64-linux"})
+			_, goErr = Generate(r, nil)
 		}
 		switch c.Want {
 		case "accept":
@@ -126,8 +129,23 @@ func TestArgumentTableBothSides(t *testing.T) {
 			}
 		}
 	}
-	for name := range argTable {
-		if rows[name] == 0 || len(argTable[name].Examples) == 0 {
+	// Unknown names: the same suggestions (the lists of valid names differ:
+	// name and copyToRoot never reach the builder).
+	for _, name := range []string{"readOnly", "entrypoint", "envs", "x"} {
+		expr := fmt.Sprintf(`(import %s { ocitools = "/nix/store/00000000000000000000000000000000-ocitools"; }).checkArguments { args = [ "/bin/sh" ]; %s = 1; }`, wrapper, name)
+		out, err := exec.Command("nix-instantiate", "--eval", "--strict", "--json", "--expr", expr).Output()
+		var nixMsg string
+		if err != nil || json.Unmarshal(out, &nixMsg) != nil {
+			t.Fatalf("nix-instantiate on %s: %v %s", name, err, out)
+		}
+		_, goErr := options.Parse([]byte(`{"args":["/bin/sh"],"`+name+`":1}`), "")
+		nixHead, _, _ := strings.Cut(nixMsg, "; valid arguments are")
+		if goErr == nil || !strings.HasPrefix(goErr.Error(), nixHead+"; valid arguments are") {
+			t.Errorf("unknown argument %s: Nix says %q, Go says %v", name, nixMsg, goErr)
+		}
+	}
+	for name, a := range options.Arguments() {
+		if rows[name] == 0 || len(a.Examples) == 0 {
 			t.Errorf("argument %s has no examples in the table", name)
 		}
 	}

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/layout"
+	"github.com/ocitools/ocitools/options"
 )
 
 // Annotation keys recording the platform. runtime-spec 1.0 dropped `platform`;
@@ -22,43 +24,9 @@ const (
 	AnnotationArch = "org.opencontainers.image.architecture"
 )
 
-// DefaultPath is process.env's PATH unless env sets one: the one runc spec and
-// Docker use, so programs linked into / by `contents` are found as they are on
-// any distribution.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// DefaultShmSize is the size of /dev/shm when shmSize is not given (64 MiB, as
-// runc spec and Docker).
-const DefaultShmSize = 64 << 20
-
-// BindStoreOptions are the options of the read-only bind mount of each store
+// bindStoreOptions are the options of the read-only bind mount of each store
 // path in bind store mode.
-var BindStoreOptions = []string{"rbind", "ro"}
-
-// DefaultCapabilities are runc spec's (bounding, effective, permitted; no
-// ambient set, so a non-root process gets none).
-func DefaultCapabilities() []string {
-	return []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
-}
-
-// DefaultMaskedPaths are runc spec's: kernel interfaces that leak host data or
-// allow attacks on the host.
-func DefaultMaskedPaths() []string {
-	return []string{"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}
-}
-
-// DefaultReadonlyPaths are runc spec's.
-func DefaultReadonlyPaths() []string {
-	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
-}
-
-func defaultNamespaces() []specs.LinuxNamespace {
-	return []specs.LinuxNamespace{
-		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.MountNamespace},
-		{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-	}
-}
+var bindStoreOptions = []string{"rbind", "ro"}
 
 // defaultMounts are the seed's table made valid (options always an array,
 // devpts with runc's mode=0620) plus a writable /tmp.
@@ -67,7 +35,7 @@ func defaultMounts(shmSize uint64) []specs.Mount {
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + formatSize(shmSize)}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + options.FormatSize(shmSize)}},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
@@ -75,109 +43,62 @@ func defaultMounts(shmSize uint64) []specs.Mount {
 	}
 }
 
-// Generate builds the runtime configuration. It does no I/O, and the same
-// options and env give the same JSON byte for byte.
-func Generate(o *Options, env Env) (*specs.Spec, error) {
-	if o == nil {
-		return nil, errors.New("no options")
+// Generate builds the runtime configuration from a parsed request and the
+// closure (absolute store paths; bind-mounted read-only in bind store mode). It
+// does no I/O, and the same request and closure give the same JSON byte for byte.
+func Generate(r *options.Request, storePaths []string) (*specs.Spec, error) {
+	if r == nil {
+		return nil, errors.New("no request")
 	}
-	n, err := o.normalize()
-	if err != nil {
-		return nil, err
-	}
-	arch := n.arch
-	if arch == "" {
-		if arch, err = archOfSystem(env.System); err != nil {
-			return nil, err
-		}
-	}
-	linux := n.os == "linux"
-
 	proc := &specs.Process{
-		Terminal: o.Terminal,
-		User:     specs.User{UID: 0, GID: 0},
-		Args:     append([]string(nil), n.args...),
-		Cwd:      "/",
+		Terminal: r.Terminal,
+		User:     r.User,
+		Args:     append([]string(nil), r.Args...),
+		Env:      append([]string(nil), r.Env...),
+		Cwd:      r.Cwd,
+		Rlimits:  append([]specs.POSIXRlimit(nil), r.Rlimits...),
 	}
-	if n.user != nil {
-		proc.User = *n.user
-	}
-	if n.cwd != "" {
-		proc.Cwd = path.Clean(n.cwd)
-	}
-	if !n.envSet["PATH"] {
-		proc.Env = append(proc.Env, "PATH="+DefaultPath)
-	}
-	proc.Env = append(proc.Env, n.env...)
-	proc.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 1024}}
-	if n.rlimitsGiven {
-		proc.Rlimits = n.rlimits
-	}
-
 	s := &specs.Spec{
 		Version:  specs.Version,
 		Process:  proc,
-		Root:     &specs.Root{Path: "rootfs", Readonly: o.Readonly},
-		Hostname: o.Hostname,
+		Root:     &specs.Root{Path: layout.RootfsDir, Readonly: r.Readonly},
+		Hostname: r.Hostname,
 		Annotations: map[string]string{
-			AnnotationOS:   n.os,
-			AnnotationArch: arch,
+			AnnotationOS:   r.OS,
+			AnnotationArch: r.Arch,
 		},
 	}
-	for k, v := range o.Annotations {
+	for k, v := range r.Annotations {
 		s.Annotations[k] = v
 	}
 
 	var mounts []specs.Mount
-	if linux {
-		c := DefaultCapabilities()
-		proc.Capabilities = &specs.LinuxCapabilities{Bounding: c, Effective: c, Permitted: c}
-		if n.caps != nil {
-			proc.Capabilities = n.caps
-			// execve clears the effective and permitted sets of a non-root
-			// process unless the capabilities are ambient: a listed capability
-			// is one the process holds, whatever its uid.
-			if n.capsList && proc.User.UID != 0 {
-				proc.Capabilities.Inheritable = n.caps.Bounding
-				proc.Capabilities.Ambient = n.caps.Bounding
-			}
-		}
-		proc.NoNewPrivileges = o.NoNewPrivileges == nil || *o.NoNewPrivileges
-		nss := defaultNamespaces()
-		if n.nsGiven {
-			nss = n.namespaces
-		}
+	if r.Linux() {
+		caps := *r.Capabilities
+		proc.Capabilities = &caps
+		proc.NoNewPrivileges = r.NoNewPrivileges
 		s.Linux = &specs.Linux{
-			Namespaces:    nss,
-			MaskedPaths:   DefaultMaskedPaths(),
-			ReadonlyPaths: DefaultReadonlyPaths(),
+			Namespaces:    append([]specs.LinuxNamespace(nil), r.Namespaces...),
+			MaskedPaths:   append([]string{}, r.MaskedPaths...),
+			ReadonlyPaths: append([]string{}, r.ReadonlyPaths...),
 		}
-		if o.MaskedPaths != nil {
-			s.Linux.MaskedPaths = append([]string{}, o.MaskedPaths...)
-		}
-		if o.ReadonlyPaths != nil {
-			s.Linux.ReadonlyPaths = append([]string{}, o.ReadonlyPaths...)
-		}
-		shm := uint64(DefaultShmSize)
-		if n.shmSize != 0 {
-			shm = n.shmSize
-		}
-		mounts = defaultMounts(shm)
+		mounts = defaultMounts(r.ShmSize)
 	}
-	if n.storeMode == "bind" {
-		for _, p := range env.StorePaths {
-			if !isAbs(p) {
+	if r.StoreMode == "bind" {
+		for _, p := range storePaths {
+			if !strings.HasPrefix(p, "/") {
 				return nil, fmt.Errorf("store path %q is not absolute", p)
 			}
-			mounts = append(mounts, specs.Mount{Destination: p, Type: "bind", Source: p, Options: append([]string{}, BindStoreOptions...)})
+			mounts = append(mounts, specs.Mount{Destination: p, Type: "bind", Source: p, Options: append([]string{}, bindStoreOptions...)})
 		}
 	}
-	mounts = mergeMounts(mounts, n.mounts)
-	SortMounts(mounts)
+	mounts = mergeMounts(mounts, r.Mounts)
+	sortMounts(mounts)
 	s.Mounts = mounts
 
-	if n.extra != nil {
-		if s, err = applyExtraConfig(s, n.extra); err != nil {
+	if r.ExtraConfig != nil {
+		var err error
+		if s, err = applyExtraConfig(s, r.ExtraConfig); err != nil {
 			return nil, err
 		}
 	}
@@ -185,20 +106,6 @@ func Generate(o *Options, env Env) (*specs.Spec, error) {
 		return nil, fmt.Errorf("the generated configuration is not valid: %w", errors.Join(errs...))
 	}
 	return s, nil
-}
-
-// archOfSystem maps a Nix system ("x86_64-linux") to GOARCH. With no system
-// (the CLI outside Nix) it is the builder's own architecture.
-func archOfSystem(system string) (string, error) {
-	if system == "" {
-		return runtime.GOARCH, nil
-	}
-	cpu, _, _ := strings.Cut(system, "-")
-	a, err := normalizeArch(cpu)
-	if err != nil {
-		return "", fmt.Errorf("cannot derive the architecture from the build's system %q; set `arch`", system)
-	}
-	return a, nil
 }
 
 // mergeMounts puts user mounts over defaults: the same destination replaces.
@@ -220,11 +127,11 @@ func mergeMounts(base, user []specs.Mount) []specs.Mount {
 	return out
 }
 
-// SortMounts orders mounts so that a parent comes before its children and the
+// sortMounts orders mounts so that a parent comes before its children and the
 // order is stable: destinations compare component by component. A tmpfs that
 // RootfsSymlinks redirects into /dev, and anything mounted below it, sorts by
 // its real place, after /dev.
-func SortMounts(ms []specs.Mount) {
+func sortMounts(ms []specs.Mount) {
 	redirect := tmpfsRedirects(ms)
 	key := func(m specs.Mount) []string {
 		d := path.Clean(m.Destination)
@@ -262,7 +169,7 @@ func applyExtraConfig(s *specs.Spec, extra map[string]any) (*specs.Spec, error) 
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decoding the configuration: %w", err)
 	}
-	merged := DeepMerge(doc, extra)
+	merged := deepMerge(doc, extra)
 	data, err = json.Marshal(merged)
 	if err != nil {
 		return nil, fmt.Errorf("`extraConfig`: %w", err)
@@ -279,10 +186,10 @@ func applyExtraConfig(s *specs.Spec, extra map[string]any) (*specs.Spec, error) 
 	return &out, nil
 }
 
-// DeepMerge returns patch merged over base: objects merge key by key, a null
+// deepMerge returns patch merged over base: objects merge key by key, a null
 // in patch deletes the key, and anything else (lists, scalars) replaces. Neither
 // argument is modified.
-func DeepMerge(base, patch any) any {
+func deepMerge(base, patch any) any {
 	p, ok := patch.(map[string]any)
 	if !ok {
 		return patch
@@ -299,7 +206,7 @@ func DeepMerge(base, patch any) any {
 			delete(out, k)
 			continue
 		}
-		out[k] = DeepMerge(out[k], v)
+		out[k] = deepMerge(out[k], v)
 	}
 	return out
 }

@@ -6,21 +6,28 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/layout"
+	"github.com/ocitools/ocitools/options"
 )
+
+// defaultPath is the PATH the argument table gives process.env.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func mustGenerate(t *testing.T, js string, env Env) *specs.Spec {
+func mustGenerate(t *testing.T, js string, env testEnv) *specs.Spec {
 	t.Helper()
-	o, err := ParseOptions([]byte(js))
+	o, err := options.Parse([]byte(js), env.System)
 	if err != nil {
-		t.Fatalf("ParseOptions(%s): %v", js, err)
+		t.Fatalf("options.Parse(%s): %v", js, err)
 	}
-	s, err := Generate(o, env)
+	s, err := Generate(o, env.StorePaths)
 	if err != nil {
 		t.Fatalf("Generate(%s): %v", js, err)
 	}
@@ -39,7 +46,13 @@ func marshal(t *testing.T, s *specs.Spec) []byte {
 	return append(data, '\n')
 }
 
-var linuxEnv = Env{System: "x86_64-linux"}
+// testEnv is what a build gives besides the arguments: its Nix system and closure.
+type testEnv struct {
+	System     string
+	StorePaths []string
+}
+
+var linuxEnv = testEnv{System: "x86_64-linux"}
 
 // The default configuration, byte for byte (also the config.json of the "ok"
 // fixture bundle). Run with -update after a deliberate change.
@@ -66,7 +79,7 @@ func TestGenerateDeterministic(t *testing.T) {
 	js := `{"args":["x"],"env":{"Z":"1","A":"2","M":"3"},"annotations":{"b":"1","a":"2"},
 	  "rlimits":{"NPROC":5,"CORE":0,"NOFILE":9},"mounts":{"/z":{"type":"tmpfs","source":"t"},"/a":{"type":"tmpfs","source":"t"},"/a/b":{"type":"tmpfs","source":"t"}},
 	  "storeMode":"bind"}`
-	env := Env{System: "x86_64-linux", StorePaths: []string{"/nix/store/a-1", "/nix/store/b-2"}}
+	env := testEnv{System: "x86_64-linux", StorePaths: []string{"/nix/store/a-1", "/nix/store/b-2"}}
 	first := marshal(t, mustGenerate(t, js, env))
 	for i := 0; i < 20; i++ {
 		if got := marshal(t, mustGenerate(t, js, env)); !bytes.Equal(got, first) {
@@ -89,7 +102,7 @@ func TestGenerateArguments(t *testing.T) {
 	tests := []struct {
 		name  string
 		json  string
-		env   Env
+		env   testEnv
 		check func(t *testing.T, s *specs.Spec)
 	}{
 		{"defaults", `{"args":["/bin/sh","-c","x"]}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
@@ -97,7 +110,7 @@ func TestGenerateArguments(t *testing.T) {
 			if p.User.UID != 0 || p.User.GID != 0 || p.Cwd != "/" || p.Terminal || !p.NoNewPrivileges {
 				t.Errorf("process defaults: %+v", p)
 			}
-			if !reflect.DeepEqual(p.Env, []string{"PATH=" + DefaultPath}) {
+			if !reflect.DeepEqual(p.Env, []string{"PATH=" + defaultPath}) {
 				t.Errorf("env = %v", p.Env)
 			}
 			if !reflect.DeepEqual(p.Args, []string{"/bin/sh", "-c", "x"}) {
@@ -118,7 +131,7 @@ func TestGenerateArguments(t *testing.T) {
 			if strings.Join(ns, ",") != "pid,network,mount,ipc,uts" {
 				t.Errorf("namespaces = %v", ns)
 			}
-			if !contains(s.Linux.MaskedPaths, "/proc/kcore") || !contains(s.Linux.MaskedPaths, "/proc/keys") || !contains(s.Linux.ReadonlyPaths, "/proc/sys") {
+			if !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") || !slices.Contains(s.Linux.MaskedPaths, "/proc/keys") || !slices.Contains(s.Linux.ReadonlyPaths, "/proc/sys") {
 				t.Errorf("masked %v readonly %v", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
 			}
 			if s.Root.Path != "rootfs" || s.Root.Readonly || s.Version != specs.Version || s.Hostname != "" {
@@ -127,10 +140,10 @@ func TestGenerateArguments(t *testing.T) {
 			if s.Annotations[AnnotationOS] != "linux" || s.Annotations[AnnotationArch] != "amd64" {
 				t.Errorf("annotations = %v", s.Annotations)
 			}
-			if m := findMount(s, "/tmp"); m == nil || m.Type != "tmpfs" || !contains(m.Options, "mode=1777") {
+			if m := findMount(s, "/tmp"); m == nil || m.Type != "tmpfs" || !slices.Contains(m.Options, "mode=1777") {
 				t.Errorf("/tmp mount = %+v", m)
 			}
-			if m := findMount(s, "/dev/shm"); m == nil || !contains(m.Options, "size=64m") {
+			if m := findMount(s, "/dev/shm"); m == nil || !slices.Contains(m.Options, "size=64m") {
 				t.Errorf("/dev/shm mount = %+v", m)
 			}
 			for _, m := range s.Mounts {
@@ -149,7 +162,7 @@ func TestGenerateArguments(t *testing.T) {
 				t.Errorf("arch = %q", s.Annotations[AnnotationArch])
 			}
 		}},
-		{"arch from system", `{"args":["x"]}`, Env{System: "aarch64-linux"}, func(t *testing.T, s *specs.Spec) {
+		{"arch from system", `{"args":["x"]}`, testEnv{System: "aarch64-linux"}, func(t *testing.T, s *specs.Spec) {
 			if s.Annotations[AnnotationArch] != "arm64" {
 				t.Errorf("arch = %q", s.Annotations[AnnotationArch])
 			}
@@ -163,7 +176,7 @@ func TestGenerateArguments(t *testing.T) {
 			}
 		}},
 		{"env object keeps PATH default", `{"args":["x"],"env":{"B":"2","A":"1"}}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
-			if !reflect.DeepEqual(s.Process.Env, []string{"PATH=" + DefaultPath, "A=1", "B=2"}) {
+			if !reflect.DeepEqual(s.Process.Env, []string{"PATH=" + defaultPath, "A=1", "B=2"}) {
 				t.Errorf("env = %v", s.Process.Env)
 			}
 		}},
@@ -252,12 +265,12 @@ func TestGenerateArguments(t *testing.T) {
 		}},
 		{"shmSize", `{"args":["x"],"shmSize":"256m"}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
 			m := findMount(s, "/dev/shm")
-			if m == nil || !contains(m.Options, "size=256m") || contains(m.Options, "size=64m") {
+			if m == nil || !slices.Contains(m.Options, "size=256m") || slices.Contains(m.Options, "size=64m") {
 				t.Errorf("/dev/shm = %+v", m)
 			}
 		}},
 		{"shmSize bytes", `{"args":["x"],"shmSize":1000}`, linuxEnv, func(t *testing.T, s *specs.Spec) {
-			if m := findMount(s, "/dev/shm"); m == nil || !contains(m.Options, "size=1000") {
+			if m := findMount(s, "/dev/shm"); m == nil || !slices.Contains(m.Options, "size=1000") {
 				t.Errorf("/dev/shm = %+v", m)
 			}
 		}},
@@ -280,7 +293,7 @@ func TestGenerateArguments(t *testing.T) {
 				t.Errorf("user /dev/shm did not replace the default: %+v", m)
 			}
 		}},
-		{"bind store mode", `{"args":["x"],"storeMode":"bind"}`, Env{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a", "/nix/store/bbb-b"}}, func(t *testing.T, s *specs.Spec) {
+		{"bind store mode", `{"args":["x"],"storeMode":"bind"}`, testEnv{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a", "/nix/store/bbb-b"}}, func(t *testing.T, s *specs.Spec) {
 			for _, p := range []string{"/nix/store/aaa-a", "/nix/store/bbb-b"} {
 				m := findMount(s, p)
 				if m == nil || m.Source != p || m.Type != "bind" || !reflect.DeepEqual(m.Options, []string{"rbind", "ro"}) {
@@ -288,7 +301,7 @@ func TestGenerateArguments(t *testing.T) {
 				}
 			}
 		}},
-		{"copy mode has no store binds", `{"args":["x"]}`, Env{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a"}}, func(t *testing.T, s *specs.Spec) {
+		{"copy mode has no store binds", `{"args":["x"]}`, testEnv{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a"}}, func(t *testing.T, s *specs.Spec) {
 			if findMount(s, "/nix/store/aaa-a") != nil {
 				t.Error("store path bound in copy mode")
 			}
@@ -317,29 +330,28 @@ func TestGenerateArguments(t *testing.T) {
 func TestGenerateErrors(t *testing.T) {
 	tests := []struct {
 		name, json string
-		env        Env
+		env        testEnv
 		want       string
 	}{
 		{"extraConfig breaks the schema", `{"args":["x"],"extraConfig":{"process":{"args":"x"}}}`, linuxEnv, "`extraConfig` makes config.json invalid"},
 		{"extraConfig unknown field", `{"args":["x"],"extraConfig":{"proces":{"cwd":"/"}}}`, linuxEnv, `unknown field "proces"`},
 		{"extraConfig relative cwd", `{"args":["x"],"extraConfig":{"process":{"cwd":"rel"}}}`, linuxEnv, "process.cwd \"rel\" is not an absolute path"},
 		{"extraConfig hostname without uts", `{"args":["x"],"extraConfig":{"hostname":"h","linux":{"namespaces":[{"type":"pid"}]}}}`, linuxEnv, "needs a uts namespace"},
-		{"unknown system", `{"args":["x"]}`, Env{System: "z80-cpm"}, `cannot derive the architecture from the build's system "z80-cpm"; set`},
-		{"relative store path", `{"args":["x"],"storeMode":"bind"}`, Env{System: "x86_64-linux", StorePaths: []string{"nix/store/a"}}, "not absolute"},
+		{"unknown system", `{"args":["x"]}`, testEnv{System: "z80-cpm"}, `cannot derive the architecture from the build's system "z80-cpm"; set`},
+		{"relative store path", `{"args":["x"],"storeMode":"bind"}`, testEnv{System: "x86_64-linux", StorePaths: []string{"nix/store/a"}}, "not absolute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := ParseOptions([]byte(tt.json))
-			if err != nil {
-				t.Fatal(err)
+			o, err := options.Parse([]byte(tt.json), tt.env.System)
+			if err == nil {
+				_, err = Generate(o, tt.env.StorePaths)
 			}
-			_, err = Generate(o, tt.env)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Generate error = %v, want %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := Generate(nil, linuxEnv); err == nil {
+	if _, err := Generate(nil, nil); err == nil {
 		t.Error("Generate(nil) succeeded")
 	}
 }
@@ -366,12 +378,12 @@ func TestDeepMerge(t *testing.T) {
 			}
 		}
 		baseCopy, _ := json.Marshal(base)
-		got := DeepMerge(base, patch)
+		got := deepMerge(base, patch)
 		if !reflect.DeepEqual(got, want) {
-			t.Errorf("DeepMerge(%s, %s) = %v, want %s", tt.base, tt.patch, got, tt.want)
+			t.Errorf("deepMerge(%s, %s) = %v, want %s", tt.base, tt.patch, got, tt.want)
 		}
 		if after, _ := json.Marshal(base); !bytes.Equal(after, baseCopy) {
-			t.Errorf("DeepMerge modified its base: %s", after)
+			t.Errorf("deepMerge modified its base: %s", after)
 		}
 	}
 }
@@ -381,17 +393,17 @@ func TestRootfsNeeds(t *testing.T) {
 	  "mounts":{"/data":{"type":"tmpfs","source":"t"},"/etc/app.conf":{"type":"bind","source":"/host/app.conf"},"/aux":{"type":"bind","source":"/srv/aux"},
 	    "/host":{"type":"bind","source":"/h","options":["rbind"]},"/host/inner":{"type":"bind","source":"/h2"},
 	    "/scratch":{"type":"tmpfs","source":"t","options":["mode=0777"]},"/scratch2/x":{"type":"tmpfs","source":"t","options":["mode=1777"]}}}`,
-		Env{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a"}})
+		testEnv{System: "x86_64-linux", StorePaths: []string{"/nix/store/aaa-a"}})
 	dirs, files := RootfsNeeds(s)
 	wantDirs := []string{"/aux", "/dev", "/etc/app.conf", "/host", "/host/inner", "/proc", "/srv/app", "/sys"}
 	if !reflect.DeepEqual(dirs, wantDirs) || len(files) != 0 {
 		t.Errorf("RootfsNeeds = %v, %v; want %v", dirs, files, wantDirs)
 	}
 	dirs, files = RootfsNeedsWith(s, func(src string) bool { return src == "/host/app.conf" })
-	if contains(dirs, "/etc/app.conf") || !reflect.DeepEqual(files, []string{"/etc/app.conf"}) {
+	if slices.Contains(dirs, "/etc/app.conf") || !reflect.DeepEqual(files, []string{"/etc/app.conf"}) {
 		t.Errorf("RootfsNeedsWith = %v, %v", dirs, files)
 	}
-	want := []Symlink{{"/data", "/dev/.tmpfs/data"}, {"/scratch", "/dev/.tmpfs/scratch"}, {"/scratch2/x", "/dev/.tmpfs/scratch2/x"}, {"/tmp", "/dev/.tmpfs/tmp"}}
+	want := []layout.Symlink{{Path: "/data", Target: "/dev/.tmpfs/data"}, {Path: "/scratch", Target: "/dev/.tmpfs/scratch"}, {Path: "/scratch2/x", Target: "/dev/.tmpfs/scratch2/x"}, {Path: "/tmp", Target: "/dev/.tmpfs/tmp"}}
 	if got := RootfsSymlinks(s); !reflect.DeepEqual(got, want) {
 		t.Errorf("RootfsSymlinks = %v, want %v", got, want)
 	}
@@ -418,7 +430,7 @@ func TestRootfsNeeds(t *testing.T) {
 	if got := RootfsSymlinks(s2); len(got) != 0 {
 		t.Errorf("RootfsSymlinks without a /dev tmpfs = %v", got)
 	}
-	if d, _ := RootfsNeeds(s2); !contains(d, "/tmp") {
+	if d, _ := RootfsNeeds(s2); !slices.Contains(d, "/tmp") {
 		t.Errorf("RootfsNeeds without a /dev tmpfs = %v, want /tmp", d)
 	}
 	if d, f := RootfsNeeds(nil); d != nil || f != nil {
@@ -430,7 +442,7 @@ func TestRootfsNeeds(t *testing.T) {
 // given, not rounded through a float64.
 func TestGenerateExactIntegers(t *testing.T) {
 	s := mustGenerate(t, `{"args":["/bin/sh"],"env":{"BIG":9007199254740993},"extraConfig":{"process":{"rlimits":[{"type":"RLIMIT_FSIZE","soft":9007199254740993,"hard":9007199254740993}]}}}`, linuxEnv)
-	if !contains(s.Process.Env, "BIG=9007199254740993") {
+	if !slices.Contains(s.Process.Env, "BIG=9007199254740993") {
 		t.Errorf("env %v lacks BIG=9007199254740993", s.Process.Env)
 	}
 	if r := s.Process.Rlimits; len(r) != 1 || r[0].Soft != 9007199254740993 || r[0].Hard != 9007199254740993 {

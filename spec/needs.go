@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"github.com/ocitools/ocitools/layout"
+
 	"path"
 	"strings"
 
@@ -10,12 +12,6 @@ import (
 // TmpfsDir is where RootfsSymlinks sends tmpfs mounts that need their mode:
 // inside the /dev tmpfs, where the runtime creates the mount point itself.
 const TmpfsDir = "/dev/.tmpfs"
-
-// Symlink is a symbolic link the rootfs must hold: Path -> Target (absolute,
-// resolved inside the rootfs by the runtime and by the container).
-type Symlink struct {
-	Path, Target string
-}
 
 // RootfsNeeds lists what must exist in the rootfs before a runtime starts the
 // container, so that no runtime creates a mount point inside the read-only
@@ -81,15 +77,15 @@ func RootfsNeedsWith(s *specs.Spec, isFile func(source string) bool) (dirs, file
 // provided /dev is a tmpfs: the runtime follows the symlink inside the rootfs,
 // creates the directory in /dev's tmpfs and mounts there. The container sees
 // Path as a symlink to the tmpfs (/proc/mounts lists it under TmpfsDir).
-// SortMounts orders such mounts, and mounts below them, after /dev.
-func RootfsSymlinks(s *specs.Spec) []Symlink {
+// sortMounts orders such mounts, and mounts below them, after /dev.
+func RootfsSymlinks(s *specs.Spec) []layout.Symlink {
 	if s == nil {
 		return nil
 	}
 	r := tmpfsRedirects(s.Mounts)
-	out := make([]Symlink, 0, len(r))
+	out := make([]layout.Symlink, 0, len(r))
 	for _, p := range sortedKeys(r) {
-		out = append(out, Symlink{Path: p, Target: r[p]})
+		out = append(out, layout.Symlink{Path: p, Target: r[p]})
 	}
 	return out
 }

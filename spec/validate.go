@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/layout"
 )
 
 // Validate checks a configuration against the runtime-spec JSON schema and the
@@ -40,7 +42,7 @@ func Validate(s *specs.Spec, rootfs string) []error {
 // The schema sees the file's own bytes (a null that decoding would drop still
 // counts), and a field the runtime spec does not define is an error.
 func ValidateBundle(bundle string) []error {
-	cfgPath := filepath.Join(bundle, "config.json")
+	cfgPath := filepath.Join(bundle, layout.ConfigFile)
 	data, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return []error{fmt.Errorf("reading the configuration: %w", err)}

@@ -12,8 +12,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/ocitools/ocitools/spec"
 )
 
 // Annotations the image spec's conversion rules give an image config's fields
@@ -30,51 +28,48 @@ const (
 	defaultWorkingDirectory = "/"
 )
 
-// configOptions turns an image config into buildContainer's options, so the
-// runtime configuration gets the same defaults and checks as a built bundle.
-// args, when not empty, replace Entrypoint and Cmd. users resolves the
-// config's User inside the unpacked rootfs.
-func configOptions(img *Image, args []string, users userDB) (*spec.Options, error) {
+// configArguments turns an image config into buildContainer's arguments (the
+// JSON the Nix wrapper hands the builder), so that options.Parse applies the
+// same defaults and checks as to a built bundle. args, when not empty,
+// replace Entrypoint and Cmd. users resolves the config's User inside the
+// unpacked rootfs.
+func configArguments(img *Image, args []string, users userDB) ([]byte, error) {
 	c := img.Config.Config
-	o := &spec.Options{
-		OS:   img.Config.OS,
-		Arch: img.Config.Architecture,
+	a := map[string]any{}
+	osName := img.Config.OS
+	if osName == "" {
+		osName = "linux"
 	}
-	if o.OS == "" {
-		o.OS = "linux"
+	a["os"] = osName
+	if img.Config.Architecture != "" {
+		a["arch"] = img.Config.Architecture
 	}
-	if len(args) > 0 {
-		o.Args = append([]string(nil), args...)
-	} else {
-		o.Args = append(append([]string(nil), c.Entrypoint...), c.Cmd...)
+	argv := append([]string(nil), args...)
+	if len(argv) == 0 {
+		argv = append(append(argv, c.Entrypoint...), c.Cmd...)
 	}
-	if len(o.Args) == 0 {
+	if len(argv) == 0 {
 		return nil, errors.New("the image config has no Entrypoint or Cmd: give the command to run after --")
 	}
+	a["args"] = argv
 	if len(c.Env) > 0 {
-		env, err := json.Marshal(dedupeEnv(c.Env))
-		if err != nil {
-			return nil, err
-		}
-		o.Env = env
+		a["env"] = dedupeEnv(c.Env)
 	}
-	o.WorkingDir = defaultWorkingDirectory
-	if wd := c.WorkingDir; wd != "" {
+	wd := defaultWorkingDirectory
+	if c.WorkingDir != "" {
+		wd = c.WorkingDir
 		if !strings.HasPrefix(wd, "/") {
 			// Docker takes a relative WorkingDir from "/".
 			wd = "/" + wd
 		}
-		o.WorkingDir = path.Clean(wd)
+		wd = path.Clean(wd)
 	}
+	a["workingDir"] = wd
 	u, err := resolveUser(c.User, users)
 	if err != nil {
 		return nil, fmt.Errorf("the image config's User %q: %w", c.User, err)
 	}
-	ub, err := json.Marshal(map[string]any{"uid": u.UID, "gid": u.GID, "additionalGids": nonNil(u.AdditionalGids)})
-	if err != nil {
-		return nil, err
-	}
-	o.User = ub
+	a["user"] = map[string]any{"uid": u.UID, "gid": u.GID, "additionalGids": nonNil(u.AdditionalGids)}
 
 	ann := map[string]string{}
 	// Labels first: the annotations this package sets win over a label of
@@ -108,8 +103,8 @@ func configOptions(img *Image, args []string, users userDB) (*spec.Options, erro
 		ann[ocispec.AnnotationRefName] = img.RefName
 	}
 	ann[AnnotationManifest] = img.ManifestDesc.Digest.String()
-	o.Annotations = ann
-	return o, nil
+	a["annotations"] = ann
+	return json.Marshal(a)
 }
 
 func nonNil(x []uint32) []uint32 {

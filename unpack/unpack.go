@@ -26,6 +26,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -253,11 +254,15 @@ func runtimeConfig(img *Image, args []string, r *root) (*specs.Spec, error) {
 			return nil, err
 		}
 	}
-	opts, err := configOptions(img, args, users)
+	data, err := configArguments(img, args, users)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := spec.Generate(opts, spec.Env{})
+	req, err := options.Parse(data, "")
+	if err != nil {
+		return nil, fmt.Errorf("the image config as buildContainer arguments: %w", err)
+	}
+	cfg, err := spec.Generate(req, nil)
 	if err != nil {
 		return nil, err
 	}

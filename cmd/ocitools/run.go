@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/run"
 )
 
@@ -131,11 +132,11 @@ func multicall(argv []string) (bundle string, ok bool) {
 		return "", false
 	}
 	binDir := filepath.Dir(abs)
-	if filepath.Base(binDir) != "bin" {
+	if filepath.Base(binDir) != layout.BinDir {
 		return "", false
 	}
 	bundle = filepath.Dir(binDir)
-	if _, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(bundle, layout.ConfigFile)); err != nil {
 		return "", false
 	}
 	return bundle, true

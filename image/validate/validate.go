@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -65,9 +66,16 @@ func (v *validator) fail(format string, args ...any) {
 	v.problems = append(v.problems, fmt.Errorf(format, args...))
 }
 
+// open opens a file of the layout without blocking: a FIFO put where a blob
+// should be would otherwise wait forever for a writer. Callers check that
+// what they got is a regular file.
+func (v *validator) open(name string) (*os.File, error) {
+	return v.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+}
+
 // readFile reads a bounded regular file of the layout.
 func (v *validator) readFile(name string) ([]byte, error) {
-	f, err := v.root.Open(name)
+	f, err := v.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +256,7 @@ func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error)
 	if desc.Digest.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("digest algorithm %s is not checked (only sha256)", desc.Digest.Algorithm())
 	}
-	f, err := v.root.Open(name)
+	f, err := v.open(name)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -259,4 +260,22 @@ func FuzzLayoutJSON(f *testing.F) {
 		os.WriteFile(filepath.Join(d, "index.json"), idx, 0o644)
 		_ = Layout(d)
 	})
+}
+
+// A FIFO where a blob should be is reported, without waiting for a writer.
+func TestFIFOBlob(t *testing.T) {
+	l := load(t, buildImage(t, "gzip", nil))
+	for _, d := range []digest.Digest{l.manifest.Layers[0].Digest, l.index.Manifests[0].Digest} {
+		p := filepath.Join(l.dir, "blobs/sha256", d.Encoded())
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		errs := Layout(l.dir)
+		if !strings.Contains(problems(errs), "not a regular file") {
+			t.Errorf("FIFO %s: %q", d, problems(errs))
+		}
+	}
 }

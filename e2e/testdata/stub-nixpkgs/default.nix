@@ -1,7 +1,7 @@
 # `import nixpkgs { system; overlays; }` for the stand-in. Packages come from
-# this machine: OCITOOLS_STUB_BIN is a directory holding a static bin/ocitools
-# (what buildGoModule would build), OCITOOLS_STUB_BUSYBOX busybox-static with
-# applet links. Evaluate with --impure.
+# this machine: OCITOOLS_STUB_BIN is a directory holding bin/ocitools as
+# e2e/flake_test.go built it from what package.nix asks of buildGoModule,
+# OCITOOLS_STUB_BUSYBOX busybox-static with applet links. Evaluate with --impure.
 { system ? builtins.currentSystem, overlays ? [ ] }:
 let
   lib = import ./lib.nix;

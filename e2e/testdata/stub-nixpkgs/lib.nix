@@ -57,7 +57,6 @@ in
 {
   inherit fileset;
   genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
-  cleanSource = src: src;
   licenses.asl20 = { spdxId = "Apache-2.0"; };
   platforms.linux = [ "x86_64-linux" "aarch64-linux" ];
 }

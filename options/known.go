@@ -1,4 +1,4 @@
-package spec
+package options
 
 import (
 	_ "embed"
@@ -14,8 +14,8 @@ import (
 //go:embed known.json
 var knownJSON []byte
 
-// Known holds the values buildContainer accepts (spec/known.json).
-type Known struct {
+// knownValues holds the values buildContainer accepts (known.json).
+type knownValues struct {
 	OS            []string          `json:"os"`
 	UnsupportedOS map[string]string `json:"unsupportedOS"`
 	Arch          []string          `json:"arch"`
@@ -28,17 +28,13 @@ type Known struct {
 
 // known is parsed once; a malformed known.json is a programming error caught by
 // the package's tests, so init may panic on it.
-var known = func() *Known {
-	var k Known
+var known = func() *knownValues {
+	var k knownValues
 	if err := json.Unmarshal(knownJSON, &k); err != nil {
-		panic(fmt.Sprintf("spec: embedded known.json: %v", err))
+		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return &k
 }()
-
-// KnownValues returns the accepted values (a copy is not needed: callers must
-// not modify it).
-func KnownValues() *Known { return known }
 
 func contains(list []string, v string) bool {
 	for _, x := range list {

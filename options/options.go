@@ -1,22 +1,23 @@
-// Package spec turns buildContainer's options into an OCI runtime configuration.
-//
-// Generation is pure: Options in, *specs.Spec out, no I/O. Validation of a bundle
-// on disk (which must look inside the rootfs) lives in validate.go.
-package spec
+// Package options reads buildContainer's arguments once, into a typed,
+// normalised Request that configuration generation (spec) and the rootfs plan
+// (bundle, rootfs) consume. The argument table (known.json, shared with
+// nix/oci-tools.nix) names every argument, its types, default and allowed
+// values; Parse applies the table's rules, then checks every value deeply.
+package options
 
 import "encoding/json"
 
-// Options are buildContainer's arguments as the Nix wrapper hands them to the
+// arguments are buildContainer's arguments as the Nix wrapper hands them to the
 // builder (the "container" key of the structured attrs), or as a JSON file given to
 // the CLI. Field names are the Nix argument names. A nil pointer or nil slice means
 // "not given": the default applies. Fields whose Nix argument accepts several shapes
 // (user, env, capabilities, ...) are kept as raw JSON and parsed by this package, so
 // the CLI and Nix share one parser and one set of error messages.
-type Options struct {
+type arguments struct {
 	// Args is process.args; each element may embed store paths.
 	Args []string `json:"args"`
 	// Mounts maps an absolute destination to a mount; merged over the defaults.
-	Mounts map[string]Mount `json:"mounts,omitempty"`
+	Mounts map[string]mount `json:"mounts,omitempty"`
 	// Readonly is root.readonly.
 	Readonly bool `json:"readonly,omitempty"`
 	// OS is a GOOS value ("linux" when empty).
@@ -64,8 +65,8 @@ type Options struct {
 	Contents []string `json:"contents,omitempty"`
 }
 
-// Mount is one entry of the mounts argument.
-type Mount struct {
+// mount is one entry of the mounts argument.
+type mount struct {
 	Type    string   `json:"type"`
 	Source  string   `json:"source"`
 	Options []string `json:"options,omitempty"`

@@ -1,7 +1,8 @@
-package spec
+package options
 
 import (
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -19,7 +20,8 @@ func TestParseOptions(t *testing.T) {
 		{"minimal", `{"args":["/bin/sh"]}`, nil},
 		{"not an object", `[1]`, []string{"options must be a JSON object"}},
 		{"null", `null`, []string{"not null"}},
-		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{`unknown argument "readOnly"`, `did you mean "readonly"`, "valid arguments are", "workingDir"}},
+		{"trailing data", `{"args":["x"]} {}`, []string{"nothing after it"}},
+		{"unknown field", `{"args":["x"],"readOnly":true}`, []string{"unknown argument `readOnly` (did you mean \"readonly\", \"readonlyPaths\"?)", "valid arguments are", "workingDir"}},
 		{"args missing", `{}`, []string{"`args` is required"}},
 		{"args empty", `{"args":[]}`, []string{"`args` must not be empty"}},
 		{"args not strings", `{"args":[1]}`, []string{"`args`: element 0 must be a string, not an integer"}},
@@ -120,7 +122,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := ParseOptions([]byte(tt.json))
+			o, err := Parse([]byte(tt.json), "x86_64-linux")
 			if tt.wantErr == nil {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -168,13 +170,13 @@ func TestParseUser(t *testing.T) {
 		{"99999999999999999999", specs.User{}, true},
 	}
 	for _, tt := range tests {
-		got, err := ParseUser(tt.in)
+		got, err := parseUser(tt.in)
 		if (err != nil) != tt.wantErr {
-			t.Errorf("ParseUser(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			t.Errorf("parseUser(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
 			continue
 		}
 		if err == nil && !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParseUser(%q) = %+v, want %+v", tt.in, got, tt.want)
+			t.Errorf("parseUser(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -198,11 +200,11 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 	for b, want := range map[uint64]string{1: "1", 1024: "1k", 1536: "1536", 64 << 20: "64m", 3 << 30: "3g", 1<<20 + 1024: "1025k"} {
-		if got := formatSize(b); got != want {
-			t.Errorf("formatSize(%d) = %q, want %q", b, got, want)
+		if got := FormatSize(b); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", b, got, want)
 		}
-		if back, err := parseSize(formatSize(b)); err != nil || back != b {
-			t.Errorf("parseSize(formatSize(%d)) = %d, %v", b, back, err)
+		if back, err := parseSize(FormatSize(b)); err != nil || back != b {
+			t.Errorf("parseSize(FormatSize(%d)) = %d, %v", b, back, err)
 		}
 	}
 }
@@ -235,11 +237,11 @@ func TestCanonicalNames(t *testing.T) {
 }
 
 // The argument table and the builder know the same argument names: every
-// argument of the table that reaches the builder is a field of Options, and
+// argument of the table that reaches the builder is a field of arguments, and
 // every field has a row (name and copyToRoot are nixOnly: copyToRoot is passed
 // as contents).
 func TestOptionFieldsMatchTable(t *testing.T) {
-	typ := reflect.TypeOf(Options{})
+	typ := reflect.TypeOf(arguments{})
 	var fields []string
 	for i := 0; i < typ.NumField(); i++ {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
@@ -247,6 +249,61 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 	}
 	sort.Strings(fields)
 	if got := builderArgumentNames(); !reflect.DeepEqual(got, fields) {
-		t.Errorf("table arguments %v\nOptions fields %v", got, fields)
+		t.Errorf("table arguments %v\nargument fields %v", got, fields)
+	}
+}
+
+// Every list or map a rule of the table names exists, every pattern compiles,
+// and every default decodes through the same parsers as a given value (Parse
+// of the minimal arguments applies them all).
+func TestTableIsConsistent(t *testing.T) {
+	for name, a := range argTable {
+		for typ, r := range a.Types {
+			if _, ok := docTypeWords[typ]; !ok {
+				t.Errorf("%s: unknown type %q", name, typ)
+			}
+			for _, l := range append(append([]string{}, r.Values...), r.Names, r.KeyNames) {
+				if l != "" {
+					knownNames(l) // panics when missing
+				}
+			}
+			for _, p := range []string{r.Pattern, r.KeyPattern} {
+				if _, err := regexp.Compile(p); p != "" && err != nil {
+					t.Errorf("%s: pattern %q: %v", name, p, err)
+				}
+			}
+			if r.Pattern != "" && r.What == "" || r.KeyPattern != "" && r.KeyWhat == "" || (r.Names != "" || r.KeyNames != "") && r.NameWhat == "" {
+				t.Errorf("%s: a rule without the words for its message", name)
+			}
+		}
+		if !a.Required && a.Default == nil && a.DefaultText == "" {
+			t.Errorf("%s: no default", name)
+		}
+	}
+	if _, err := Parse([]byte(`{"args":["/bin/sh"]}`), "x86_64-linux"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	for _, tt := range []struct{ os, arch, system, wantOS, wantArch, wantErr string }{
+		{"", "", "aarch64-linux", "linux", "arm64", ""},
+		{"", "x86_64", "", "linux", "amd64", ""},
+		{"darwin", "arm64", "x86_64-linux", "darwin", "arm64", ""},
+		{"", "armv7l", "", "linux", "arm", ""},
+		{"windows", "", "x86_64-linux", "", "", `"windows" is not supported`},
+		{"", "z80", "x86_64-linux", "", "", "valid values are the GOARCH values"},
+		{"", "", "z80-cpm", "", "", `cannot derive the architecture from the build's system "z80-cpm"`},
+	} {
+		goos, goarch, err := Platform(tt.os, tt.arch, tt.system)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Platform(%q, %q, %q) error %v, want %q", tt.os, tt.arch, tt.system, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || goos != tt.wantOS || goarch != tt.wantArch {
+			t.Errorf("Platform(%q, %q, %q) = %s, %s, %v; want %s, %s", tt.os, tt.arch, tt.system, goos, goarch, err, tt.wantOS, tt.wantArch)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package spec
+package options
 
 import (
 	"bytes"
@@ -56,32 +56,38 @@ var argTable = func() map[string]Argument {
 	dec := json.NewDecoder(bytes.NewReader(knownJSON))
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		panic(fmt.Sprintf("spec: embedded known.json: %v", err))
+		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return doc.Arguments
 }()
 
-// knownNames returns the members of a list of known.json, or the keys of a map.
-func knownNames(name string) []string {
+// knownDoc is known.json by top-level key, for the lists the table's rules name.
+var knownDoc = func() map[string]json.RawMessage {
 	var doc map[string]json.RawMessage
-	_ = json.Unmarshal(knownJSON, &doc)
+	if err := json.Unmarshal(knownJSON, &doc); err != nil {
+		panic(fmt.Sprintf("options: embedded known.json: %v", err))
+	}
+	return doc
+}()
+
+// knownNames returns the members of a list of known.json, or the keys of a map.
+// A rule naming neither is a programming error the package's tests catch.
+func knownNames(name string) []string {
 	var list []string
-	if json.Unmarshal(doc[name], &list) == nil {
+	if json.Unmarshal(knownDoc[name], &list) == nil {
 		return list
 	}
 	var m map[string]string
-	if json.Unmarshal(doc[name], &m) == nil {
+	if json.Unmarshal(knownDoc[name], &m) == nil {
 		return sortedKeys(m)
 	}
-	panic(fmt.Sprintf("spec: known.json has no list or map %q", name))
+	panic(fmt.Sprintf("options: known.json has no list or map %q", name))
 }
 
 func knownReasons(name string) map[string]string {
-	var doc map[string]json.RawMessage
-	_ = json.Unmarshal(knownJSON, &doc)
 	var m map[string]string
-	if err := json.Unmarshal(doc[name], &m); err != nil {
-		panic(fmt.Sprintf("spec: known.json has no map %q", name))
+	if err := json.Unmarshal(knownDoc[name], &m); err != nil {
+		panic(fmt.Sprintf("options: known.json has no map %q", name))
 	}
 	return m
 }
@@ -121,9 +127,9 @@ func nixType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-func isIntLiteral(s string) bool {
-	return regexp.MustCompile(`^-?[0-9]+$`).MatchString(s)
-}
+var intLiteral = regexp.MustCompile(`^-?[0-9]+$`)
+
+func isIntLiteral(s string) bool { return intLiteral.MatchString(s) }
 
 // typeMatches: stringlike is a string, a path or a derivation, which all reach
 // the builder as strings.
@@ -204,8 +210,10 @@ func checkTable(fields map[string]any) error {
 }
 
 // attrPath writes name.key as the wrapper does: `mounts."/data"`, `env.A`.
+var nixIdentifier = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_'-]*$`)
+
 func attrPath(name, key string) string {
-	if regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_'-]*$`).MatchString(key) {
+	if nixIdentifier.MatchString(key) {
 		return name + "." + key
 	}
 	return fmt.Sprintf("%s.%q", name, key)

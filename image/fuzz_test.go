@@ -1,0 +1,45 @@
+package image
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzOptions: any "image" attribute is refused with an error or parsed,
+// never a panic.
+func FuzzOptions(f *testing.F) {
+	f.Add([]byte(`{"name":"a","tag":"b","config":{"Entrypoint":["/x"],"Env":["A=b"],"ExposedPorts":{"80/tcp":{}}},"maxLayers":3,"compression":"zstd","created":"2020-01-01T00:00:00Z","os":"linux","arch":"armv7l","perms":[{"path":"/x","mode":"0755","uid":1}]}`))
+	f.Add([]byte(`{"name":"","perms":[{"path":"x","mode":"9"}]}`))
+	f.Add([]byte(`{"config":{"entrypoint":1}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var o Options
+		if err := decodeStrict(json.RawMessage(data), &o); err != nil {
+			return
+		}
+		p, err := parseOptions(&o)
+		if err != nil {
+			return
+		}
+		if p.maxLayers < 1 || p.maxLayers > MaxLayersLimit {
+			t.Fatalf("maxLayers %d accepted", p.maxLayers)
+		}
+		if CheckTag(p.tag) != nil || CheckName(p.name) != nil {
+			t.Fatalf("name %q tag %q accepted", p.name, p.tag)
+		}
+	})
+}
+
+// FuzzParseAttrs: structured attrs and layer.json are read from files the
+// builder did not write; they never panic it.
+func FuzzParseAttrs(f *testing.F) {
+	f.Add([]byte(`{"outputs":{"out":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"},"closure":[],"image":{}}`))
+	f.Add([]byte(`{"closure":[{"path":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x","narHash":"sha256:0000000000000000000000000000000000000000000000000000","references":["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"]}],"image":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := ParseAttrs(data, OptionsKey)
+		if err != nil {
+			return
+		}
+		_, _ = a.Out()
+	})
+}

@@ -1,0 +1,363 @@
+package options
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"reflect"
+	"runtime"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// maxID is the largest uid/gid a process may have: (uid_t)-1 means "no id" to
+// the kernel, so it is refused.
+const maxID = math.MaxUint32 - 1
+
+// Parse reads buildContainer's arguments (the "container" attribute of the
+// structured attrs, or a JSON file given to the CLI) once: strictly (an unknown
+// argument is an error naming it and the valid ones), against the argument
+// table's rules (as nix/oci-tools.nix applies them at evaluation, with the same
+// messages), then every value deeply. system is the build's Nix system
+// ("x86_64-linux"), whose CPU is the default arch; "" means this program's.
+func Parse(data []byte, system string) (*Request, error) {
+	fields, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	valid := builderArgumentNames()
+	for _, name := range sortedKeys(fields) {
+		if !contains(valid, name) {
+			return nil, fmt.Errorf("unknown argument `%s`%s; valid arguments are %s", name, suggest(name, valid), strings.Join(valid, ", "))
+		}
+	}
+	// The table's rules first, the ones the Nix wrapper applies at evaluation,
+	// so that both refuse a value with the same sentence.
+	if err := checkTable(fields); err != nil {
+		return nil, err
+	}
+	if raw, ok := fields["mounts"]; ok {
+		if err := checkMountsShape(raw); err != nil {
+			return nil, err
+		}
+	}
+	var a arguments
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return nil, describeDecodeError(err)
+	}
+	return a.request(system)
+}
+
+// decodeObject decodes a JSON object keeping numbers exact (json.Number).
+func decodeObject(data []byte) (map[string]any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("options must be a JSON object: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("options must be one JSON object, with nothing after it")
+	}
+	if v == nil {
+		return nil, errors.New("options must be a JSON object, not null")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("options must be a JSON object, not %s", describeValue(v))
+	}
+	return obj, nil
+}
+
+// suggest finds valid names equal to n ignoring case, for typos like readOnly.
+// It is nix/oci-tools.nix's rule: the same letters ignoring case, or the same
+// first three letters (ignoring case) when n has three or more.
+func suggest(n string, valid []string) string {
+	var near []string
+	ln := strings.ToLower(n)
+	for _, v := range valid {
+		lv := strings.ToLower(v)
+		if lv == ln || (len(ln) >= 3 && len(lv) >= 3 && lv[:3] == ln[:3]) {
+			near = append(near, v)
+		}
+	}
+	if len(near) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", quoted(near))
+}
+
+func describeDecodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		name, _, _ := strings.Cut(te.Field, ".")
+		typ := te.Type
+		if f, ok := fieldByJSONName(name); ok {
+			typ = f.Type
+		}
+		return fmt.Errorf("`%s` must be %s (found a JSON %s)", name, goTypeName(typ), te.Value)
+	}
+	return fmt.Errorf("decoding options: %w", err)
+}
+
+func fieldByJSONName(name string) (reflect.StructField, bool) {
+	t := reflect.TypeOf(arguments{})
+	for i := 0; i < t.NumField(); i++ {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func goTypeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice:
+		return "a list of " + strings.TrimPrefix(goTypeName(t.Elem()), "a ") + "s"
+	case reflect.Map:
+		return "an attribute set of " + strings.TrimPrefix(goTypeName(t.Elem()), "a ") + "s"
+	case reflect.Struct:
+		return "an attribute set"
+	case reflect.Ptr:
+		return goTypeName(t.Elem())
+	}
+	return t.String()
+}
+
+// tableDefault decodes the argument table's default for name into v. The
+// table's defaults are the ones the code applies (and the docs name); a default
+// that does not decode is a programming error the package's tests catch.
+func tableDefault(name string, v any) {
+	dec := json.NewDecoder(bytes.NewReader(argTable[name].Default))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		panic(fmt.Sprintf("options: the default of %s in known.json: %v", name, err))
+	}
+}
+
+// defaultRaw is the table's default for name, as an argument would give it.
+func defaultRaw(name string) json.RawMessage { return argTable[name].Default }
+
+// request checks every field and converts it, applying the table's defaults.
+func (o *arguments) request(system string) (*Request, error) {
+	r := &Request{OS: o.OS, Readonly: o.Readonly, Hostname: o.Hostname, Terminal: o.Terminal,
+		Annotations: o.Annotations, Contents: o.Contents}
+	if len(o.Args) == 0 {
+		return nil, errors.New("`args` must not be empty: it is the command the container runs (args[0] is the program)")
+	}
+	if o.Args[0] == "" {
+		return nil, errors.New("`args`: args[0] is empty; it must name the program to run")
+	}
+	for i, a := range o.Args {
+		if strings.ContainsRune(a, 0) {
+			return nil, fmt.Errorf("`args`: element %d contains a NUL byte", i)
+		}
+	}
+	r.Args = o.Args
+	var err error
+	if r.OS, r.Arch, err = Platform(o.OS, o.Arch, system); err != nil {
+		return nil, err
+	}
+	linux := r.OS == "linux"
+	spelled := map[string]string{} // cleaned destination -> the spelling given
+	for _, dest := range sortedKeys(o.Mounts) {
+		m, err := checkMount(dest, o.Mounts[dest])
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := spelled[m.Destination]; dup {
+			return nil, fmt.Errorf("`mounts`: %q and %q are the same destination %s; give it once", prev, dest, m.Destination)
+		}
+		spelled[m.Destination] = dest
+		r.Mounts = append(r.Mounts, m)
+	}
+	sort.Slice(r.Mounts, func(i, j int) bool { return r.Mounts[i].Destination < r.Mounts[j].Destination })
+	env, set, err := parseEnv(o.Env)
+	if err != nil {
+		return nil, err
+	}
+	if !set["PATH"] {
+		var def map[string]string
+		tableDefault("env", &def)
+		r.Env = append(r.Env, "PATH="+def["PATH"])
+	}
+	r.Env = append(r.Env, env...)
+	r.Cwd = o.WorkingDir
+	if r.Cwd == "" {
+		tableDefault("workingDir", &r.Cwd)
+	}
+	if !isAbs(r.Cwd) {
+		return nil, fmt.Errorf("`workingDir` must be an absolute path (start with /), not %q", r.Cwd)
+	}
+	r.Cwd = path.Clean(r.Cwd)
+	user := o.User
+	if len(user) == 0 {
+		user = defaultRaw("user")
+	}
+	u, err := parseUserJSON(user)
+	if err != nil {
+		return nil, err
+	}
+	r.User = *u
+	if strings.ContainsRune(o.Hostname, 0) || strings.ContainsRune(o.Hostname, '/') {
+		return nil, fmt.Errorf("`hostname` %q must not contain '/' or NUL", o.Hostname)
+	}
+	caps := o.Capabilities
+	if len(caps) == 0 {
+		caps = defaultRaw("capabilities")
+	}
+	if r.Capabilities, err = parseCapabilities(caps); err != nil {
+		return nil, err
+	}
+	// execve clears the effective and permitted sets of a non-root process
+	// unless the capabilities are ambient: a listed capability is one the
+	// process holds, whatever its uid. (The default set stays as runc spec has it.)
+	var list []string
+	if len(o.Capabilities) > 0 && json.Unmarshal(o.Capabilities, &list) == nil && r.User.UID != 0 {
+		r.Capabilities.Inheritable = r.Capabilities.Bounding
+		r.Capabilities.Ambient = r.Capabilities.Bounding
+	}
+	rlimits := o.Rlimits
+	if len(rlimits) == 0 {
+		rlimits = defaultRaw("rlimits")
+	}
+	if r.Rlimits, err = parseRlimits(rlimits); err != nil {
+		return nil, err
+	}
+	namespaces := o.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = defaultRaw("namespaces")
+	}
+	if r.Namespaces, err = parseNamespaces(namespaces); err != nil {
+		return nil, err
+	}
+	r.MaskedPaths, r.ReadonlyPaths = o.MaskedPaths, o.ReadonlyPaths
+	if r.MaskedPaths == nil {
+		tableDefault("maskedPaths", &r.MaskedPaths)
+	}
+	if r.ReadonlyPaths == nil {
+		tableDefault("readonlyPaths", &r.ReadonlyPaths)
+	}
+	for _, l := range []struct {
+		name  string
+		paths []string
+	}{{"maskedPaths", r.MaskedPaths}, {"readonlyPaths", r.ReadonlyPaths}} {
+		for _, p := range l.paths {
+			if !isAbs(p) {
+				return nil, fmt.Errorf("`%s`: %q is not an absolute path", l.name, p)
+			}
+		}
+	}
+	shm := o.ShmSize
+	if len(shm) == 0 {
+		shm = defaultRaw("shmSize")
+	}
+	if r.ShmSize, err = parseSizeJSON(shm); err != nil {
+		return nil, err
+	}
+	r.NoNewPrivileges = true
+	tableDefault("noNewPrivileges", &r.NoNewPrivileges)
+	if o.NoNewPrivileges != nil {
+		r.NoNewPrivileges = *o.NoNewPrivileges
+	}
+	for k := range o.Annotations {
+		if k == "" {
+			return nil, errors.New("`annotations`: a key is empty")
+		}
+	}
+	r.StoreMode = o.StoreMode
+	if r.StoreMode == "" {
+		tableDefault("storeMode", &r.StoreMode)
+	}
+	if !contains(known.StoreModes, r.StoreMode) {
+		return nil, fmt.Errorf("`storeMode`: unknown value %q; valid values are %s", r.StoreMode, quoted(known.StoreModes))
+	}
+	tableDefault("verify", &r.Verify)
+	if o.Verify != nil {
+		r.Verify = *o.Verify
+	}
+	if len(o.ExtraConfig) > 0 && string(o.ExtraConfig) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
+		dec.UseNumber() // every digit of an integer is kept
+		if err := dec.Decode(&r.ExtraConfig); err != nil || r.ExtraConfig == nil {
+			return nil, errors.New("`extraConfig` must be an attribute set (a JSON object), deep-merged into config.json")
+		}
+	}
+	for _, c := range o.Contents {
+		if !isAbs(c) {
+			return nil, fmt.Errorf("`contents`: %q is not an absolute store path", c)
+		}
+	}
+	if !linux {
+		for _, f := range []struct {
+			name  string
+			given bool
+		}{
+			{"capabilities", len(o.Capabilities) > 0}, {"namespaces", len(o.Namespaces) > 0},
+			{"maskedPaths", o.MaskedPaths != nil}, {"readonlyPaths", o.ReadonlyPaths != nil},
+			{"shmSize", len(o.ShmSize) > 0}, {"noNewPrivileges", o.NoNewPrivileges != nil},
+		} {
+			if f.given {
+				return nil, fmt.Errorf("`%s` applies only when os = \"linux\", not %q", f.name, r.OS)
+			}
+		}
+		// rlimits are POSIX and stay.
+		r.Capabilities, r.Namespaces, r.MaskedPaths, r.ReadonlyPaths = nil, nil, nil, nil
+	}
+	if o.Hostname != "" && linux && !hasNamespace(r.Namespaces, specs.UTSNamespace) {
+		return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
+	}
+	return r, nil
+}
+
+// Platform normalises os and arch as buildContainer does, for every builder
+// that takes them (bundles, images): os defaults to the table's default and
+// must be a supported GOOS value; arch is a GOARCH value or a Nix spelling
+// (x86_64, aarch64, ...) and defaults to the CPU of system (a Nix system such
+// as "x86_64-linux"; "" means this program's architecture). It returns GOOS and
+// GOARCH values, or an error naming the argument and the valid values.
+func Platform(osName, arch, system string) (goos, goarch string, err error) {
+	if osName == "" {
+		tableDefault("os", &osName)
+	}
+	if err := checkOS(osName); err != nil {
+		return "", "", err
+	}
+	if arch == "" {
+		goarch, err = archOfSystem(system)
+	} else {
+		goarch, err = normalizeArch(arch)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return osName, goarch, nil
+}
+
+// archOfSystem maps a Nix system ("x86_64-linux") to GOARCH. With no system
+// (the CLI outside Nix) it is this program's own architecture.
+func archOfSystem(system string) (string, error) {
+	if system == "" {
+		return runtime.GOARCH, nil
+	}
+	cpu, _, _ := strings.Cut(system, "-")
+	a, err := normalizeArch(cpu)
+	if err != nil {
+		return "", fmt.Errorf("cannot derive the architecture from the build's system %q; set `arch`", system)
+	}
+	return a, nil
+}
+
+func isAbs(p string) bool { return strings.HasPrefix(p, "/") && !strings.ContainsRune(p, 0) }
