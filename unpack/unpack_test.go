@@ -711,3 +711,37 @@ func TestPasswdNotAFile(t *testing.T) {
 		})
 	}
 }
+
+func TestDockerMediaTypes(t *testing.T) {
+	w := newWorld(t)
+	im := img(L{Entries: []E{{Name: "x", Body: "docker"}}})
+	im.Docker = true
+	w.layout(t, im)
+	if _, err := w.unpack(t, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(filepath.Join(w.bundle, RootfsDir, "x")); got != "reg docker" {
+		t.Errorf("x: %s", got)
+	}
+}
+
+func TestUnknownLayerType(t *testing.T) {
+	w := newWorld(t)
+	l := w.layout(t, img())
+	idx, _ := (&Layout{Dir: l.Dir}).Index()
+	d := idx.Manifests[0]
+	data, _ := os.ReadFile(l.BlobPath(d.Digest))
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Layers[0].MediaType = "application/vnd.oci.image.layer.v1.tar+bzip2"
+	if _, err := l.AddImageManifest(m, "bz"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.unpack(t, Options{Image: l.Dir + ":bz"})
+	if err == nil || !strings.Contains(err.Error(), "tar+bzip2") {
+		t.Fatalf("got %v, want the media type named", err)
+	}
+	w.check(t, false)
+}

@@ -51,7 +51,15 @@ type Image struct {
 	OS     string // default linux
 	Arch   string // default runtime.GOARCH
 	Tag    string // ref.name in index.json ("" for none)
+	Docker bool   // Docker's schema 2 media types (gzip layers) instead of OCI's
 }
+
+// Docker's media types, as registries and skopeo still write them.
+const (
+	DockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	DockerConfig   = "application/vnd.docker.container.image.v1+json"
+	DockerLayer    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+)
 
 // Tar returns the uncompressed stream of a layer.
 func Tar(entries []Entry) ([]byte, error) {
@@ -202,9 +210,16 @@ func (l *Layout) WriteImage(img Image) (ocispec.Descriptor, error) {
 			sum[0] ^= 0xff
 		}
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, digest.NewDigestFromBytes(digest.SHA256, sum[:]))
-		blob, mt, err := Compress(raw, layer.Compression)
+		comp := layer.Compression
+		if img.Docker {
+			comp = "gzip"
+		}
+		blob, mt, err := Compress(raw, comp)
 		if err != nil {
 			return ocispec.Descriptor{}, err
+		}
+		if img.Docker {
+			mt = DockerLayer
 		}
 		d, err := l.WriteBlob(mt, blob)
 		if err != nil {
@@ -212,17 +227,33 @@ func (l *Layout) WriteImage(img Image) (ocispec.Descriptor, error) {
 		}
 		m.Layers = append(m.Layers, d)
 	}
-	cd, err := l.writeJSON(ocispec.MediaTypeImageConfig, cfg)
+	configType, manifestType := ocispec.MediaTypeImageConfig, ocispec.MediaTypeImageManifest
+	if img.Docker {
+		configType, manifestType = DockerConfig, DockerManifest
+	}
+	cd, err := l.writeJSON(configType, cfg)
 	if err != nil {
 		return cd, err
 	}
 	m.Config = cd
-	md, err := l.writeJSON(ocispec.MediaTypeImageManifest, m)
+	m.MediaType = manifestType
+	md, err := l.writeJSON(manifestType, m)
 	if err != nil {
 		return md, err
 	}
 	md.Platform = &ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture}
 	return md, nil
+}
+
+// AddImageManifest writes a manifest as it is and lists it under tag.
+func (l *Layout) AddImageManifest(m ocispec.Manifest, tag string) (ocispec.Descriptor, error) {
+	d, err := l.writeJSON(ocispec.MediaTypeImageManifest, m)
+	if err != nil {
+		return d, err
+	}
+	d.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
+	l.index.Manifests = append(l.index.Manifests, d)
+	return d, l.writeIndex()
 }
 
 // AddIndex writes an image index of the given manifests and lists it in
