@@ -512,3 +512,28 @@ func TestUnpackImageUser(t *testing.T) {
 		t.Errorf("ocitools run (rootless): exit %d, stdout %q\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
 }
+
+// Root in a user namespace that maps only itself (a container, a CI sandbox)
+// cannot give files the image's other owners: they stay root's, listed.
+func TestUnpackRootInUserNamespace(t *testing.T) {
+	requireE2E(t)
+	mustLookPath(t, "unshare")
+	dir := t.TempDir()
+	im := whiteoutImage(t, "/bin/true")
+	im.Layers = append(im.Layers, unpacktest.Layer{Entries: []unpacktest.Entry{
+		{Name: "home/", Mode: 0o755}, {Name: "home/app/", Mode: 0o700, UID: 1000, GID: 1000}, {Name: "home/app/f", Body: "f", UID: 1000, GID: 1000},
+	}})
+	layout := writeLayout(t, filepath.Join(dir, "layout"), im)
+	bundle := filepath.Join(dir, "bundle")
+	out, err := exec.Command("unshare", "--user", "--map-root-user", ocitoolsBin, "unpack", layout, bundle).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unpack in a user namespace: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "skipped owner (an id this user namespace does not map): 2 entries (/home/app/f, /home/app)") {
+		t.Errorf("output does not list the owners left out:\n%s", out)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(bundle, "rootfs/home/app/f"), &st); err != nil || st.Uid != 0 {
+		t.Errorf("home/app/f: %v, owner %d", err, st.Uid)
+	}
+}

@@ -350,8 +350,8 @@ func (a *applier) regular(p string, hdr *tar.Header, data io.Reader) error {
 		return fmt.Errorf("the layer ends after %d of its %d bytes", n, hdr.Size)
 	}
 	if a.privileged {
-		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-			return fmt.Errorf("setting its owner: %w", err)
+		if err := a.owner(unix.Fchown(fd, hdr.Uid, hdr.Gid), p); err != nil {
+			return err
 		}
 	}
 	// After chown, which clears the set-id bits.
@@ -413,8 +413,8 @@ func (a *applier) symlink(p string, hdr *tar.Header) error {
 	}
 	a.markAdded(p)
 	if a.privileged {
-		if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("setting its owner: %w", err)
+		if err := a.owner(unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), p); err != nil {
+			return err
 		}
 	}
 	return a.times(dfd, base, hdr)
@@ -474,8 +474,8 @@ func (a *applier) fifo(p string, hdr *tar.Header) error {
 	}
 	a.markAdded(p)
 	if a.privileged {
-		if err := unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("setting its owner: %w", err)
+		if err := a.owner(unix.Fchownat(dfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), p); err != nil {
+			return err
 		}
 	}
 	// No symlink can be at base: this call just made a FIFO there.
@@ -483,6 +483,20 @@ func (a *applier) fifo(p string, hdr *tar.Header) error {
 		return fmt.Errorf("setting its mode: %w", err)
 	}
 	return a.times(dfd, base, hdr)
+}
+
+// owner handles the result of a chown. Root in a user namespace (a
+// container, a CI sandbox) cannot give a file an id the namespace does not
+// map: the file stays ours, and the entry is listed.
+func (a *applier) owner(err error, p string) error {
+	if errors.Is(err, unix.EINVAL) {
+		a.skip("owner (an id this user namespace does not map)", "the file keeps this process's owner", p)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("setting its owner: %w", err)
+	}
+	return nil
 }
 
 func (a *applier) times(dfd int, base string, hdr *tar.Header) error {
@@ -580,8 +594,8 @@ func (a *applier) finish(ctx context.Context) error {
 
 func (a *applier) applyDirMeta(fd int, p string, m *meta) error {
 	if a.privileged && !m.implicitly {
-		if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
-			return fmt.Errorf("setting its owner: %w", err)
+		if err := a.owner(unix.Fchown(fd, m.uid, m.gid), p); err != nil {
+			return err
 		}
 	}
 	a.applyXattrs(fd, p, m.xattrs)

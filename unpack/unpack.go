@@ -187,23 +187,17 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	for _, s := range a.skips() {
 		if o.Log != nil {
-			fmt.Fprintf(o.Log, "ocitools unpack: skipped %d %s (%s): %s\n", s.Count, plural(s.What, s.Count), strings.Join(s.Examples, ", "), s.Why)
+			n := "1 entry"
+			if s.Count != 1 {
+				n = fmt.Sprintf("%d entries", s.Count)
+			}
+			fmt.Fprintf(o.Log, "ocitools unpack: skipped %s: %s (%s): %s\n", s.What, n, strings.Join(s.Examples, ", "), s.Why)
 		}
 	}
 	return &Result{
 		Image: img, Layers: len(img.Manifest.Layers), Entries: a.entries,
 		Bytes: a.streamBytes, Written: a.written, Skipped: a.skips(),
 	}, nil
-}
-
-func plural(s string, n int) string {
-	if n == 1 {
-		return s
-	}
-	if strings.HasSuffix(s, "y") && !strings.HasSuffix(s, "ey") {
-		return s[:len(s)-1] + "ies"
-	}
-	return s + "s"
 }
 
 // applyBlob applies one layer, checking the compressed blob against its
