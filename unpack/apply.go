@@ -45,6 +45,9 @@ type applier struct {
 	limits     Limits
 
 	streamBytes, written, entries int64
+	// space is what the file system had free (less a reserve) when the
+	// unpack started; -1 means unknown.
+	space freeSpace
 
 	// dirs holds each directory's metadata, applied after the last layer:
 	// until then every directory stays writable by its owner, so that an
@@ -91,7 +94,7 @@ func newApplier(r *root, privileged bool, limits Limits) *applier {
 		limits.MaxEntries = DefaultLimits.MaxEntries
 	}
 	return &applier{
-		root: r, privileged: privileged, limits: limits,
+		root: r, privileged: privileged, limits: limits, space: freeSpace{bytes: -1, inodes: -1},
 		dirs: map[string]*meta{}, skipped: map[string]*Skipped{},
 	}
 }
@@ -152,6 +155,9 @@ func (a *applier) applyLayer(ctx context.Context, r io.Reader, where string) err
 			return fmt.Errorf("%s: reading the tar stream: %w", where, err)
 		}
 		a.entries++
+		if a.space.inodes >= 0 && a.entries > a.space.inodes {
+			return fmt.Errorf("%s: the layers hold more entries than the %d inodes free on the file system (keeping %d free)", where, a.space.inodes, a.space.inodeReserve)
+		}
 		if a.entries > a.limits.MaxEntries {
 			return fmt.Errorf("%s: the layers hold more than %d entries (the limit)", where, a.limits.MaxEntries)
 		}
@@ -320,6 +326,9 @@ func replace(dir int, name string) error {
 }
 
 func (a *applier) regular(p string, hdr *tar.Header, data io.Reader) error {
+	if a.space.bytes >= 0 && hdr.Size > a.space.bytes-a.written {
+		return fmt.Errorf("its %d bytes would take the files written past the %d bytes free on the file system (keeping %d free)", hdr.Size, a.space.bytes, a.space.byteReserve)
+	}
 	if hdr.Size < 0 || hdr.Size > a.limits.MaxBytes-a.written {
 		return fmt.Errorf("its %d bytes would take the files written past %d bytes (the limit; a decompression bomb?)", hdr.Size, a.limits.MaxBytes)
 	}
@@ -611,4 +620,33 @@ func (a *applier) applyDirMeta(fd int, p string, m *meta) error {
 		return fmt.Errorf("setting its times: %w", err)
 	}
 	return nil
+}
+
+// freeSpace is what unpacking may use of a file system: what was free when
+// it started, less a reserve so that the machine does not run out of space
+// (an image cannot fill a disk even when its limits are larger).
+type freeSpace struct {
+	bytes, inodes             int64
+	byteReserve, inodeReserve int64
+}
+
+// spaceOf measures the file system holding dir. The reserve is 5 % of it,
+// at most 1 GiB and 10000 inodes.
+func spaceOf(dir string) freeSpace {
+	unknown := freeSpace{bytes: -1, inodes: -1}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Bsize <= 0 {
+		return unknown
+	}
+	bs := uint64(st.Bsize)
+	fs := freeSpace{
+		byteReserve:  int64(min(st.Blocks*bs/20, 1<<30)),
+		inodeReserve: int64(min(st.Files/20, 10000)),
+	}
+	fs.bytes = max(int64(st.Bavail*bs)-fs.byteReserve, 0)
+	fs.inodes = max(int64(st.Ffree)-fs.inodeReserve, 0)
+	if st.Files == 0 {
+		fs.inodes = -1 // btrfs reports no inode counts: no bound then
+	}
+	return fs
 }

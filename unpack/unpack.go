@@ -148,6 +148,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	}
 	defer r.close()
 	a := newApplier(r, privileged, o.Limits)
+	a.space = spaceOf(rootfs)
 	for i, ld := range img.Manifest.Layers {
 		where := fmt.Sprintf("layer %d (%s)", i+1, ld.Digest)
 		if err := applyBlob(ctx, layout, a, ld, img.Config.RootFS.DiffIDs[i], where); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -277,7 +278,7 @@ func describe(p string) string {
 func manyFiles(n int) []E {
 	var out []E
 	for i := 0; i < n; i++ {
-		out = append(out, E{Name: "f" + strings.Repeat("x", i), Body: "x"})
+		out = append(out, E{Name: "f" + strconv.Itoa(i), Body: "x"})
 	}
 	return out
 }
@@ -742,6 +743,32 @@ func TestUnknownLayerType(t *testing.T) {
 	_, err := w.unpack(t, Options{Image: l.Dir + ":bz"})
 	if err == nil || !strings.Contains(err.Error(), "tar+bzip2") {
 		t.Fatalf("got %v, want the media type named", err)
+	}
+	w.check(t, false)
+}
+
+// An image larger than the free space of the bundle's file system is refused
+// before the disk fills (here a 16 MiB tmpfs; it needs root to mount).
+func TestDiskSpace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	w := newWorld(t)
+	if err := syscall.Mount("tmpfs", w.out, "tmpfs", 0, "size=16m,nr_inodes=2000"); err != nil {
+		t.Fatalf("mounting a tmpfs: %v", err)
+	}
+	defer syscall.Unmount(w.out, 0)
+	w.layout(t, img(L{Compression: "gzip", Entries: []E{{Name: "big", Body: strings.Repeat("x", 20<<20)}}}))
+	_, err := w.unpack(t, Options{})
+	if err == nil || !strings.Contains(err.Error(), "free on the file system") {
+		t.Fatalf("got %v, want the free space named", err)
+	}
+	w.check(t, false)
+	os.RemoveAll(filepath.Join(w.dir, "layout"))
+	w.layout(t, img(L{Entries: manyFiles(2500)}))
+	_, err = w.unpack(t, Options{})
+	if err == nil || !strings.Contains(err.Error(), "inodes free") {
+		t.Fatalf("got %v, want the free inodes named", err)
 	}
 	w.check(t, false)
 }
