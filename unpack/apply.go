@@ -38,6 +38,17 @@ type Skipped struct {
 
 const maxExamples = 5
 
+// maxSkipKinds bounds the kinds of skipped things remembered (each skipped
+// extended attribute name is a kind: an image must not grow the list without
+// bound); the rest are counted together.
+const maxSkipKinds = 32
+
+// maxMetaBytes bounds what unpacking keeps in memory about the paths it made
+// (for whiteouts and the directories' deferred metadata): far above real
+// images (200k files take about 20 MB), far below what 1 Mi entries of 4 KiB
+// names would take.
+const maxMetaBytes = 256 << 20
+
 // applier applies layers, in order, to a root directory.
 type applier struct {
 	root       *root
@@ -45,6 +56,7 @@ type applier struct {
 	limits     Limits
 
 	streamBytes, written, entries int64
+	metaBytes                     int64 // see maxMetaBytes
 	// space is what the file system had free (less a reserve) when the
 	// unpack started; -1 means unknown.
 	space freeSpace
@@ -101,6 +113,10 @@ func newApplier(r *root, privileged bool, limits Limits) *applier {
 
 func (a *applier) skip(what, why, p string) {
 	s := a.skipped[what]
+	if s == nil && len(a.skipped) >= maxSkipKinds {
+		what, why = "other kinds of entries and attributes", "as above"
+		s = a.skipped[what]
+	}
 	if s == nil {
 		s = &Skipped{What: what, Why: why}
 		a.skipped[what] = s
@@ -164,6 +180,9 @@ func (a *applier) applyLayer(ctx context.Context, r io.Reader, where string) err
 		if err := a.entry(hdr, tr); err != nil {
 			return fmt.Errorf("%s: entry %q: %w", where, hdr.Name, err)
 		}
+		if a.metaBytes > maxMetaBytes {
+			return fmt.Errorf("%s: the layers' paths and directory attributes take more than %d bytes to track (the limit)", where, maxMetaBytes)
+		}
 	}
 	// What follows the end-of-archive marker is part of the layer's digest.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
@@ -173,20 +192,35 @@ func (a *applier) applyLayer(ctx context.Context, r io.Reader, where string) err
 }
 
 func (a *applier) markAdded(p string) {
-	a.added[p] = true
+	if !a.added[p] {
+		a.added[p] = true
+		a.metaBytes += int64(len(p))
+	}
 	for d, _ := splitParent(p); d != ""; d, _ = splitParent(d) {
 		if a.addedAncestors[d] {
 			break
 		}
 		a.addedAncestors[d] = true
+		a.metaBytes += int64(len(d))
 	}
+}
+
+// setDir records a directory's metadata for the end.
+func (a *applier) setDir(p string, m *meta) {
+	if a.dirs[p] == nil {
+		a.metaBytes += int64(len(p)) + 64
+	}
+	for k, v := range m.xattrs {
+		a.metaBytes += int64(len(k) + len(v))
+	}
+	a.dirs[p] = m
 }
 
 // parent opens the directory that holds p, creating missing directories.
 func (a *applier) parent(p string) (int, string, error) {
 	dir, base := splitParent(p)
 	fd, err := a.root.openDir(dir, true, func(made string) {
-		a.dirs[made] = &meta{mode: 0o755, implicitly: true}
+		a.setDir(made, &meta{mode: 0o755, implicitly: true})
 		a.markAdded(made)
 	})
 	if err != nil {
@@ -399,7 +433,7 @@ func (a *applier) dir(p string, hdr *tar.Header) error {
 	if x := a.keptXattrs(p, hdr); len(x) > 0 {
 		m.xattrs = x
 	}
-	a.dirs[p] = m
+	a.setDir(p, m)
 	return nil
 }
 

@@ -772,3 +772,24 @@ func TestDiskSpace(t *testing.T) {
 	}
 	w.check(t, false)
 }
+
+// Each skipped attribute name is a kind of skip; their number is bounded.
+func TestSkipKindsBounded(t *testing.T) {
+	pax := map[string]string{}
+	for i := 0; i < 100; i++ {
+		pax["SCHILY.xattr.trusted.x"+strconv.Itoa(i)] = "v"
+	}
+	w := newWorld(t)
+	w.layout(t, img(L{Entries: []E{{Name: "x", Body: "x", PAX: pax}}}))
+	res, err := w.unpack(t, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, s := range res.Skipped {
+		total += s.Count
+	}
+	if len(res.Skipped) != maxSkipKinds+1 || total != 100 || res.Skipped[maxSkipKinds].What != "other kinds of entries and attributes" {
+		t.Errorf("%d kinds, %d skipped; want %d kinds and 100", len(res.Skipped), total, maxSkipKinds+1)
+	}
+}
