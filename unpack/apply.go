@@ -296,11 +296,15 @@ func (a *applier) whiteout(dir, name string) error {
 	defer unix.Close(fd)
 	if a.addedAncestors[p] {
 		cfd, err := unix.Openat(fd, name, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
+		if err == nil {
+			defer unix.Close(cfd)
+			return a.clearLower(cfd, p)
+		}
+		if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
 			return fmt.Errorf("opening /%s: %w", p, err)
 		}
-		defer unix.Close(cfd)
-		return a.clearLower(cfd, p)
+		// A symlink the layer wrote through: the entries went where it
+		// points; the link itself is from below and goes.
 	}
 	if err := removeAt(fd, name); err != nil {
 		return fmt.Errorf("removing /%s: %w", p, err)

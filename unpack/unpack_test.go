@@ -198,6 +198,10 @@ func testHostileLayers(t *testing.T) {
 				{Entries: []E{{Name: "s", Typeflag: tar.TypeSymlink, Linkname: sen}}},
 				{Entries: []E{{Name: "s/.wh.secret"}, {Name: "s/sub/.wh..wh..opq"}, {Name: "s/.wh.sub"}}},
 			}, want: map[string]string{"s": "link " + sen}},
+			{name: "whiteout of a lower symlink the layer wrote through", layers: []L{
+				{Entries: []E{{Name: "d/", Mode: 0o755}, {Name: "lnk", Typeflag: tar.TypeSymlink, Linkname: "d"}}},
+				{Entries: []E{{Name: "lnk/x", Body: "x"}, {Name: ".wh.lnk"}}},
+			}, want: map[string]string{"lnk": "absent", "d/x": "reg x"}},
 			{name: "device nodes skipped", layers: []L{{Entries: []E{
 				{Name: "dev/", Mode: 0o755},
 				{Name: "dev/sda", Typeflag: tar.TypeBlock, Devmajor: 8, Mode: 0o666},
