@@ -537,3 +537,25 @@ func TestUnpackRootInUserNamespace(t *testing.T) {
 		t.Errorf("home/app/f: %v, owner %d", err, st.Uid)
 	}
 }
+
+// A buildImage image with zstd layers (which umoci 0.4.7 cannot read) unpacks
+// and runs.
+func TestUnpackBuiltImageZstd(t *testing.T) {
+	image := nixBuild(t, `ociTools.buildImage {
+  name = "unpack-e2e-zstd";
+  tag = "z";
+  compression = "zstd";
+  copyToRoot = [ busybox ];
+  config.Cmd = [ "/bin/sh" "-c" "echo zstd image" ];
+  config.Env = [ "PATH=/bin" ];
+}`)
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(ocitoolsBin, "unpack", image, bundle).CombinedOutput(); err != nil {
+		t.Fatalf("ocitools unpack: %v\n%s", err, out)
+	}
+	stdout, stderr, code := runcRun(t, bundle)
+	if code != 0 || words(stdout) != "zstd image" {
+		t.Errorf("runc run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	verifyStorePath(t, image)
+}
