@@ -86,8 +86,8 @@ A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
 				}
 				return cli.Exit("unpack: "+err.Error(), 1)
 			}
-			fmt.Fprintf(c.App.Writer, "%s: %d layers, %d entries, %d bytes written (image %s)\n",
-				bundle, res.Layers, res.Entries, res.Written, res.Image.ManifestDesc.Digest)
+			fmt.Fprintf(c.App.Writer, "%s: %s, %s, %d bytes written (image %s)\n",
+				bundle, count(res.Layers, "layer"), count(int(res.Entries), "entry"), res.Written, res.Image.ManifestDesc.Digest)
 			return nil
 		},
 	}
@@ -273,4 +273,15 @@ func pullImage(ctx context.Context, c *cli.Context, ref, parent string) (string,
 		return "", nothing, fmt.Errorf("pulling %s failed (%v): see above", ref, err)
 	}
 	return layout, cleanup, nil
+}
+
+// count is "1 layer", "2 layers", "3 entries".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		noun = strings.TrimSuffix(noun, "y") + "ie"
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
