@@ -268,6 +268,13 @@ func TestUnpackHostileCLI(t *testing.T) {
 	if data, _ := os.ReadFile(target); string(data) != "untouched" {
 		t.Errorf("the file outside was changed: %q", data)
 	}
+	// ocitools run IMAGE: refused before anything runs, its TMPDIR left empty.
+	run := exec.Command(ocitoolsBin, "run", layout)
+	run.Env = append(os.Environ(), "TMPDIR="+emptyTmp(t, 0, 0))
+	msg, err = run.CombinedOutput()
+	if exitCode(t, err) != 125 || !strings.Contains(string(msg), `entry "../../outside"`) {
+		t.Errorf("run IMAGE: exit %v, output %s; want 125 naming the entry", err, msg)
+	}
 }
 
 // The runtime configuration of an unpacked image has buildContainer's
