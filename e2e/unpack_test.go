@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -565,4 +566,44 @@ func TestUnpackBuiltImageZstd(t *testing.T) {
 		t.Errorf("runc run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	verifyStorePath(t, image)
+}
+
+// A multi-platform index: this machine's image is the one unpacked and run;
+// --platform chooses another.
+func TestUnpackMultiPlatform(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	l, err := unpacktest.NewLayout(filepath.Join(dir, "layout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []ocispec.Descriptor
+	for _, arch := range []string{"arm64", "amd64", "riscv64"} {
+		im := whiteoutImage(t, "/bin/sh", "-c", "cat /arch")
+		im.Arch = arch
+		im.Layers = append(im.Layers, unpacktest.Layer{Entries: []unpacktest.Entry{{Name: "arch", Body: arch + "\n"}}})
+		d, err := l.WriteImage(im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	if err := l.AddIndex("multi", ds); err != nil {
+		t.Fatal(err)
+	}
+	res := runCmd(t, exec.Command(ocitoolsBin, "run", l.Dir+":multi"))
+	if res.code != 0 || words(res.stdout) != runtime.GOARCH {
+		t.Errorf("run: exit %d, stdout %q, want %s\nstderr: %s", res.code, res.stdout, runtime.GOARCH, res.stderr)
+	}
+	bundle := filepath.Join(dir, "riscv")
+	if out, err := exec.Command(ocitoolsBin, "unpack", "--platform", "linux/riscv64", l.Dir+":multi", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("unpack --platform linux/riscv64: %v\n%s", err, out)
+	}
+	if data, _ := os.ReadFile(filepath.Join(bundle, "rootfs", "arch")); string(data) != "riscv64\n" {
+		t.Errorf("--platform linux/riscv64 unpacked the %q image", data)
+	}
+	out, err := exec.Command(ocitoolsBin, "unpack", "--platform", "linux/s390x", l.Dir+":multi", filepath.Join(dir, "none")).CombinedOutput()
+	if exitCode(t, err) != 1 || !strings.Contains(string(out), "no image for platform linux/s390x (it has linux/arm64, linux/amd64, linux/riscv64)") {
+		t.Errorf("a missing platform: exit %v, output %s", err, out)
+	}
 }
