@@ -259,6 +259,8 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"maxLayers too large", `ociTools.buildImage { name = "x"; maxLayers = 500; }`, "buildImage: `maxLayers` must be between 1 and 125"},
 		{"compression", `ociTools.buildImage { name = "x"; compression = "xz"; }`, "buildImage: `compression` must be one of \"gzip\", \"zstd\", \"none\""},
 		{"layers element", `ociTools.buildImage { name = "x"; layers = [ busybox ]; }`, "buildImage: `layers` element 0 is the string \"/nix/store/"},
+		{"layer listed twice", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l l ]; }`, "buildImage: `layers` element 1 is the same layer as an earlier one"},
+		{"maxLayers below the explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; copyToRoot = [ busybox ]; maxLayers = 1; }`, "buildImage: `maxLayers` is 1, but the 1 explicit `layers` and the copyToRoot layer alone make 2 layers"},
 		{"perms mode", `ociTools.buildImage { name = "x"; perms = [ { path = "/x"; mode = 0755; } ]; }`, "mode must be an octal string"},
 		{"perms relative", `ociTools.buildImage { name = "x"; perms = [ { path = "x"; } ]; }`, "must be absolute"},
 		{"created", `ociTools.buildImage { name = "x"; created = "now"; }`, "buildImage: `created` must be an RFC 3339 time"},

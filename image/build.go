@@ -212,7 +212,10 @@ func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[str
 	}
 	for _, pm := range perms {
 		p := path.Clean(pm.Path)
-		if generated[p] || p == "/nix" || p == "/nix/store" {
+		if p == "/" || p == "/nix" || p == "/nix/store" {
+			return fmt.Errorf("`perms`: %s cannot be changed: /, /nix and /nix/store are the same in every layer (mode 0755, owner 0:0), so that the order layers are applied in does not matter", pm.Path)
+		}
+		if generated[p] {
 			continue
 		}
 		sp := storePathOf(p)

@@ -114,9 +114,14 @@ let
   checkLayers = v:
     if !(isList v) then "must be a list of buildLayer results, not ${describe v}"
     else
-      let bad = filter (i: !(isLayer (builtins.elemAt v i))) (builtins.genList (i: i) (length v)); in
-      if bad == [ ] then null
-      else "element ${toString (head bad)} is ${describe (builtins.elemAt v (head bad))}, not a layer: use ociTools.buildLayer { deps = [ ... ]; }";
+      let
+        bad = filter (i: !(isLayer (builtins.elemAt v i))) (builtins.genList (i: i) (length v));
+        paths = map (l: builtins.unsafeDiscardStringContext l.outPath) v;
+        dups = filter (i: elem (builtins.elemAt paths i) (builtins.genList (j: builtins.elemAt paths j) i)) (builtins.genList (i: i) (length v));
+    in
+      if bad != [ ] then "element ${toString (head bad)} is ${describe (builtins.elemAt v (head bad))}, not a layer: use ociTools.buildLayer { deps = [ ... ]; }"
+      else if dups != [ ] then "element ${toString (head dups)} is the same layer as an earlier one: list each layer once"
+      else null;
 
   # The image config, with the names dockerTools and nix2container users write.
   configFields = {
@@ -206,6 +211,14 @@ let
   buildImage = attrs:
     assert checkArguments "buildImage" imageArguments attrs;
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
+    assert
+      let
+        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        max = attrs.maxLayers or defaultMaxLayers;
+      in
+      # Equal is fine when the explicit layers hold the whole closure; only
+      # the builder can tell.
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });

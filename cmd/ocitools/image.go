@@ -66,11 +66,11 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	if c.NArg() > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q (see ocitools %s --help)", name, c.Args().Slice(), name)
 	}
-	// Buffers are bounded (a few blocks or frames per layer, two layers at a
-	// time); the limit makes the collector return garbage before the process
-	// grows past it, so that peak RSS stays under 128 MiB whatever the closure.
-	debug.SetMemoryLimit(96 << 20)
-	debug.SetGCPercent(50)
+	// Buffers are bounded (a few gzip blocks per layer, a few zstd frames in
+	// the process, two layers at a time); the limit makes the collector work
+	// harder only when the heap nears it, so that peak RSS stays under 128 MiB
+	// whatever the closure without a collection cost on small heaps.
+	debug.SetMemoryLimit(80 << 20)
 	attrsFile, out := c.String("attrs"), c.String("out")
 	if (attrsFile == "") != (out == "") {
 		return fmt.Errorf("%s: give both --attrs and --out, or neither (inside a Nix build)", name)

@@ -118,7 +118,7 @@ func EncodeWorkers(dst io.Writer, a Algorithm, workers int, produce func(io.Writ
 		if err != nil {
 			return Result{}, err
 		}
-		if err := gz.SetConcurrency(GzipBlockSize, workers*2); err != nil {
+		if err := gz.SetConcurrency(GzipBlockSize, workers+1); err != nil {
 			return Result{}, err
 		}
 		// A zero time would be written as a junk timestamp.

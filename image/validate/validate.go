@@ -147,20 +147,50 @@ func (v *validator) run() {
 		v.fail("%s: %w", v1.ImageIndexFile, err)
 		return
 	}
+	v.manifests(v1.ImageIndexFile, idx, 0)
+}
+
+// maxIndexDepth bounds indexes nested in indexes (a multi-platform image is
+// one level).
+const maxIndexDepth = 4
+
+// manifests checks every manifest an index lists, and nested indexes.
+func (v *validator) manifests(where string, idx v1.Index, depth int) {
 	if len(idx.Manifests) == 0 {
-		v.fail("%s: no manifests", v1.ImageIndexFile)
+		v.fail("%s: no manifests", where)
 	}
 	if len(idx.Manifests) > v.lim.Manifests {
-		v.fail("%s: %d manifests, more than the %d checked", v1.ImageIndexFile, len(idx.Manifests), v.lim.Manifests)
+		v.fail("%s: %d manifests, more than the %d checked", where, len(idx.Manifests), v.lim.Manifests)
 		return
 	}
 	for i, m := range idx.Manifests {
-		where := fmt.Sprintf("%s: manifests[%d] (%s)", v1.ImageIndexFile, i, m.Digest)
-		if m.MediaType != v1.MediaTypeImageManifest {
-			v.fail("%s: media type %q is not checked (only %s)", where, m.MediaType, v1.MediaTypeImageManifest)
-			continue
+		mw := fmt.Sprintf("%s: manifests[%d] (%s)", where, i, m.Digest)
+		switch m.MediaType {
+		case v1.MediaTypeImageManifest:
+			v.manifest(mw, m)
+		case v1.MediaTypeImageIndex:
+			if depth+1 > maxIndexDepth {
+				v.fail("%s: indexes nested more than %d deep", mw, maxIndexDepth)
+				continue
+			}
+			data, err := v.readBlob(m)
+			if err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			if err := checkSchema("image-index-schema.json", data); err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			var sub v1.Index
+			if err := json.Unmarshal(data, &sub); err != nil {
+				v.fail("%s: %w", mw, err)
+				continue
+			}
+			v.manifests(mw, sub, depth+1)
+		default:
+			v.fail("%s: media type %q is not checked (only %s and %s)", mw, m.MediaType, v1.MediaTypeImageManifest, v1.MediaTypeImageIndex)
 		}
-		v.manifest(where, m)
 	}
 }
 

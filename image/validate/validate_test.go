@@ -279,3 +279,28 @@ func TestFIFOBlob(t *testing.T) {
 		}
 	}
 }
+
+// A layout whose index.json points at an image index (a multi-platform
+// image) is checked through it, down to each manifest's layers.
+func TestNestedIndex(t *testing.T) {
+	l := load(t, buildImage(t, "gzip", map[string]any{"Entrypoint": []string{pApp + "/bin/app"}}))
+	inner := l.index
+	data, _ := json.Marshal(inner)
+	d := writeBlob(t, l.dir, data)
+	outer := v1.Index{Versioned: specsVersioned, MediaType: v1.MediaTypeImageIndex,
+		Manifests: []v1.Descriptor{{MediaType: v1.MediaTypeImageIndex, Digest: d.Digest, Size: d.Size}}}
+	data, _ = json.Marshal(outer)
+	if err := os.WriteFile(filepath.Join(l.dir, "index.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Layout(l.dir); len(errs) != 0 {
+		t.Fatalf("nested index: %s", problems(errs))
+	}
+	// A broken layer below the nested index is still found.
+	if err := os.Remove(filepath.Join(l.dir, "blobs/sha256", l.manifest.Layers[0].Digest.Encoded())); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Layout(l.dir); !strings.Contains(problems(errs), "no such file") {
+		t.Errorf("missing layer under a nested index: %q", problems(errs))
+	}
+}
