@@ -207,8 +207,12 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 // in an explicit layer (already compressed: give perms to buildLayer).
 func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[string]bool, explicit map[string]string, entries []layer.Entry, root string) error {
 	generated := map[string]bool{}
+	links := map[string]string{}
 	for _, e := range entries {
 		generated[path.Clean(e.Path)] = true
+		if !e.Dir {
+			links[path.Clean(e.Path)] = e.Linkname
+		}
 	}
 	for _, pm := range perms {
 		p := path.Clean(pm.Path)
@@ -220,6 +224,12 @@ func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[str
 		}
 		sp := storePathOf(p)
 		if sp == "" {
+			// Below a copyToRoot link the entry is the store file it leads to.
+			for dir := path.Dir(p); dir != "/"; dir = path.Dir(dir) {
+				if target, ok := links[dir]; ok {
+					return fmt.Errorf("`perms`: %s is reached through the copyToRoot link %s -> %s; perms apply to the entries of the layers: give %s", pm.Path, dir, target, path.Join(target, strings.TrimPrefix(p, dir)))
+				}
+			}
 			return fmt.Errorf("`perms`: %s is not in the image (it is neither in the closure nor in the copyToRoot tree)", pm.Path)
 		}
 		if l, ok := explicit[sp]; ok {

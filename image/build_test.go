@@ -230,6 +230,7 @@ func TestBuildErrors(t *testing.T) {
 		{"copyToRoot conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}}, "provided by both " + pApp + "/bin/app and " + pLibc},
 		{"perms outside the image", map[string]any{"perms": []map[string]any{{"path": "/nix/store/" + strings.Repeat("e", 32) + "-x", "mode": "0755"}}}, "`perms`: /nix/store/eeee"},
 		{"perms missing file", map[string]any{"perms": []map[string]any{{"path": pApp + "/bin/nope", "mode": "0755"}}}, "not in the image"},
+		{"perms below a copyToRoot link", map[string]any{"copyToRoot": []string{pApp}, "perms": []map[string]any{{"path": "/bin/app", "mode": "0700"}}}, "give " + pApp + "/bin/app"},
 		{"perms on /nix/store", map[string]any{"perms": []map[string]any{{"path": "/nix/store", "mode": "0700"}}}, "cannot be changed"},
 		{"perms bad mode", map[string]any{"perms": []map[string]any{{"path": pApp, "mode": "999"}}}, "octal"},
 		{"entrypoint not in the image", map[string]any{"config": map[string]any{"Entrypoint": []string{pApp + "/bin/missing"}}}, "the program"},

@@ -3,8 +3,10 @@
 #
 #   inherit (import ./nix/image.nix { inherit ocitools; }) buildImage buildLayer;
 #
-# nix/oci-tools.nix re-exports both beside buildContainer.
-{ ocitools, system ? builtins.currentSystem, hostSystem ? system }:
+# nix/oci-tools.nix re-exports both beside buildContainer. `finishImage` is
+# applied to every buildImage result (for instance nix/registry.nix's
+# withCopyPrograms, which adds programs that copy the image).
+{ ocitools, system ? builtins.currentSystem, hostSystem ? system, finishImage ? (image: image) }:
 
 let
   known = builtins.fromJSON (builtins.readFile ../options/known.json);
@@ -256,11 +258,11 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    drv // {
+    finishImage (drv // {
       imageName = name;
       imageTag = tag;
       meta = { description = "OCI image layout ${name}:${tag}"; };
-    };
+    });
 
   layerArguments = {
     deps = checkPackages;

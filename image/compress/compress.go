@@ -7,6 +7,7 @@ package compress
 import (
 	"bufio"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -148,11 +149,13 @@ func EncodeWorkers(dst io.Writer, a Algorithm, workers int, produce func(io.Writ
 		perr = bw.Flush()
 	}
 	cerr := comp.Close()
-	if perr != nil {
-		return Result{}, perr
-	}
 	if cerr != nil {
-		return Result{}, fmt.Errorf("compressing (%s): %w", a, cerr)
+		cerr = fmt.Errorf("compressing (%s): %w", a, cerr)
+	}
+	// Both, when both failed: a compressor that stopped taking input makes
+	// the producer fail too, and the cause is in cerr.
+	if err := errors.Join(perr, cerr); err != nil {
+		return Result{}, err
 	}
 	return Result{
 		Digest:    digest.NewDigest(digest.SHA256, out.h),
@@ -163,7 +166,7 @@ func EncodeWorkers(dst io.Writer, a Algorithm, workers int, produce func(io.Writ
 	}, nil
 }
 
-var errUnknown = fmt.Errorf("unknown compression; valid values are \"gzip\", \"zstd\" and \"none\"")
+var errUnknown = errors.New("unknown compression; valid values are \"gzip\", \"zstd\" and \"none\"")
 
 type nopCloser struct{ io.Writer }
 

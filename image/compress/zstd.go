@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -77,6 +78,7 @@ type zstdWriter struct {
 	pending chan chan frame // in input order; its capacity bounds this writer's frames in flight
 	done    chan struct{}
 	err     error // first write error, set by the writer goroutine
+	failed  atomic.Bool
 }
 
 type frame struct {
@@ -106,7 +108,9 @@ func (z *zstdWriter) writeLoop() {
 	for ch := range z.pending {
 		f := <-ch
 		if z.err == nil {
-			_, z.err = z.dst.Write(*f.data)
+			if _, z.err = z.dst.Write(*f.data); z.err != nil {
+				z.failed.Store(true)
+			}
 		}
 		putBuf(inBufs, f.in)
 		putBuf(outBufs, f.data)
@@ -115,6 +119,10 @@ func (z *zstdWriter) writeLoop() {
 }
 
 func (z *zstdWriter) Write(p []byte) (int, error) {
+	if z.failed.Load() {
+		// The destination failed: stop compressing; Close reports why.
+		return 0, errors.New("zstd: the destination failed")
+	}
 	n := 0
 	for len(p) > 0 {
 		b := *z.buf

@@ -135,7 +135,11 @@ type writer struct {
 	tw    *tar.Writer
 	perms permIndex
 	seen  map[string]bool // parent directories already written
+	buf   []byte          // file reads: large, so that a big file takes few read calls
 }
+
+// readBufSize is the read size for file contents.
+const readBufSize = 512 << 10
 
 // parents writes the directories above p that were not written yet: /nix and
 // /nix/store with StoreDirMode, others (generated trees) 0755.
@@ -215,7 +219,14 @@ func (w *writer) file(image, host string, size, mode int64) error {
 	}
 	// A file that shrank while being read fails here rather than giving a
 	// short entry; one that grew is cut at the size in its header.
-	if _, err := io.CopyN(w.tw, f, size); err != nil {
+	if w.buf == nil {
+		w.buf = make([]byte, readBufSize)
+	}
+	n, err := io.CopyBuffer(w.tw, io.LimitReader(f, size), w.buf)
+	if err == nil && n != size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return fmt.Errorf("layer: %s: %w", host, err)
 	}
 	return nil

@@ -3,6 +3,9 @@ package validate
 import (
 	"archive/tar"
 	"crypto/sha256"
+	// go-digest verifies sha512 digests (which image-spec allows) only when
+	// the hash is linked in.
+	_ "crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
