@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -437,5 +439,61 @@ func TestValidateTamperedImage(t *testing.T) {
 				t.Errorf("validate exited %d:\n%s\nwant exit 1 and %q", code, msg, tc.want)
 			}
 		})
+	}
+}
+
+// SIGINT during build-image --out removes the partial layout: nothing is left
+// beside --out, and the exit status says which signal.
+func TestBuildImageInterrupted(t *testing.T) {
+	requireE2E(t)
+	// Text-like data, which deflate works hard on (random bytes it stores
+	// almost at once): several seconds of CPU at level 6.
+	src := filepath.Join(t.TempDir(), "noise")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := mathrand.New(mathrand.NewSource(7))
+	data := make([]byte, 0, 192<<20)
+	for len(data) < 192<<20 {
+		data = append(data, "abcdefghijklmnopqrstuvwxyz0123456789 \n"[rng.Intn(38)])
+	}
+	if err := os.WriteFile(filepath.Join(src, "data"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noise := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", src)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", noise)))
+	dir := t.TempDir()
+	attrs := filepath.Join(dir, "attrs.json")
+	body := `{"closure":[{"path":"` + noise + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":{"name":"n","tag":"t","config":{"Env":["N=` + noise + `"]}}}`
+	if err := os.WriteFile(attrs, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", filepath.Join(dir, "out"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Signal as soon as the partial layout exists (the handler is in place
+	// by then), while the layer is being compressed.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*", "blobs")); len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no partial layout appeared in %s", dir)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := exitCode(t, err); code != 130 || !strings.Contains(stderr.String(), "the partial output was removed") {
+		t.Fatalf("exit %d after %v, want 130 (interrupted; if 0, the build finished before the signal)\n%s", code, time.Since(start), stderr.String())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left behind: %v", entries)
 	}
 }

@@ -234,6 +234,7 @@ func TestBuildErrors(t *testing.T) {
 		{"perms on /nix/store", map[string]any{"perms": []map[string]any{{"path": "/nix/store", "mode": "0700"}}}, "cannot be changed"},
 		{"perms bad mode", map[string]any{"perms": []map[string]any{{"path": pApp, "mode": "999"}}}, "octal"},
 		{"entrypoint not in the image", map[string]any{"config": map[string]any{"Entrypoint": []string{pApp + "/bin/missing"}}}, "the program"},
+		{"entrypoint not executable", map[string]any{"config": map[string]any{"Entrypoint": []string{pLib + "/lib/libx.so"}}}, "not an executable file"},
 		{"entrypoint outside the store", map[string]any{"config": map[string]any{"Cmd": []string{"/bin/sh"}}}, "not in the image"},
 		{"config key", map[string]any{"config": map[string]any{"cmd": []string{"x"}}}, `did you mean "Cmd"`},
 		{"bad name", map[string]any{"name": "App"}, "not a valid image name"},
@@ -283,5 +284,20 @@ func TestBuildFailureLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Lstat(out); !os.IsNotExist(err) {
 		t.Errorf("%s was left behind", out)
+	}
+}
+
+// A store path's own layer is the same blob in every image that has it, so
+// that registries and caches share it.
+func TestLayerSharedAcrossImages(t *testing.T) {
+	root := fakeStore(t)
+	a := readLayout(t, build(t, root, appClosure(t), opts(t, nil)))
+	other := closure(t, map[string][]string{pLib: {pLibc}, pLibc: nil})
+	b := readLayout(t, build(t, root, other, opts(t, map[string]any{"name": "other", "tag": "x", "config": map[string]any{}, "created": "2024-01-01T00:00:00Z"})))
+	// libc and lib are the two most shared paths of both closures.
+	for i := 0; i < 2; i++ {
+		if a.manifest.Layers[i].Digest != b.manifest.Layers[i].Digest {
+			t.Errorf("layer %d differs between the images: %s and %s", i, a.manifest.Layers[i].Digest, b.manifest.Layers[i].Digest)
+		}
 	}
 }

@@ -49,8 +49,12 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, root string) error {
 			if !stores[sp] {
 				return fmt.Errorf("`config`: the program %s is not in the image (%s is in no layer)", prog, sp)
 			}
-			if _, err := os.Stat(root + p); err != nil {
+			fi, err := os.Stat(root + p)
+			if err != nil {
 				return fmt.Errorf("`config`: the program %s is not in the image: %w", prog, err)
+			}
+			if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+				return fmt.Errorf("`config`: the program %s is not an executable file (mode %v)", prog, fi.Mode())
 			}
 			return nil
 		}

@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -106,14 +109,63 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	if err := os.Remove(tmp); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp}); err != nil {
-		return err
+	// SIGINT or SIGTERM removes the partial layout before ocitools exits:
+	// removing it under the builder makes its next write fail, and it stops.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+	case sig := <-sigs:
+		deadline := time.After(10 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		for {
+			_ = rootfs.RemoveAll(tmp)
+			select {
+			case <-done:
+				break wait
+			case <-deadline:
+				break wait
+			case <-tick.C:
+			}
+		}
+		code := 128 + int(sig.(syscall.Signal))
+		if err := rootfs.RemoveAll(tmp); err != nil {
+			return cli.Exit(fmt.Sprintf("%s: interrupted by %v; removing the partial output %s: %v", name, sig, tmp, err), code)
+		}
+		return cli.Exit(fmt.Sprintf("%s: interrupted by %v; the partial output was removed", name, sig), code)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		_ = rootfs.RemoveAll(tmp)
 		return fmt.Errorf("%s: moving the result into place: %w", name, err)
 	}
 	return nil
+}
+
+// withImageLayouts extends ocitools validate: a directory holding oci-layout
+// is checked as an OCI image layout, anything else as a bundle.
+func withImageLayouts(cmd *cli.Command) *cli.Command {
+	bundleAction := cmd.Action
+	cmd.Usage += ", or an OCI image layout against the image-spec schemas and its blobs"
+	cmd.ArgsUsage = "BUNDLE|LAYOUT"
+	cmd.Description += " A directory holding oci-layout is an OCI image layout instead: it is checked " +
+		"against the image-spec JSON schemas and for what they cannot see: every blob present with " +
+		"the digest and size its descriptor says, one diff_id per layer matching the uncompressed " +
+		"layer, and the entrypoint (or Cmd[0]) an executable in the layers."
+	cmd.Action = func(c *cli.Context) error {
+		if c.NArg() == 1 && imagevalidate.IsLayout(c.Args().First()) {
+			return validateImage(c, c.Args().First())
+		}
+		return bundleAction(c)
+	}
+	return cmd
 }
 
 // validateImage checks an OCI image layout (ocitools validate LAYOUT): the

@@ -22,7 +22,7 @@ func newApp() *cli.App {
 			buildCommand(),
 			buildImageCommand(),
 			buildLayerCommand(),
-			validateCommand(),
+			withImageLayouts(validateCommand()),
 			verifyCommand(),
 			withImages(runCommand()),
 			unpackCommand(),

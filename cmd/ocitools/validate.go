@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	imagevalidate "github.com/ocitools/ocitools/image/validate"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -13,21 +12,17 @@ func validateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "validate",
 		Usage:     "check a bundle's config.json against the runtime-spec schema and its rootfs",
-		ArgsUsage: "BUNDLE|LAYOUT",
+		ArgsUsage: "BUNDLE",
 		Description: "Checks BUNDLE/config.json against the JSON schema of runtime-spec " +
 			"and what the schema cannot see: process.args[0] resolves inside the rootfs to an " +
 			"executable file, absolute mount destinations and cwd, no duplicate namespaces or " +
 			"mounts, ids in range, a hostname only with a uts namespace. Prints one line per " +
-			"problem and exits 1 when there is any. A directory holding oci-layout is an OCI " +
-			"image layout instead: see ocitools validate's image checks in docs/buildImage.md.",
+			"problem and exits 1 when there is any.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("validate: give exactly one argument, the bundle directory (holding config.json)", 2)
 			}
 			bundle := c.Args().First()
-			if imagevalidate.IsLayout(bundle) {
-				return validateImage(c, bundle)
-			}
 			errs := spec.ValidateBundle(bundle)
 			if len(errs) == 0 {
 				fmt.Fprintf(c.App.Writer, "%s: valid\n", bundle)
