@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ocitools/ocitools/unpack"
+)
+
+func unpackFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to choose from a multi-platform image (default: this machine's)"},
+		&cli.Int64Flag{Name: "max-bytes", Value: unpack.DefaultLimits.MaxBytes, Usage: "refuse an image whose layers hold more bytes uncompressed (or write more to files)"},
+		&cli.Int64Flag{Name: "max-entries", Value: unpack.DefaultLimits.MaxEntries, Usage: "refuse an image whose layers hold more entries"},
+		// Handed to `ocitools pull` for a registry reference.
+		&cli.StringFlag{Name: "creds", Usage: "registry image: USER:PASSWORD (else the auth files are read)"},
+		&cli.StringFlag{Name: "authfile", Usage: "registry image: read credentials from this file only"},
+		&cli.StringFlag{Name: "ca", Usage: "registry image: PEM file of a CA to trust besides the system roots"},
+		&cli.BoolFlag{Name: "plain-http", Usage: "registry image: speak plain HTTP to the registry"},
+	}
+}
+
+func unpackCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unpack",
+		Usage:     "unpack an OCI image layout into a runtime bundle",
+		ArgsUsage: "IMAGE BUNDLE [-- ARGS...]",
+		Description: `Unpacks IMAGE, an OCI image layout directory (DIR, or DIR:TAG to choose
+by org.opencontainers.image.ref.name), into BUNDLE (config.json and rootfs/),
+which must not exist. From a multi-platform index the image for this machine
+(or --platform) is taken. Layers are applied in order with their whiteouts;
+config.json comes from the image config (Entrypoint and Cmd, or ARGS after --;
+Env, WorkingDir, User resolved in the image's /etc/passwd and /etc/group;
+StopSignal and ExposedPorts as annotations) with buildContainer's defaults.
+
+The image is untrusted: entries with absolute paths or "..", whiteouts naming
+"..", hard links to what is not in the image, blobs that do not match their
+digests or sizes, layers that do not match their diff_ids, and layers past
+--max-bytes or --max-entries are refused; device nodes, aufs metadata and
+extended attributes other than user.* (and security.capability as root) are
+skipped and listed. Paths are resolved inside the rootfs, never on the host.
+As root the image's owners are kept and BUNDLE is 0700; as another user the
+files are the caller's. The bundle appears complete or not at all.
+
+A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
+		Flags: unpackFlags(),
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) < 2 {
+				return cli.Exit("unpack: give IMAGE (an OCI image layout directory, or DIR:TAG) and BUNDLE (a directory to create)", 2)
+			}
+			image, bundle, rest := args[0], args[1], args[2:]
+			if len(rest) > 0 {
+				if rest[0] != "--" {
+					return cli.Exit(fmt.Sprintf("unpack: unexpected argument %q after BUNDLE: flags go before IMAGE, the container's arguments after --", rest[0]), 2)
+				}
+				rest = rest[1:]
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
+			if !unpack.IsLayout(image) && isRegistryRef(image) {
+				layout, cleanup, err := pullImage(ctx, c, image, filepath.Dir(filepath.Clean(bundle)))
+				defer cleanup()
+				if err != nil {
+					return cli.Exit("unpack: "+err.Error(), 1)
+				}
+				image = layout
+			}
+			o, err := unpackOptions(c, image, bundle, rest)
+			if err != nil {
+				return cli.Exit("unpack: "+err.Error(), 2)
+			}
+			res, err := unpack.Unpack(ctx, o)
+			if err != nil {
+				if ctx.Err() != nil {
+					return cli.Exit("unpack: interrupted; the partial bundle was removed", 1)
+				}
+				return cli.Exit("unpack: "+err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: %s, %s, %d bytes written (image %s)\n",
+				bundle, count(res.Layers, "layer"), count(int(res.Entries), "entry"), res.Written, res.Image.ManifestDesc.Digest)
+			return nil
+		},
+	}
+}
+
+func unpackOptions(c *cli.Context, image, bundle string, args []string) (unpack.Options, error) {
+	o := unpack.Options{
+		Image:  image,
+		Bundle: bundle,
+		Args:   args,
+		Limits: unpack.Limits{MaxBytes: c.Int64("max-bytes"), MaxEntries: c.Int64("max-entries")},
+		Log:    c.App.ErrWriter,
+	}
+	if o.Limits.MaxBytes <= 0 || o.Limits.MaxEntries <= 0 {
+		return o, fmt.Errorf("--max-bytes and --max-entries must be positive")
+	}
+	if !unpack.IsLayout(image) {
+		return o, fmt.Errorf("%s is not an OCI image layout directory (one holding oci-layout), nor a registry reference REGISTRY/REPOSITORY[:TAG]", image)
+	}
+	if p := c.String("platform"); p != "" {
+		plat, err := unpack.ParsePlatform(p)
+		if err != nil {
+			return o, err
+		}
+		o.Platform = plat
+	}
+	return o, nil
+}
+
+// withImages lets `ocitools run` take an image (a layout, or a registry
+// reference when this ocitools can pull) where it takes a bundle: the image is
+// unpacked into a temporary bundle, which the command's own action runs, and
+// removed afterwards. Kept apart from run.go, which knows only bundles.
+func withImages(cmd *cli.Command) *cli.Command {
+	cmd.Flags = append(cmd.Flags, unpackFlags()...)
+	cmd.ArgsUsage = "BUNDLE|IMAGE [-- ARGS...]"
+	cmd.Description += `
+
+IMAGE, an OCI image layout directory (DIR or DIR:TAG) or a registry
+reference REGISTRY/REPOSITORY[:TAG], is first unpacked into a temporary
+bundle as ocitools unpack does (its flags apply), which is removed
+afterwards.`
+	inner := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		args := c.Args().Slice()
+		if len(args) == 0 || !isImageArg(c, args[0]) {
+			return inner(c)
+		}
+		image, rest := args[0], args[1:]
+		if len(rest) > 0 && rest[0] != "--" {
+			return inner(c) // it says what is wrong with the arguments
+		}
+		if len(rest) > 0 {
+			rest = rest[1:]
+		}
+		tmp, err := os.MkdirTemp("", "ocitools-image-")
+		if err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
+		defer func() { _ = unpack.RemoveTree(tmp) }()
+		bundle, err := unpackTemp(c, image, tmp, rest)
+		if err != nil {
+			return err
+		}
+		nc, err := withArgs(c, append([]string{bundle, "--"}, rest...))
+		if err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
+		return inner(nc)
+	}
+	return cmd
+}
+
+func isImageArg(c *cli.Context, s string) bool {
+	return unpack.IsLayout(s) || (isRegistryRef(s) && c.App.Command("pull") != nil)
+}
+
+// unpackTemp unpacks image into tmp/bundle; SIGINT, SIGTERM and SIGHUP stop it.
+func unpackTemp(c *cli.Context, image, tmp string, args []string) (string, error) {
+	bundle := filepath.Join(tmp, "bundle")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if !unpack.IsLayout(image) {
+		layout, cleanup, err := pullImage(ctx, c, image, tmp)
+		defer cleanup()
+		if err != nil {
+			return "", cli.Exit("run: "+err.Error(), runFailed)
+		}
+		image = layout
+	}
+	o, err := unpackOptions(c, image, bundle, args)
+	if err != nil {
+		return "", cli.Exit("run: "+err.Error(), runFailed)
+	}
+	if _, err = unpack.Unpack(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			return "", cli.Exit("run: interrupted while unpacking "+image, runFailed)
+		}
+		return "", cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
+	}
+	return bundle, nil
+}
+
+// withArgs is c with other positional arguments and the same flag values.
+func withArgs(c *cli.Context, args []string) (*cli.Context, error) {
+	fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(fs); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range c.LocalFlagNames() {
+		if err := fs.Set(name, fmt.Sprint(c.Value(name))); err != nil {
+			return nil, fmt.Errorf("flag --%s: %w", name, err)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var parent *cli.Context
+	if l := c.Lineage(); len(l) > 1 {
+		parent = l[1]
+	}
+	nc := cli.NewContext(c.App, fs, parent)
+	nc.Command = c.Command
+	nc.Context = c.Context
+	return nc, nil
+}
+
+// isRegistryRef tells whether s names a registry image rather than a path:
+// docker://..., or REGISTRY/... whose first component is a host (it holds a
+// "." or a ":", or is localhost) and no such path exists here.
+func isRegistryRef(s string) bool {
+	if strings.HasPrefix(s, "docker://") {
+		return true
+	}
+	if _, err := os.Lstat(s); err == nil {
+		return false
+	}
+	first, _, found := strings.Cut(s, "/")
+	if !found || first == "" || strings.HasPrefix(first, ".") {
+		return false // "/abs", "./rel", "../rel"
+	}
+	return strings.ContainsAny(first, ".:") || first == "localhost"
+}
+
+// pullImage fetches a registry image into a new layout in a temporary
+// directory under parent with this program's own `pull` command (present
+// when ocitools is built with its registry client), passing on the registry
+// flags. cleanup removes the layout.
+func pullImage(ctx context.Context, c *cli.Context, ref, parent string) (string, func(), error) {
+	nothing := func() {}
+	if c.App.Command("pull") == nil {
+		return "", nothing, fmt.Errorf("%s is not an OCI image layout directory, and this ocitools has no registry client (no pull command)", ref)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nothing, fmt.Errorf("finding this program to pull %s: %w", ref, err)
+	}
+	tmp, err := os.MkdirTemp(parent, ".ocitools-pull-")
+	if err != nil {
+		return "", nothing, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	cleanup := func() { _ = os.RemoveAll(tmp) }
+	layout := filepath.Join(tmp, "layout")
+	args := []string{"pull", "--quiet"}
+	for _, f := range []string{"creds", "authfile", "ca"} {
+		if v := c.String(f); v != "" {
+			args = append(args, "--"+f, v)
+		}
+	}
+	if c.Bool("plain-http") {
+		args = append(args, "--plain-http")
+	}
+	cmd := exec.CommandContext(ctx, self, append(args, ref, layout)...)
+	// Its summary and messages go to stderr: stdout is the container's.
+	cmd.Stdout, cmd.Stderr = c.App.ErrWriter, c.App.ErrWriter
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return "", nothing, fmt.Errorf("interrupted while pulling %s", ref)
+		}
+		return "", nothing, fmt.Errorf("pulling %s failed (%v): see above", ref, err)
+	}
+	return layout, cleanup, nil
+}
+
+// count is "1 layer", "2 layers", "3 entries".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		noun = strings.TrimSuffix(noun, "y") + "ie"
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
