@@ -170,9 +170,21 @@ let
       drv // {
         meta = { description = "OCI runtime bundle running ${builtins.unsafeDiscardStringContext (head args)}"; mainProgram = name; };
       };
+  registry = import ./registry.nix { inherit ocitools system; };
+  archives = import ./archive.nix { inherit ocitools system; };
+  images = import ./image.nix {
+    inherit ocitools system hostSystem;
+    finishImage = image: archives.withArchive (registry.withCopyPrograms image);
+  };
 in
 {
   inherit buildContainer checkArguments;
-  # OCI images (docs/buildImage.md).
-  inherit (import ./image.nix { inherit ocitools system hostSystem; }) buildImage buildLayer;
+  # OCI images (docs/buildImage.md): every buildImage result also carries its
+  # one-file forms (archive, ociArchive: nix/archive.nix) and `nix run`
+  # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
+  # copyToPodman: nix/registry.nix).
+  inherit (images) buildImage buildLayer;
+  # Multi-arch image indexes (docs/registry.md).
+  inherit (registry) buildIndex withCopyPrograms;
+  inherit (archives) toArchive toOCIArchive;
 }
