@@ -27,7 +27,7 @@ buildGoModule rec {
 
   # scripts/vendorhash prints it from the tracked files; nix/package_test.go
   # checks it the same way.
-  vendorHash = "sha256-jBgEWr2Z5diBzTGxp6IIbq25kqWfd/9KTROCbtGnOAQ=";
+  vendorHash = "sha256-ndGbhygu4ahKYqWbFXk67qaR9sYFdrSbs0DASZnJvt8=";
 
   subPackages = [ "cmd/ocitools" ];
 
