@@ -3,44 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/registry"
 )
-
-// registryFlags are the flags push and pull share.
-func registryFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "creds", Usage: "USER:PASSWORD for the registry (else the auth files are read)"},
-		&cli.StringFlag{Name: "authfile", Usage: "read credentials from this file only (docker config.json / podman auth.json format)"},
-		&cli.StringFlag{Name: "ca", Usage: "PEM file of a CA to trust besides the system roots"},
-		&cli.BoolFlag{Name: "plain-http", Usage: "speak plain HTTP to the registry (a localhost registry falls back to it by itself)"},
-		&cli.IntFlag{Name: "jobs", Value: 4, Usage: "blobs transferred at once"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no per-blob progress, only the summary"},
-		&cli.DurationFlag{Name: "timeout", Value: time.Hour, Usage: "give up after this long in all"},
-		&cli.DurationFlag{Name: "stall-timeout", Value: 2 * time.Minute, Usage: "give up on a transfer that moves no byte for this long"},
-	}
-}
-
-func registryOptions(c *cli.Context) (registry.Options, context.Context, context.CancelFunc) {
-	o := registry.Options{
-		Creds:     c.String("creds"),
-		AuthFile:  c.String("authfile"),
-		CAFile:    c.String("ca"),
-		PlainHTTP: c.Bool("plain-http"),
-		Jobs:      c.Int("jobs"),
-		Stall:     c.Duration("stall-timeout"),
-		Cache:     os.Getenv("OCITOOLS_BLOB_CACHE"),
-	}
-	if !c.Bool("quiet") {
-		o.Progress = registry.NewProgress(os.Stderr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
-	return o, ctx, cancel
-}
 
 func pushCommand() *cli.Command {
 	return &cli.Command{
@@ -57,7 +24,7 @@ func pushCommand() *cli.Command {
 			"else $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, " +
 			"~/.docker/config.json. Set OCITOOLS_BLOB_CACHE to move the record of blob " +
 			"locations ('-' for none).",
-		Flags: registryFlags(),
+		Flags: transferFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return cli.Exit("push: give two arguments, the image layout directory and the destination REGISTRY/REPOSITORY[:TAG]", 2)
@@ -66,7 +33,7 @@ func pushCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("push: "+err.Error(), 2)
 			}
-			o, ctx, cancel := registryOptions(c)
+			o, ctx, cancel := registryOptions(context.Background(), c, !c.Bool("quiet"))
 			defer cancel()
 			st, err := registry.Push(ctx, c.Args().First(), ref, o)
 			if err != nil {
@@ -88,7 +55,7 @@ func pullCommand() *cli.Command {
 			"blob is checked against its digest and size; manifests larger than 4 MiB are " +
 			"refused. The layout is assembled beside DIR and renamed into place, so a failed " +
 			"pull leaves nothing behind. index.json names the root with the tag.",
-		Flags: registryFlags(),
+		Flags: transferFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return cli.Exit("pull: give two arguments, the source REGISTRY/REPOSITORY[:TAG] and the directory to create", 2)
@@ -97,7 +64,7 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("pull: "+err.Error(), 2)
 			}
-			o, ctx, cancel := registryOptions(c)
+			o, ctx, cancel := registryOptions(context.Background(), c, !c.Bool("quiet"))
 			defer cancel()
 			st, err := registry.Pull(ctx, ref, c.Args().Get(1), o)
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/registry"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -21,12 +21,13 @@ func unpackFlags() []cli.Flag {
 		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to choose from a multi-platform image (default: this machine's)"},
 		&cli.Int64Flag{Name: "max-bytes", Value: unpack.DefaultLimits.MaxBytes, Usage: "refuse an image whose layers hold more bytes uncompressed (or write more to files)"},
 		&cli.Int64Flag{Name: "max-entries", Value: unpack.DefaultLimits.MaxEntries, Usage: "refuse an image whose layers hold more entries"},
-		// Handed to `ocitools pull` for a registry reference.
-		&cli.StringFlag{Name: "creds", Usage: "registry image: USER:PASSWORD (else the auth files are read)"},
-		&cli.StringFlag{Name: "authfile", Usage: "registry image: read credentials from this file only"},
-		&cli.StringFlag{Name: "ca", Usage: "registry image: PEM file of a CA to trust besides the system roots"},
-		&cli.BoolFlag{Name: "plain-http", Usage: "registry image: speak plain HTTP to the registry"},
 	}
+}
+
+// imageFlags are unpack's flags and the registry client's, for an image
+// that is a registry reference.
+func imageFlags() []cli.Flag {
+	return append(unpackFlags(), registryFlags()...)
 }
 
 func unpackCommand() *cli.Command {
@@ -51,8 +52,10 @@ skipped and listed. Paths are resolved inside the rootfs, never on the host.
 As root the image's owners are kept and BUNDLE is 0700; as another user the
 files are the caller's. The bundle appears complete or not at all.
 
-A registry image is unpacked in two steps: ocitools pull REF DIR, then this.`,
-		Flags: unpackFlags(),
+IMAGE may also be a registry reference REGISTRY/REPOSITORY[:TAG|@DIGEST]
+(or docker://...): it is pulled as ocitools pull does (the registry flags
+apply) into a temporary layout beside BUNDLE, removed afterwards.`,
+		Flags: imageFlags(),
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) < 2 {
@@ -118,11 +121,11 @@ func unpackOptions(c *cli.Context, image, bundle string, args []string) (unpack.
 }
 
 // withImages lets `ocitools run` take an image (a layout, or a registry
-// reference when this ocitools can pull) where it takes a bundle: the image is
+// reference) where it takes a bundle: the image is
 // unpacked into a temporary bundle, which the command's own action runs, and
 // removed afterwards. Kept apart from run.go, which knows only bundles.
 func withImages(cmd *cli.Command) *cli.Command {
-	cmd.Flags = append(cmd.Flags, unpackFlags()...)
+	cmd.Flags = append(cmd.Flags, imageFlags()...)
 	cmd.ArgsUsage = "BUNDLE|IMAGE [-- ARGS...]"
 	cmd.Description += `
 
@@ -133,7 +136,7 @@ afterwards.`
 	inner := cmd.Action
 	cmd.Action = func(c *cli.Context) error {
 		args := c.Args().Slice()
-		if len(args) == 0 || !isImageArg(c, args[0]) {
+		if len(args) == 0 || !isImageArg(args[0]) {
 			return inner(c)
 		}
 		image, rest := args[0], args[1:]
@@ -161,8 +164,8 @@ afterwards.`
 	return cmd
 }
 
-func isImageArg(c *cli.Context, s string) bool {
-	return unpack.IsLayout(s) || (isRegistryRef(s) && c.App.Command("pull") != nil)
+func isImageArg(s string) bool {
+	return unpack.IsLayout(s) || isRegistryRef(s)
 }
 
 // unpackTemp unpacks image into tmp/bundle; SIGINT, SIGTERM and SIGHUP stop it.
@@ -235,43 +238,32 @@ func isRegistryRef(s string) bool {
 }
 
 // pullImage fetches a registry image into a new layout in a temporary
-// directory under parent with this program's own `pull` command (present
-// when ocitools is built with its registry client), passing on the registry
-// flags. cleanup removes the layout.
-func pullImage(ctx context.Context, c *cli.Context, ref, parent string) (string, func(), error) {
+// directory under parent with the registry client, as ocitools pull does,
+// without progress (standard error may be the container's); the summary goes
+// to the app's error writer. cleanup removes the layout.
+func pullImage(ctx context.Context, c *cli.Context, image, parent string) (string, func(), error) {
 	nothing := func() {}
-	if c.App.Command("pull") == nil {
-		return "", nothing, fmt.Errorf("%s is not an OCI image layout directory, and this ocitools has no registry client (no pull command)", ref)
-	}
-	self, err := os.Executable()
+	ref, err := registry.ParseRef(image)
 	if err != nil {
-		return "", nothing, fmt.Errorf("finding this program to pull %s: %w", ref, err)
+		return "", nothing, err
 	}
 	tmp, err := os.MkdirTemp(parent, ".ocitools-pull-")
 	if err != nil {
-		return "", nothing, fmt.Errorf("pulling %s: %w", ref, err)
+		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
 	}
 	cleanup := func() { _ = os.RemoveAll(tmp) }
 	layout := filepath.Join(tmp, "layout")
-	args := []string{"pull", "--quiet"}
-	for _, f := range []string{"creds", "authfile", "ca"} {
-		if v := c.String(f); v != "" {
-			args = append(args, "--"+f, v)
-		}
-	}
-	if c.Bool("plain-http") {
-		args = append(args, "--plain-http")
-	}
-	cmd := exec.CommandContext(ctx, self, append(args, ref, layout)...)
-	// Its summary and messages go to stderr: stdout is the container's.
-	cmd.Stdout, cmd.Stderr = c.App.ErrWriter, c.App.ErrWriter
-	if err := cmd.Run(); err != nil {
+	o, pctx, cancel := registryOptions(ctx, c, false)
+	defer cancel()
+	st, err := registry.Pull(pctx, ref, layout, o)
+	if err != nil {
 		cleanup()
 		if ctx.Err() != nil {
-			return "", nothing, fmt.Errorf("interrupted while pulling %s", ref)
+			return "", nothing, fmt.Errorf("interrupted while pulling %s", image)
 		}
-		return "", nothing, fmt.Errorf("pulling %s failed (%v): see above", ref, err)
+		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
 	}
+	fmt.Fprintln(c.App.ErrWriter, st.Summary("pulled"))
 	return layout, cleanup, nil
 }
 
