@@ -13,7 +13,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:generate go run ./internal/schemacopy schema
+//go:generate go run ../internal/schemacopy github.com/opencontainers/runtime-spec schema ./spec
 
 // schemaFS is the runtime-spec JSON schema, copied from the module by go
 // generate (see schema/README.md).

@@ -14,7 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:generate go run ./internal/schemacopy schema
+//go:generate go run ../../internal/schemacopy github.com/opencontainers/image-spec schema ./image/validate
 
 //go:embed schema/*.json
 var schemaFS embed.FS

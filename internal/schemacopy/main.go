@@ -1,7 +1,9 @@
-// Command schemacopy copies the runtime-spec JSON schema from the module cache,
-// at the version go.mod requires, into spec/schema (a Go module cannot embed
-// another module's files). Run by `go generate ./spec`; spec's tests fail when
-// the copy differs from the module's files.
+// Command schemacopy copies a spec module's JSON schemas (schema/*.json and
+// LICENSE) from the module cache, at the version go.mod requires, into a
+// package's directory (a Go module cannot embed another module's files). One
+// tool for both specs: spec copies the runtime-spec's (go generate ./spec),
+// image/validate the image-spec's (go generate ./image/validate); their tests
+// fail when a copy differs from the module's files.
 package main
 
 import (
@@ -13,20 +15,25 @@ import (
 	"strings"
 )
 
-const module = "github.com/opencontainers/runtime-spec"
+// modules are the specs whose schemas are copied, with the year of their
+// copyright notice.
+var modules = map[string]string{
+	"github.com/opencontainers/runtime-spec": "2015",
+	"github.com/opencontainers/image-spec":   "2016",
+}
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: schemacopy DESTDIR")
+	if len(os.Args) != 4 || modules[os.Args[1]] == "" {
+		fmt.Fprintln(os.Stderr, "usage: schemacopy MODULE DESTDIR PACKAGE (MODULE: github.com/opencontainers/runtime-spec or image-spec; PACKAGE: ./spec or ./image/validate, for the notice)")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	if err := run(os.Args[1], os.Args[2], os.Args[3]); err != nil {
 		fmt.Fprintf(os.Stderr, "schemacopy: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dest string) error {
+func run(module, dest, pkg string) error {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
 	if err != nil {
 		return fmt.Errorf("locating %s in the module cache (run `go mod download` first): %w", module, err)
@@ -54,9 +61,9 @@ func run(dest string) error {
 		}
 	}
 	notice := fmt.Sprintf("These files are copied unchanged from %s (schema/*.json and LICENSE),\n"+
-		"the version go.mod requires, by `go generate ./spec`. They are under the Apache\n"+
-		"License 2.0 (LICENSE in this directory), copyright 2015 The Linux Foundation (see\n"+
-		"LICENSE). Do not edit them: run go generate.\n", module)
+		"the version go.mod requires, by `go generate %s`. They are under the Apache\n"+
+		"License 2.0 (LICENSE in this directory), copyright %s The Linux Foundation.\n"+
+		"Do not edit them: run go generate.\n", module, pkg, modules[module])
 	return writeIfChanged(filepath.Join(dest, "README.md"), []byte(notice))
 }
 
