@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -115,35 +114,14 @@ func buildInto(attrsFile, out, self string) error {
 		lock.Close()
 	}()
 
-	done := make(chan error, 1)
-	go func() { done <- bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}) }()
-	select {
-	case err = <-done:
-	case sig := <-sigs:
-		// Build has no cancellation: removing its output under it makes every
-		// further write fail, and it stops; whatever it still made is removed
-		// once it returns (or after a deadline: the exit removes nothing more).
-		deadline := time.After(10 * time.Second)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-	wait:
-		for {
-			_ = rootfs.RemoveAll(tmp)
-			select {
-			case <-done:
-				break wait
-			case <-deadline:
-				break wait
-			case <-tick.C:
-			}
+	err = buildOrRemove("build", tmp, sigs, func() error {
+		if err := bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}); err != nil {
+			return fmt.Errorf("build: %w", err)
 		}
-		if rerr := rootfs.RemoveAll(tmp); rerr != nil {
-			return cli.Exit(fmt.Sprintf("build: interrupted by %v; removing the partial output %s: %v", sig, tmp, rerr), 128+int(sig.(syscall.Signal)))
-		}
-		return cli.Exit(fmt.Sprintf("build: interrupted by %v; the partial output was removed", sig), 128+int(sig.(syscall.Signal)))
-	}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("build: %w", err)
+		return err
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		_ = rootfs.RemoveAll(tmp)

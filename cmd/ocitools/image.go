@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -114,33 +113,11 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	done := make(chan error, 1)
-	go func() { done <- build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp}) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
-	case sig := <-sigs:
-		deadline := time.After(10 * time.Second)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-	wait:
-		for {
-			_ = rootfs.RemoveAll(tmp)
-			select {
-			case <-done:
-				break wait
-			case <-deadline:
-				break wait
-			case <-tick.C:
-			}
-		}
-		code := 128 + int(sig.(syscall.Signal))
-		if err := rootfs.RemoveAll(tmp); err != nil {
-			return cli.Exit(fmt.Sprintf("%s: interrupted by %v; removing the partial output %s: %v", name, sig, tmp, err), code)
-		}
-		return cli.Exit(fmt.Sprintf("%s: interrupted by %v; the partial output was removed", name, sig), code)
+	err = buildOrRemove(name, tmp, sigs, func() error {
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp})
+	})
+	if err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		_ = rootfs.RemoveAll(tmp)
