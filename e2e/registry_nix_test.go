@@ -120,14 +120,14 @@ func TestRegistryNix(t *testing.T) {
 	}
 
 	// copyToDockerDaemon into a dockerd of the test's own; docker runs it.
-	sock := registryDockerd(t)
+	d := startDockerd(t)
 	dd = exec.Command(filepath.Join(nixAttr(t, expr, "amd.copyToDockerDaemon"), "bin", "copyToDockerDaemon"))
-	dd.Env = append(os.Environ(), append(env, "DOCKER_HOST=unix://"+sock)...)
+	dd.Env = append(os.Environ(), append(env, "DOCKER_HOST=unix://"+d.sock)...)
 	if out, err := dd.CombinedOutput(); err != nil {
 		t.Fatalf("copyToDockerDaemon: %v\n%s", err, out)
 	}
-	if out, err := exec.Command("docker", "-H", "unix://"+sock, "run", "--rm", "--network", "none", r.addr+"/nix/app:t-amd64").CombinedOutput(); err != nil || !strings.Contains(string(out), "hello from nix amd64") {
-		t.Errorf("docker run after copyToDockerDaemon: %v\n%s", err, out)
+	if out, errs, err := d.run(2*time.Minute, "run", "--rm", "--network", "none", r.addr+"/nix/app:t-amd64"); err != nil || !strings.Contains(out, "hello from nix amd64") {
+		t.Errorf("docker run after copyToDockerDaemon: %v\n%s%s", err, out, errs)
 	}
 
 	// buildIndex: both arches in one index, pushed by its own copy program.
@@ -176,49 +176,4 @@ func TestRegistryNix(t *testing.T) {
 			t.Errorf("%s: log lacks %q:\n%s", tc.expr, tc.want, log)
 		}
 	}
-}
-
-// registryDockerd starts a dockerd of the test's own (no iptables, no bridge,
-// its own data and exec roots) and returns its socket; it is stopped when the
-// test ends.
-func registryDockerd(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ocitools-dockerd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "docker.sock")
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dockerd", "--iptables=false", "--bridge=none", "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dockerd: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		_ = exec.Command("umount", "-R", filepath.Join(dir, "exec")).Run()
-		os.RemoveAll(dir)
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for exec.Command("docker", "-H", "unix://"+sock, "version").Run() != nil {
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
-			t.Fatalf("dockerd did not answer within 60s:\n%s", log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return sock
 }

@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -400,46 +397,6 @@ func TestUnpackInterrupted(t *testing.T) {
 	}
 }
 
-// unpackRegistry starts Debian's docker-registry on 127.0.0.1 at a free port,
-// storage in a temporary directory, stopped when the test ends; it returns
-// host:port.
-func unpackRegistry(t *testing.T) string {
-	t.Helper()
-	mustLookPath(t, "docker-registry")
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
-	cfgPath := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("docker-registry", "serve", cfgPath)
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return addr
-			}
-		}
-		if i > 200 {
-			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, log.String())
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // `ocitools unpack REF BUNDLE` and `ocitools run REF` pull from a registry
 // first (with the registry client pull uses), here from a local
 // docker-registry that skopeo filled; no pulled layout is left behind.
@@ -456,7 +413,7 @@ func TestUnpackFromRegistry(t *testing.T) {
 		t.Errorf("unpack from an unreachable registry left %s (%v)", bundle, err)
 	}
 	mustLookPath(t, "skopeo")
-	addr := unpackRegistry(t)
+	addr := startRegistry(t, registryOpts{}).addr
 	ref := addr + "/unpack-e2e:latest"
 	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+layout+":latest", "docker://"+ref).CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)
