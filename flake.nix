@@ -1,5 +1,5 @@
 {
-  description = "ocitools: turn Nix closures into OCI runtime bundles, and run them";
+  description = "ocitools: turn Nix closures into OCI runtime bundles and images, and run them";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
@@ -13,7 +13,8 @@
       # pkgs.ocitools, and pkgs.ociTools.buildContainer replaced by ours.
       overlays.default = import ./nix/overlay.nix;
 
-      # ociTools for any ocitools build: lib.ociTools { ocitools = ...; system = ...; }.
+      # ociTools for any ocitools build: lib.ociTools { ocitools = ...; system = ...; }
+      # gives buildContainer, buildImage, buildLayer, buildIndex, toArchive, ...
       lib.ociTools = import ./nix/oci-tools.nix;
 
       packages = forAllSystems (pkgs: {
@@ -23,6 +24,15 @@
         example = pkgs.ociTools.buildContainer {
           args = [ "${pkgs.hello}/bin/hello" "--greeting" "hi from ${pkgs.hello}" ];
           readonly = true;
+        };
+        # An OCI image layout of the same program: `nix build .#example-image`;
+        # `nix run .#example-image.copyTo -- oci:DIR` (or docker://REGISTRY/REPO:TAG,
+        # docker-daemon:NAME:TAG) copies it; copyToRegistry, copyToDockerDaemon and
+        # copyToPodman too; .archive is the one file `docker load` reads.
+        example-image = pkgs.ociTools.buildImage {
+          name = "hello";
+          tag = "latest";
+          config.Entrypoint = [ "${pkgs.hello}/bin/hello" ];
         };
       });
 
@@ -35,6 +45,7 @@
           args = [ "${pkgs.hello}/bin/hello" ];
           storeMode = "bind";
         };
+        hello-image = self.packages.${pkgs.system}.example-image;
       });
     };
 }

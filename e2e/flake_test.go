@@ -148,8 +148,8 @@ func flakeBuild(t *testing.T, dir, stubBin, attr string) string {
 }
 
 // The flake's outputs evaluate and build: the package through the overlay, as
-// package.nix asks buildGoModule to build it, and every check bundle, built by
-// that binary and run by runc.
+// package.nix asks buildGoModule to build it, every check bundle, built by
+// that binary and run by runc, and the example image, copied by nix run.
 func TestFlakeChecksBuildAndRun(t *testing.T) {
 	requireE2E(t)
 	dir := flakeDir(t)
@@ -192,11 +192,30 @@ func TestFlakeChecksBuildAndRun(t *testing.T) {
 		t.Errorf("nix run .#example -- --greeting overridden printed %q", got)
 	}
 
+	// The example image: a valid OCI image layout, which its copyTo program
+	// copies (nix run) into an oci: layout that unpacks into a bundle runc
+	// runs.
+	image := flakeBuild(t, dir, stubBin, "checks."+system+".hello-image")
+	if out, err := exec.Command(ocitoolsBin, "validate", image).CombinedOutput(); err != nil {
+		t.Errorf("ocitools validate %s: %v\n%s", image, err, out)
+	}
+	copied := filepath.Join(t.TempDir(), "copied")
+	if out, err := nixFlake(t, dir, stubBin, "run", "path:"+dir+"#example-image.copyTo", "--", "oci:"+copied).CombinedOutput(); err != nil {
+		t.Fatalf("nix run .#example-image.copyTo -- oci:%s: %v\n%s", copied, err, out)
+	}
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	if out, err := exec.Command(ocitoolsBin, "unpack", copied+":latest", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("ocitools unpack %s:latest: %v\n%s", copied, err, out)
+	}
+	if got := runBundle(t, bundle); got != "Hello, world!\n" {
+		t.Errorf("the example image printed %q", got)
+	}
+
 	// lib.ociTools is the wrapper, callable with any ocitools.
 	out := mustOutput(t, nixFlake(t, dir, stubBin, "eval", "--raw", "path:"+dir+"#lib",
-		"--apply", `lib: builtins.typeOf (lib.ociTools { ocitools = "/nix/store/00000000000000000000000000000000-x"; }).buildContainer`))
-	if out != "lambda" {
-		t.Errorf("lib.ociTools {...}.buildContainer is a %s", out)
+		"--apply", `lib: let t = lib.ociTools { ocitools = "/nix/store/00000000000000000000000000000000-x"; }; in builtins.concatStringsSep " " (map (n: builtins.typeOf t.${n}) [ "buildContainer" "buildImage" "buildLayer" "buildIndex" "toArchive" "withCopyPrograms" ])`))
+	if out != "lambda lambda lambda lambda lambda lambda" {
+		t.Errorf("lib.ociTools {...}'s buildContainer, buildImage, buildLayer, buildIndex, toArchive, withCopyPrograms are: %s", out)
 	}
 }
 
