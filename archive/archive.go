@@ -10,13 +10,9 @@ package archive
 
 import (
 	"archive/tar"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +20,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/layout"
 )
 
 // Limits on the JSON documents read from a layout: they are small, and a
@@ -66,11 +64,12 @@ type image struct {
 // Write writes the archive of the layout in dir to w. An error leaves w with
 // a partial archive: the caller removes it.
 func Write(w io.Writer, dir string, opts Options) error {
-	if err := checkLayoutFile(dir); err != nil {
+	r, err := layout.Open(dir)
+	if err != nil {
 		return err
 	}
-	var index v1.Index
-	if err := readJSON(filepath.Join(dir, v1.ImageIndexFile), &index); err != nil {
+	index, err := r.Index()
+	if err != nil {
 		return err
 	}
 	if index.SchemaVersion != 2 {
@@ -91,7 +90,7 @@ func Write(w io.Writer, dir string, opts Options) error {
 
 	var images []image
 	for i, d := range index.Manifests {
-		img, err := readImage(dir, i, d, opts)
+		img, err := readImage(r, i, d, opts)
 		if err != nil {
 			return err
 		}
@@ -178,7 +177,7 @@ func Write(w io.Writer, dir string, opts Options) error {
 		}
 	}
 	for _, b := range blobs {
-		if err := copyBlob(tw, dir, b); err != nil {
+		if err := copyBlob(tw, r, b); err != nil {
 			return err
 		}
 	}
@@ -188,22 +187,8 @@ func Write(w io.Writer, dir string, opts Options) error {
 	return nil
 }
 
-func checkLayoutFile(dir string) error {
-	var l v1.ImageLayout
-	if err := readJSON(filepath.Join(dir, v1.ImageLayoutFile), &l); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s is not an OCI image layout: it has no %s file", dir, v1.ImageLayoutFile)
-		}
-		return err
-	}
-	if l.Version != v1.ImageLayoutVersion {
-		return fmt.Errorf("%s: imageLayoutVersion is %q, this tool reads %q", filepath.Join(dir, v1.ImageLayoutFile), l.Version, v1.ImageLayoutVersion)
-	}
-	return nil
-}
-
 // readImage checks the i-th manifest of index.json and reads it.
-func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) {
+func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, error) {
 	what := fmt.Sprintf("%s manifests[%d]", v1.ImageIndexFile, i)
 	switch d.MediaType {
 	case v1.MediaTypeImageManifest:
@@ -213,7 +198,7 @@ func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) 
 		return image{}, fmt.Errorf("%s has media type %q, want %q", what, d.MediaType, v1.MediaTypeImageManifest)
 	}
 	var m v1.Manifest
-	if err := readBlobJSON(dir, d, &m); err != nil {
+	if err := readBlobJSON(r, d, &m); err != nil {
 		return image{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if m.SchemaVersion != 2 {
@@ -226,7 +211,7 @@ func readImage(dir string, i int, d v1.Descriptor, opts Options) (image, error) 
 		return image{}, fmt.Errorf("%s: config: %w", what, err)
 	}
 	var cfg v1.Image
-	if err := readBlobJSON(dir, m.Config, &cfg); err != nil {
+	if err := readBlobJSON(r, m.Config, &cfg); err != nil {
 		return image{}, fmt.Errorf("%s: config: %w", what, err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
@@ -287,81 +272,39 @@ func blobPath(d digest.Digest) string {
 	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded()
 }
 
-func readJSON(path string, v any) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxJSON+1))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	if len(data) > maxJSON {
-		return fmt.Errorf("%s is larger than %d bytes", path, maxJSON)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
 // readBlobJSON reads a small blob, checking its size and digest first.
-func readBlobJSON(dir string, d v1.Descriptor, v any) error {
+func readBlobJSON(r *layout.Reader, d v1.Descriptor, v any) error {
 	if err := checkDescriptor(d); err != nil {
 		return err
 	}
-	if d.Size > maxJSON {
-		return fmt.Errorf("blob %s is %d bytes, more than the %d a manifest or config may have", d.Digest, d.Size, maxJSON)
-	}
-	var buf bytes.Buffer
-	if err := readBlob(&buf, dir, d); err != nil {
+	data, err := r.ReadBlob(d, maxJSON)
+	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("blob %s: %w", d.Digest, err)
 	}
 	return nil
 }
 
-// readBlob copies the blob d to w, failing when its size or digest differ
-// from the descriptor's.
-func readBlob(w io.Writer, dir string, d v1.Descriptor) error {
-	p := filepath.Join(dir, filepath.FromSlash(blobPath(d.Digest)))
-	f, err := os.Open(p)
+// copyBlob copies the blob d into the archive, failing when its size or
+// digest differ from the descriptor's.
+func copyBlob(tw *tar.Writer, r *layout.Reader, d v1.Descriptor) error {
+	if err := checkDescriptor(d); err != nil {
+		return err
+	}
+	v, err := r.OpenVerified(d)
 	if err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
+		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("blob %s: %s is not a regular file", d.Digest, p)
-	}
-	if st.Size() != d.Size {
-		return fmt.Errorf("blob %s: %s is %d bytes, the descriptor says %d", d.Digest, p, st.Size(), d.Size)
-	}
-	v := d.Digest.Verifier()
-	n, err := io.Copy(io.MultiWriter(w, v), io.LimitReader(f, d.Size))
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	if n != d.Size {
-		return fmt.Errorf("blob %s: read %d bytes of %d (the file shrank)", d.Digest, n, d.Size)
-	}
-	if !v.Verified() {
-		return fmt.Errorf("blob %s: %s does not match its digest", d.Digest, p)
-	}
-	return nil
-}
-
-func copyBlob(tw *tar.Writer, dir string, d v1.Descriptor) error {
+	defer v.Close()
 	if err := tw.WriteHeader(header(blobPath(d.Digest), tar.TypeReg, 0o444, d.Size)); err != nil {
 		return fmt.Errorf("writing the archive: %w", err)
 	}
-	return readBlob(tw, dir, d)
+	if _, err := io.Copy(tw, v); err != nil {
+		return fmt.Errorf("blob %s: %w", d.Digest, err)
+	}
+	return v.Verify()
 }
 
 func writeFile(tw *tar.Writer, name string, data []byte) error {

@@ -255,7 +255,7 @@ func TestWriteErrors(t *testing.T) {
 			want: []string{"does not match its digest"}},
 		{name: "missing manifest", layout: testLayout{layerType: v1.MediaTypeImageLayer},
 			breaks: func(t *testing.T, dir string, man v1.Descriptor) { os.Remove(filepath.Join(dir, blobPath(man.Digest))) },
-			want:   []string{"manifests[0]", "no such file"}},
+			want:   []string{"manifests[0]", "is missing from"}},
 		{name: "bad name", layout: testLayout{layerType: v1.MediaTypeImageLayer, refName: "v1"}, opts: Options{Name: "Hello"},
 			want: []string{`name "Hello"`, "lowercase"}},
 		{name: "bad tag", layout: testLayout{layerType: v1.MediaTypeImageLayer}, opts: Options{Name: "hello", Tag: "-x"},

@@ -7,7 +7,6 @@ package registry
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +15,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/layout"
 )
 
 // Docker's media types, accepted wherever the OCI ones are (pulled images
@@ -32,7 +33,9 @@ const MaxManifestSize = 4 << 20
 func isIndex(mt string) bool    { return mt == ocispec.MediaTypeImageIndex || mt == dockerManifestList }
 func isManifest(mt string) bool { return mt == ocispec.MediaTypeImageManifest || mt == dockerManifest }
 
-// Layout is an OCI image layout directory opened for reading.
+// Layout is an OCI image layout directory opened for reading, through
+// image/layout's Reader (bounded regular files, every blob checked against its
+// digest).
 type Layout struct {
 	Dir   string
 	Index ocispec.Index
@@ -40,29 +43,18 @@ type Layout struct {
 
 // OpenLayout reads DIR/oci-layout and DIR/index.json.
 func OpenLayout(dir string) (*Layout, error) {
-	data, err := readLimited(filepath.Join(dir, ocispec.ImageLayoutFile), 4096)
+	r, err := layout.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not an OCI image layout: %w", dir, err)
+		return nil, err
 	}
-	var lay ocispec.ImageLayout
-	if err := json.Unmarshal(data, &lay); err != nil || lay.Version != ocispec.ImageLayoutVersion {
-		return nil, fmt.Errorf("%s: oci-layout must be {\"imageLayoutVersion\": %q}", dir, ocispec.ImageLayoutVersion)
-	}
-	data, err = readLimited(filepath.Join(dir, ocispec.ImageIndexFile), MaxManifestSize)
+	idx, err := r.Index()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	l := &Layout{Dir: dir}
-	if err := json.Unmarshal(data, &l.Index); err != nil {
-		return nil, fmt.Errorf("%s/index.json: %w", dir, err)
-	}
-	for i, d := range l.Index.Manifests {
-		if err := checkDescriptor(d); err != nil {
-			return nil, fmt.Errorf("%s/index.json: manifests[%d]: %w", dir, i, err)
-		}
-	}
-	return l, nil
+	return &Layout{Dir: dir, Index: *idx}, nil
 }
+
+func (l *Layout) reader() *layout.Reader { return &layout.Reader{Dir: l.Dir} }
 
 // Root picks the descriptor a push sends: the only one of index.json, or the
 // one whose org.opencontainers.image.ref.name is tag.
@@ -88,81 +80,33 @@ func (l *Layout) Root(tag string) (ocispec.Descriptor, error) {
 // blobPath is where a digest's blob lives; the digest is validated, so the
 // path cannot leave the layout's blobs directory.
 func (l *Layout) blobPath(d digest.Digest) (string, error) {
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("invalid digest %q: %w", d, err)
-	}
-	return filepath.Join(l.Dir, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
+	return l.reader().BlobPath(d)
 }
 
 // ReadBlob reads a small blob whole (a manifest, an index, a config), checking
 // its size and digest.
 func (l *Layout) ReadBlob(desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Size > MaxManifestSize {
-		return nil, fmt.Errorf("blob %s: %d bytes, more than the %d allowed for a manifest or config", desc.Digest, desc.Size, MaxManifestSize)
-	}
-	p, err := l.blobPath(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	data, err := readLimited(p, desc.Size)
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
-	}
-	if int64(len(data)) != desc.Size {
-		return nil, fmt.Errorf("blob %s in %s is %d bytes, its descriptor says %d: the layout is damaged", desc.Digest, l.Dir, len(data), desc.Size)
-	}
-	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
-		return nil, fmt.Errorf("blob %s in %s has digest %s: the layout is damaged", desc.Digest, l.Dir, got)
-	}
-	return data, nil
+	return l.reader().ReadBlob(desc, MaxManifestSize)
 }
 
 // VerifyBlob hashes a blob on disk against its descriptor, without holding
 // it in memory.
 func (l *Layout) VerifyBlob(desc ocispec.Descriptor) error {
-	f, err := l.OpenBlob(desc)
+	v, err := l.reader().OpenVerified(desc)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	h := desc.Digest.Algorithm().Hash()
-	n, err := io.Copy(h, io.LimitReader(f, desc.Size+1))
-	if err != nil {
-		return fmt.Errorf("reading blob %s: %w", desc.Digest, err)
-	}
-	if n != desc.Size {
-		return fmt.Errorf("blob %s in %s is %d bytes, its descriptor says %d: the layout is damaged", desc.Digest, l.Dir, n, desc.Size)
-	}
-	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
-		return fmt.Errorf("blob %s in %s has digest %s: the layout is damaged (refusing to send it)", desc.Digest, l.Dir, got)
+	defer v.Close()
+	if err := v.Verify(); err != nil {
+		return fmt.Errorf("%w (refusing to send it)", err)
 	}
 	return nil
 }
 
 // OpenBlob opens a blob's file (following symlinks: an index layout may link
-// to its images' blobs) and checks its size.
+// to its images' blobs) and checks that it is a regular file of its size.
 func (l *Layout) OpenBlob(desc ocispec.Descriptor) (*os.File, error) {
-	p, err := l.blobPath(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("blob %s is missing from %s", desc.Digest, l.Dir)
-		}
-		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() || st.Size() != desc.Size {
-		f.Close()
-		return nil, fmt.Errorf("blob %s in %s is %d bytes, its descriptor says %d: the layout is damaged", desc.Digest, l.Dir, st.Size(), desc.Size)
-	}
-	return f, nil
+	return l.reader().OpenBlob(desc)
 }
 
 // Graph is what a push sends, in order: Blobs (layers and configs, each
@@ -236,26 +180,16 @@ func (l *Layout) Walk(root ocispec.Descriptor) (*Graph, error) {
 	return g, nil
 }
 
-func checkDescriptor(d ocispec.Descriptor) error {
-	if err := d.Digest.Validate(); err != nil {
-		return fmt.Errorf("digest %q: %w", d.Digest, err)
-	}
-	if d.Size < 0 {
-		return fmt.Errorf("descriptor %s: negative size %d", d.Digest, d.Size)
-	}
-	return nil
-}
-
 func parseManifest(data []byte) (*ocispec.Manifest, error) {
 	var m ocispec.Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
 	}
-	if err := checkDescriptor(m.Config); err != nil {
+	if err := layout.CheckDescriptor(m.Config); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	for i, d := range m.Layers {
-		if err := checkDescriptor(d); err != nil {
+		if err := layout.CheckDescriptor(d); err != nil {
 			return nil, fmt.Errorf("layers[%d]: %w", i, err)
 		}
 	}
@@ -268,7 +202,7 @@ func parseIndex(data []byte) (*ocispec.Index, error) {
 		return nil, err
 	}
 	for i, d := range idx.Manifests {
-		if err := checkDescriptor(d); err != nil {
+		if err := layout.CheckDescriptor(d); err != nil {
 			return nil, fmt.Errorf("manifests[%d]: %w", i, err)
 		}
 	}

@@ -5,18 +5,15 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
+
+	"github.com/ocitools/ocitools/image/layout"
 )
 
 // Media types of Docker's image format, which registries and skopeo still
@@ -32,181 +29,54 @@ const (
 // Bounds on the JSON documents of an image: registries refuse manifests over
 // 4 MiB; a config is a little JSON with a history.
 const (
-	maxIndexSize    = 4 << 20
 	maxManifestSize = 4 << 20
 	maxConfigSize   = 16 << 20
 	maxIndexDepth   = 4
 )
 
-// Layout is an OCI image layout directory, read as untrusted input: every
-// blob is read up to its declared size only and checked against its digest.
+// Layout is an OCI image layout directory, read as untrusted input through
+// image/layout's Reader: every blob is read up to its declared size only and
+// checked against its digest.
 type Layout struct {
 	Dir string
 }
 
 // OpenLayout checks that dir is an OCI image layout.
 func OpenLayout(dir string) (*Layout, error) {
-	data, err := readLimited(filepath.Join(dir, ocispec.ImageLayoutFile), 4096)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not an OCI image layout: it has no %s file", dir, ocispec.ImageLayoutFile)
-		}
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	var l ocispec.ImageLayout
-	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("%s/%s is not valid JSON: %w", dir, ocispec.ImageLayoutFile, err)
-	}
-	if l.Version != ocispec.ImageLayoutVersion {
-		return nil, fmt.Errorf("%s/%s: imageLayoutVersion %q is not %q, the one this tool reads", dir, ocispec.ImageLayoutFile, l.Version, ocispec.ImageLayoutVersion)
+	if _, err := layout.Open(dir); err != nil {
+		return nil, err
 	}
 	return &Layout{Dir: dir}, nil
 }
 
-// openRegular opens a file of the layout for reading, refusing anything but
-// a regular file (after symlinks) without blocking: a FIFO planted as a blob
-// would otherwise hang the open, a device give endless data.
-func openRegular(p string) (*os.File, error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: p, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &os.PathError{Op: "stat", Path: p, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%s is not a regular file", p)
-	}
-	return os.NewFile(uintptr(fd), p), nil
-}
-
-// readLimited reads a file of at most limit bytes.
-func readLimited(p string, limit int64) ([]byte, error) {
-	f, err := openRegular(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
-	}
-	return data, nil
-}
+func (l *Layout) reader() *layout.Reader { return &layout.Reader{Dir: l.Dir} }
 
 // Index reads index.json.
 func (l *Layout) Index() (*ocispec.Index, error) {
-	p := filepath.Join(l.Dir, ocispec.ImageIndexFile)
-	data, err := readLimited(p, maxIndexSize)
+	idx, err := l.reader().Index()
 	if err != nil {
 		return nil, err
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(data, &idx); err != nil {
-		return nil, fmt.Errorf("%s is not valid JSON: %w", p, err)
 	}
 	if idx.SchemaVersion != 2 {
-		return nil, fmt.Errorf("%s: schemaVersion %d is not 2", p, idx.SchemaVersion)
+		return nil, fmt.Errorf("%s: schemaVersion %d is not 2", filepath.Join(l.Dir, ocispec.ImageIndexFile), idx.SchemaVersion)
 	}
-	return &idx, nil
+	return idx, nil
 }
 
-// blobPath is where the layout keeps a blob. The digest is validated first,
-// so its parts are an algorithm name and hex digits: no path separators.
-func (l *Layout) blobPath(d ocispec.Descriptor) (string, error) {
-	if err := d.Digest.Validate(); err != nil {
-		return "", fmt.Errorf("descriptor digest %q: %w", d.Digest, err)
-	}
-	return filepath.Join(l.Dir, ocispec.ImageBlobsDir, d.Digest.Algorithm().String(), d.Digest.Encoded()), nil
-}
+// VerifiedReader reads a blob and checks it when done (Verify).
+type VerifiedReader = layout.VerifiedReader
 
 // OpenBlob opens the blob d names for reading. The reader gives at most
-// d.Size bytes; Close-ing it after reading to the end verifies the digest and
-// that the blob is exactly d.Size bytes. A blob file larger than declared is
-// refused at once. Blobs may be symlinks (layouts in the Nix store link to
-// layer outputs): the digest check is what makes the content trusted.
+// d.Size bytes; Verify, after reading, checks the digest and that the blob is
+// exactly d.Size bytes. A blob file larger than declared is refused at once.
 func (l *Layout) OpenBlob(d ocispec.Descriptor) (*VerifiedReader, error) {
-	p, err := l.blobPath(d)
-	if err != nil {
-		return nil, err
-	}
-	if d.Size < 0 {
-		return nil, fmt.Errorf("blob %s: declared size %d is negative", d.Digest, d.Size)
-	}
-	f, err := openRegular(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("blob %s is missing from the layout (%s)", d.Digest, p)
-		}
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	if fi.Size() != d.Size {
-		f.Close()
-		return nil, fmt.Errorf("blob %s is %d bytes, but its descriptor declares %d: the layout is corrupt or tampered with", d.Digest, fi.Size(), d.Size)
-	}
-	return &VerifiedReader{f: f, r: io.LimitReader(f, d.Size), v: d.Digest.Verifier(), desc: d}, nil
+	return l.reader().OpenVerified(d)
 }
-
-// VerifiedReader reads a blob and checks it when done.
-type VerifiedReader struct {
-	f    *os.File
-	r    io.Reader
-	v    digest.Verifier
-	n    int64
-	desc ocispec.Descriptor
-}
-
-func (v *VerifiedReader) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.n += int64(n)
-	_, _ = v.v.Write(p[:n])
-	return n, err
-}
-
-// Verify reads what is left (a decompressor may stop before the end) and
-// checks size and digest.
-func (v *VerifiedReader) Verify() error {
-	if _, err := io.Copy(io.Discard, v); err != nil {
-		return fmt.Errorf("blob %s: %w", v.desc.Digest, err)
-	}
-	if v.n != v.desc.Size {
-		return fmt.Errorf("blob %s: read %d bytes, its descriptor declares %d", v.desc.Digest, v.n, v.desc.Size)
-	}
-	if !v.v.Verified() {
-		return fmt.Errorf("blob %s does not match its digest: the layout is corrupt or tampered with", v.desc.Digest)
-	}
-	return nil
-}
-
-// Close closes the file.
-func (v *VerifiedReader) Close() error { return v.f.Close() }
 
 // readJSONBlob reads a whole small blob, verified, and decodes it.
 func (l *Layout) readJSONBlob(d ocispec.Descriptor, limit int64, what string, into any) error {
-	if d.Size > limit {
-		return fmt.Errorf("%s %s declares %d bytes; more than %d is refused", what, d.Digest, d.Size, limit)
-	}
-	r, err := l.OpenBlob(d)
+	data, err := l.reader().ReadBlob(d, limit)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	defer r.Close()
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, d.Digest, err)
-	}
-	if err := r.Verify(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := json.Unmarshal(data, into); err != nil {

@@ -1,6 +1,8 @@
 // Package layout writes an OCI image layout: oci-layout, index.json and
 // blobs/sha256/, with image-spec types. Blobs are written under temporary
-// names and renamed to their digest only when complete.
+// names and renamed to their digest only when complete. Reader (read.go)
+// reads one back that may come from someone else; registry, unpack and
+// archive read layouts through it.
 package layout
 
 import (
