@@ -195,6 +195,23 @@ func checkBundle(t *testing.T, bundle string) {
 	verifyStorePath(t, bundle)
 }
 
+// wantNoOutput checks that expr's output is not a valid store path (after a
+// failed build: Nix registered nothing).
+func wantNoOutput(t *testing.T, expr string) {
+	t.Helper()
+	drv, err := exec.Command("nix-instantiate", nixFile(t, expr)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("nix-store", "--query", "--outputs", strings.TrimSpace(string(drv))).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.TrimSpace(string(out)); isValidStorePath(p) {
+		t.Errorf("failed build left a valid store path %s", p)
+	}
+}
+
 // nixBuildFail builds expr, expects it to fail, and returns the log.
 func nixBuildFail(t *testing.T, expr string) string {
 	t.Helper()

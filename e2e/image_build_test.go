@@ -299,17 +299,7 @@ func TestImageBuilderErrors(t *testing.T) {
 			if !strings.Contains(log, tc.want) {
 				t.Errorf("log lacks %q:\n%s", tc.want, log)
 			}
-			drv, err := exec.Command("nix-instantiate", nixFile(t, tc.expr)).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := exec.Command("nix-store", "--query", "--outputs", strings.TrimSpace(string(drv))).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p := strings.TrimSpace(string(out)); isValidStorePath(p) {
-				t.Errorf("failed build left a valid store path %s", p)
-			}
+			wantNoOutput(t, tc.expr)
 		})
 	}
 }
