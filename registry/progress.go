@@ -159,6 +159,14 @@ func (b *bars) Close() {
 	b.p.Wait()
 }
 
+// progress is o.Progress, or one that shows nothing.
+func (o Options) progress() Progress {
+	if o.Progress == nil {
+		return nopProgress{}
+	}
+	return o.Progress
+}
+
 // nopProgress is used when the caller gives none.
 type nopProgress struct{}
 

@@ -32,10 +32,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog := o.Progress
-	if prog == nil {
-		prog = nopProgress{}
-	}
+	prog := o.progress()
 	defer prog.Close()
 	parent := filepath.Dir(filepath.Clean(dir))
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".pull-")

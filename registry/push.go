@@ -82,10 +82,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog := o.Progress
-	if prog == nil {
-		prog = nopProgress{}
-	}
+	prog := o.progress()
 	defer prog.Close()
 	cachePath := o.Cache
 	if cachePath == "" {
