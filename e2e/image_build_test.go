@@ -413,7 +413,7 @@ func TestValidateTamperedImage(t *testing.T) {
 			if err := os.Remove(l.blob(l.manifest.Layers[1].Digest.Encoded())); err != nil {
 				t.Fatal(err)
 			}
-		}, "no such file"},
+		}, "is missing from"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "copy")

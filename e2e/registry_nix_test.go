@@ -138,6 +138,11 @@ func TestRegistryNix(t *testing.T) {
 			t.Errorf("nix-build -A %s --check: not reproducible: %v\n%s", attr, err, log)
 		}
 	}
+	// Its blobs are links to the images' blobs: validate follows them and
+	// checks their digests.
+	if out, err := exec.Command(ocitoolsBin, "validate", idx).CombinedOutput(); err != nil {
+		t.Errorf("ocitools validate %s: %v\n%s", idx, err, out)
+	}
 	fi, err := os.Lstat(filepath.Join(idx, "blobs", "sha256"))
 	if err != nil || !fi.IsDir() {
 		t.Fatalf("index layout: %v", err)

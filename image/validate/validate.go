@@ -13,8 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -22,6 +22,8 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/image/compress"
+	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/internal/readfile"
 )
 
 // Limits bound what a layout can make the validator read.
@@ -51,18 +53,19 @@ func Layout(dir string) []error {
 
 // LayoutWithLimits is Layout with explicit limits.
 func LayoutWithLimits(dir string, lim Limits) []error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return []error{fmt.Errorf("opening the layout: %w", err)}
-	}
-	defer root.Close()
-	v := &validator{root: root, lim: lim}
+	v := &validator{dir: dir, r: &layout.Reader{Dir: dir}, lim: lim}
 	v.run()
 	return v.problems
 }
 
+// validator reads the layout as the other commands do, through image/layout's
+// Reader: bounded regular files opened without blocking, blobs of their
+// declared size checked against their digests. Blobs may be symlinks (a
+// buildIndex layout links to its images' blobs in the store): the digest
+// check is what makes their content trusted.
 type validator struct {
-	root     *os.Root
+	dir      string
+	r        *layout.Reader
 	lim      Limits
 	problems []error
 }
@@ -71,62 +74,17 @@ func (v *validator) fail(format string, args ...any) {
 	v.problems = append(v.problems, fmt.Errorf(format, args...))
 }
 
-// open opens a file of the layout without blocking: a FIFO put where a blob
-// should be would otherwise wait forever for a writer. Callers check that
-// what they got is a regular file.
-func (v *validator) open(name string) (*os.File, error) {
-	return v.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-}
-
-// readFile reads a bounded regular file of the layout.
+// readFile reads a bounded regular file at the top of the layout.
 func (v *validator) readFile(name string) ([]byte, error) {
-	f, err := v.open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if fi.Size() > v.lim.JSON {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", name, fi.Size(), v.lim.JSON)
-	}
-	return io.ReadAll(io.LimitReader(f, v.lim.JSON))
-}
-
-// blobName is where a descriptor's blob lives; the digest is checked first,
-// so that no name reaches the file system unless it is algorithm/hex.
-func blobName(d digest.Digest) (string, error) {
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("digest %q: %w", d, err)
-	}
-	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded(), nil
+	return readfile.Following(filepath.Join(v.dir, name), v.lim.JSON)
 }
 
 // readBlob reads a small blob and checks its digest and size.
 func (v *validator) readBlob(desc v1.Descriptor) ([]byte, error) {
-	name, err := blobName(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
 	if desc.Size < 0 || desc.Size > v.lim.JSON {
 		return nil, fmt.Errorf("blob %s: size %d is out of range (at most %d)", desc.Digest, desc.Size, v.lim.JSON)
 	}
-	data, err := v.readFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
-	}
-	if int64(len(data)) != desc.Size {
-		return nil, fmt.Errorf("blob %s: %d bytes, the descriptor says %d", desc.Digest, len(data), desc.Size)
-	}
-	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
-		return nil, fmt.Errorf("blob %s: its content has digest %s", desc.Digest, got)
-	}
-	return data, nil
+	return v.r.ReadBlob(desc, v.lim.JSON)
 }
 
 func (v *validator) run() {
@@ -284,28 +242,17 @@ func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error)
 	if err != nil {
 		return "", err
 	}
-	name, err := blobName(desc.Digest)
-	if err != nil {
+	if err := layout.CheckDescriptor(desc); err != nil {
 		return "", err
 	}
 	if desc.Digest.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("digest algorithm %s is not checked (only sha256)", desc.Digest.Algorithm())
 	}
-	f, err := v.open(name)
+	f, err := v.r.OpenBlob(desc)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", errors.New("the blob is not a regular file")
-	}
-	if fi.Size() != desc.Size {
-		return "", fmt.Errorf("the blob is %d bytes, the descriptor says %d", fi.Size(), desc.Size)
-	}
 	blobHash := sha256.New()
 	src := io.TeeReader(io.LimitReader(f, desc.Size), blobHash)
 	var tarStream io.Reader
