@@ -73,7 +73,7 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config, jobs, req.Root); err != nil {
+	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)

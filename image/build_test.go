@@ -235,6 +235,7 @@ func TestBuildErrors(t *testing.T) {
 		{"perms bad mode", map[string]any{"perms": []map[string]any{{"path": pApp, "mode": "999"}}}, "octal"},
 		{"entrypoint not in the image", map[string]any{"config": map[string]any{"Entrypoint": []string{pApp + "/bin/missing"}}}, "the program"},
 		{"entrypoint not executable", map[string]any{"config": map[string]any{"Entrypoint": []string{pLib + "/lib/libx.so"}}}, "not an executable file"},
+		{"entrypoint made non-executable by perms", map[string]any{"perms": []map[string]any{{"path": pApp + "/bin", "mode": "0644", "recursive": true}}}, "0644 in the image"},
 		{"entrypoint outside the store", map[string]any{"config": map[string]any{"Cmd": []string{"/bin/sh"}}}, "not in the image"},
 		{"config key", map[string]any{"config": map[string]any{"cmd": []string{"x"}}}, `did you mean "Cmd"`},
 		{"bad name", map[string]any{"name": "App"}, "not a valid image name"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/layer"
 )
 
 // program is the command the image runs: Entrypoint[0], else Cmd[0].
@@ -22,7 +24,7 @@ func program(c v1.ImageConfig) string {
 
 // checkEntrypoint refuses an image whose program (when it is an absolute
 // path) is in none of its layers: such an image could never start.
-func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, root string) error {
+func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string) error {
 	prog := program(c)
 	if prog == "" || !strings.HasPrefix(prog, "/") {
 		return nil
@@ -53,8 +55,12 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, root string) error {
 			if err != nil {
 				return fmt.Errorf("`config`: the program %s is not in the image: %w", prog, err)
 			}
-			if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-				return fmt.Errorf("`config`: the program %s is not an executable file (mode %v)", prog, fi.Mode())
+			mode := int64(fi.Mode().Perm())
+			if pm, ok := layer.LookupPerm(perms, p); ok && pm.Mode != nil {
+				mode = *pm.Mode // the mode the layer will have
+			}
+			if !fi.Mode().IsRegular() || mode&0o111 == 0 {
+				return fmt.Errorf("`config`: the program %s is not an executable file (mode %v in the store, %04o in the image)", prog, fi.Mode(), mode)
 			}
 			return nil
 		}

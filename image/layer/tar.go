@@ -259,6 +259,12 @@ func (w *writer) header(h *tar.Header) error {
 	return nil
 }
 
+// LookupPerm returns the perm that applies to p (its own, else the nearest
+// recursive one above it), as Write applies them.
+func LookupPerm(perms []Perm, p string) (Perm, bool) {
+	return newPermIndex(perms).lookup(path.Clean(p))
+}
+
 type permIndex struct {
 	exact     map[string]Perm
 	recursive map[string]Perm
