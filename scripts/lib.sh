@@ -9,7 +9,7 @@ ensure_go() {
   if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
     export PATH="/usr/local/go/bin:$PATH"
   fi
-  command -v go >/dev/null 2>&1 || die "Go is not installed: install Go 1.22 or newer (https://go.dev/dl/) and put it on PATH (Debian 12's golang package is too old)"
+  command -v go >/dev/null 2>&1 || die "Go is not installed: install Go 1.26 or newer (https://go.dev/dl/) and put it on PATH (Debian 12's golang package is too old)"
   export PATH="$(go env GOPATH)/bin:$PATH"
 }
 
