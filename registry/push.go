@@ -2,10 +2,12 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +97,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(o.jobs())
-	for _, desc := range g.Blobs {
+	for _, desc := range largestFirst(g.Blobs) {
 		eg.Go(func() error {
 			how, sent, err := pushBlob(gctx, repo, l, desc, ref, cache, &o, prog)
 			if err != nil {
@@ -287,3 +289,17 @@ type errRefused struct{ err error }
 
 func (e errRefused) Error() string { return e.err.Error() }
 func (e errRefused) Unwrap() error { return e.err }
+
+// largestFirst orders blobs by size, largest first (then by digest), so that
+// the largest, which bounds the push's length, starts at once instead of
+// waiting behind small ones for a free job.
+func largestFirst(blobs []ocispec.Descriptor) []ocispec.Descriptor {
+	out := slices.Clone(blobs)
+	slices.SortStableFunc(out, func(a, b ocispec.Descriptor) int {
+		if c := cmp.Compare(b.Size, a.Size); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Digest, b.Digest)
+	})
+	return out
+}
