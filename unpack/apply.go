@@ -217,6 +217,21 @@ func (a *applier) setDir(p string, m *meta) {
 }
 
 // parent opens the directory that holds p, creating missing directories.
+// clearedParent opens the directory that will hold p and removes whatever
+// stands at its name (a later layer's entry replaces an earlier one's): what
+// every creating entry does first.
+func (a *applier) clearedParent(p string) (int, string, error) {
+	dfd, base, err := a.parent(p)
+	if err != nil {
+		return -1, "", err
+	}
+	if err := replace(dfd, base); err != nil {
+		unix.Close(dfd)
+		return -1, "", err
+	}
+	return dfd, base, nil
+}
+
 func (a *applier) parent(p string) (int, string, error) {
 	dir, base := splitParent(p)
 	fd, err := a.root.openDir(dir, true, func(made string) {
@@ -370,14 +385,11 @@ func (a *applier) regular(p string, hdr *tar.Header, data io.Reader) error {
 	if hdr.Size < 0 || hdr.Size > a.limits.MaxBytes-a.written {
 		return fmt.Errorf("its %d bytes would take the files written past %d bytes (the limit; a decompression bomb?)", hdr.Size, a.limits.MaxBytes)
 	}
-	dfd, base, err := a.parent(p)
+	dfd, base, err := a.clearedParent(p)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dfd)
-	if err := replace(dfd, base); err != nil {
-		return err
-	}
 	fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating it: %w", err)
@@ -445,14 +457,11 @@ func (a *applier) symlink(p string, hdr *tar.Header) error {
 	if hdr.Linkname == "" || strings.ContainsRune(hdr.Linkname, 0) {
 		return errors.New("is a symlink with an empty target or one holding a NUL byte")
 	}
-	dfd, base, err := a.parent(p)
+	dfd, base, err := a.clearedParent(p)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dfd)
-	if err := replace(dfd, base); err != nil {
-		return err
-	}
 	// The target is stored as it is: it is resolved inside the rootfs by
 	// this package, by the runtime and by the container, never on the host.
 	if err := unix.Symlinkat(hdr.Linkname, dfd, base); err != nil {
@@ -491,14 +500,11 @@ func (a *applier) hardlink(p string, hdr *tar.Header) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return fmt.Errorf("is a hard link to /%s, a directory", target)
 	}
-	dfd, base, err := a.parent(p)
+	dfd, base, err := a.clearedParent(p)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dfd)
-	if err := replace(dfd, base); err != nil {
-		return err
-	}
 	// Flags 0: the link is to tbase itself, even when it is a symlink.
 	if err := unix.Linkat(tfd, tbase, dfd, base, 0); err != nil {
 		return fmt.Errorf("linking it to /%s: %w", target, err)
@@ -508,14 +514,11 @@ func (a *applier) hardlink(p string, hdr *tar.Header) error {
 }
 
 func (a *applier) fifo(p string, hdr *tar.Header) error {
-	dfd, base, err := a.parent(p)
+	dfd, base, err := a.clearedParent(p)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dfd)
-	if err := replace(dfd, base); err != nil {
-		return err
-	}
 	if err := unix.Mknodat(dfd, base, unix.S_IFIFO|0o600, 0); err != nil {
 		return fmt.Errorf("creating it: %w", err)
 	}
