@@ -149,13 +149,5 @@ func withImageLayouts(cmd *cli.Command) *cli.Command {
 // image-spec schemas, every blob's digest and size, diff_ids against the
 // uncompressed layers, and the entrypoint present in the layers.
 func validateImage(c *cli.Context, dir string) error {
-	errs := imagevalidate.Layout(dir)
-	if len(errs) == 0 {
-		fmt.Fprintf(c.App.Writer, "%s: valid OCI image layout\n", dir)
-		return nil
-	}
-	for _, err := range errs {
-		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", dir, err)
-	}
-	return cli.Exit(fmt.Sprintf("validate: %s: %d problem(s)", dir, len(errs)), 1)
+	return reportProblems(c, dir, "valid OCI image layout", imagevalidate.Layout(dir))
 }

@@ -26,15 +26,21 @@ func validateCommand() *cli.Command {
 				return cli.Exit("validate: give exactly one argument, the bundle directory (holding config.json)", 2)
 			}
 			bundle := c.Args().First()
-			errs := spec.ValidateBundle(bundle)
-			if len(errs) == 0 {
-				fmt.Fprintf(c.App.Writer, "%s: valid\n", bundle)
-				return nil
-			}
-			for _, err := range errs {
-				fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", bundle, err)
-			}
-			return cli.Exit(fmt.Sprintf("validate: %s: %d problem(s)", bundle, len(errs)), 1)
+			return reportProblems(c, bundle, "valid", spec.ValidateBundle(bundle))
 		},
 	}
+}
+
+// reportProblems prints "PATH: valid" (with what it is) when errs is empty,
+// else one line per problem and exits 1: the output of validate for a bundle
+// and for an image layout alike.
+func reportProblems(c *cli.Context, path, valid string, errs []error) error {
+	if len(errs) == 0 {
+		fmt.Fprintf(c.App.Writer, "%s: %s\n", path, valid)
+		return nil
+	}
+	for _, err := range errs {
+		fmt.Fprintf(c.App.ErrWriter, "%s: %v\n", path, err)
+	}
+	return cli.Exit(fmt.Sprintf("validate: %s: %d problem(s)", path, len(errs)), 1)
 }
