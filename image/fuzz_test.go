@@ -1,7 +1,6 @@
 package image
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -13,15 +12,11 @@ func FuzzOptions(f *testing.F) {
 	f.Add([]byte(`{"config":{"entrypoint":1}}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var o Options
-		if err := decodeStrict(json.RawMessage(data), &o); err != nil {
-			return
-		}
-		p, err := parseOptions(&o)
+		p, err := parseOptions(data, "x86_64-linux")
 		if err != nil {
 			return
 		}
-		if p.maxLayers < 1 || p.maxLayers > MaxLayersLimit {
+		if limit := *imageTable.Rows["maxLayers"].Types["int"].Max; p.maxLayers < 1 || int64(p.maxLayers) > limit {
 			t.Fatalf("maxLayers %d accepted", p.maxLayers)
 		}
 		if CheckTag(p.tag) != nil || CheckName(p.name) != nil {
