@@ -10,10 +10,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,7 +57,7 @@ var otherTypes = map[string]string{
 func Cases(s Sides) []Case {
 	var cases []Case
 	table := options.TableOf(s.Table).Rows
-	for _, row := range sortedKeys(table) {
+	for _, row := range slices.Sorted(maps.Keys(table)) {
 		a := table[row]
 		add := func(want string, v json.RawMessage) {
 			name := row
@@ -73,7 +74,7 @@ func Cases(s Sides) []Case {
 				add(l.want, v)
 			}
 		}
-		for _, typ := range sortedKeys(otherTypes) {
+		for _, typ := range slices.Sorted(maps.Keys(otherTypes)) {
 			ok := false
 			for want := range a.Types {
 				ok = ok || want == typ || (want == "stringlike" && typ == "string")
@@ -201,13 +202,4 @@ func deref(s *string) string {
 		return "<accepted>"
 	}
 	return strings.TrimSpace(*s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
