@@ -174,12 +174,18 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		}
 	}
 	budget := p.maxLayers - len(jobs)
+	var fixed []string
 	if len(entries) > 0 {
 		budget--
+		fixed = append(fixed, " and the copyToRoot layer")
+	}
+	if p.nixDB {
+		budget--
+		fixed = append(fixed, " and the Nix database layer")
 	}
 	if auto > 0 && budget < 1 {
 		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
-			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0], auto)
+			p.maxLayers, len(p.layers), strings.Join(fixed, ""), auto)
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
@@ -192,13 +198,21 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		return nil, err
 	}
 	for _, al := range autoLayers {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root, UID: p.nixUID, GID: p.nixGID}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
 		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
 	}
 	if len(jobs) == 0 {
 		return nil, errors.New("the image would have no layers: give config (Entrypoint or Cmd naming a program), copyToRoot or layers")
+	}
+	if p.nixDB {
+		// Last, so that it is the top layer: nothing below can shadow it.
+		db, err := nixDBLayer(closure, jobs, p.nixUID, p.nixGID)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, db)
 	}
 	return jobs, nil
 }
@@ -210,7 +224,7 @@ func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[str
 	links := map[string]string{}
 	for _, e := range entries {
 		generated[path.Clean(e.Path)] = true
-		if !e.Dir {
+		if !e.Dir && !e.File {
 			links[path.Clean(e.Path)] = e.Linkname
 		}
 	}

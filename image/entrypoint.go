@@ -39,7 +39,7 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 			stores[sp] = true
 		}
 		for _, e := range j.spec.Entries {
-			if !e.Dir {
+			if !e.Dir && !e.File {
 				links[path.Clean(e.Path)] = e.Linkname
 			}
 		}

@@ -52,6 +52,11 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// InitializeNixDatabase adds a layer with a Nix database registering the
+	// image's store paths; NixUID and NixGID own the store and it.
+	InitializeNixDatabase bool `json:"initializeNixDatabase"`
+	NixUID                int  `json:"nixUid"`
+	NixGID                int  `json:"nixGid"`
 }
 
 // LayerOptions are buildLayer's arguments.
@@ -73,16 +78,18 @@ type PermJSON struct {
 
 // parsed are checked options.
 type parsed struct {
-	name, tag   string
-	config      v1.ImageConfig
-	copyToRoot  []string
-	layers      []string
-	maxLayers   int
-	compression compress.Algorithm
-	created     time.Time
-	platform    v1.Platform
-	perms       []layer.Perm
-	annotations map[string]string
+	name, tag      string
+	config         v1.ImageConfig
+	copyToRoot     []string
+	layers         []string
+	maxLayers      int
+	compression    compress.Algorithm
+	created        time.Time
+	platform       v1.Platform
+	perms          []layer.Perm
+	annotations    map[string]string
+	nixDB          bool
+	nixUID, nixGID int
 }
 
 var (
@@ -254,6 +261,13 @@ func parseOptions(o *Options) (*parsed, error) {
 		return nil, err
 	}
 	if p.perms, err = parsePerms(o.Perms); err != nil {
+		return nil, err
+	}
+	p.nixDB, p.nixUID, p.nixGID = o.InitializeNixDatabase, o.NixUID, o.NixGID
+	if p.nixUID < 0 || p.nixGID < 0 {
+		return nil, fmt.Errorf("`nixUid` and `nixGid` must not be negative, not %d and %d", p.nixUID, p.nixGID)
+	}
+	if err := checkNixOwner(p); err != nil {
 		return nil, err
 	}
 	return p, nil
