@@ -188,7 +188,12 @@ let
     arch = checkArch;
     perms = checkPerms;
     annotations = checkAnnotations;
+    # The Nix database (docs/buildImage.md, "initializeNixDatabase").
+    initializeNixDatabase = v: if isBool v then null else "must be a boolean, not ${describe v}";
+    nixUid = checkNixId;
+    nixGid = checkNixId;
   };
+  checkNixId = v: if isInt v && v >= 0 then null else "must be a non-negative integer (a uid or gid), not ${describe v}";
 
   suggestArg = args: n:
     let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
@@ -212,15 +217,24 @@ let
 
   buildImage = attrs:
     assert checkArguments "buildImage" imageArguments attrs;
+    let
+      nixDB = attrs.initializeNixDatabase or false;
+      nixUid = attrs.nixUid or 0;
+      nixGid = attrs.nixGid or 0;
+    in
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1) + (if nixDB then 1 else 0);
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"}${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+    assert (nixUid == 0 && nixGid == 0) || nixDB
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
+    assert (nixUid == 0 && nixGid == 0) || (attrs.layers or [ ]) == [ ]
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -229,7 +243,9 @@ let
       perms = map
         (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); })
         (attrs.perms or [ ]);
-      roots = closureRoots [ config copyToRoot ];
+      # With a Nix database, the explicit layers' store paths are registered
+      # too: their closure gives the NAR hashes.
+      roots = closureRoots ([ config copyToRoot ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -248,6 +264,8 @@ let
           os = attrs.os or "linux";
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
+          initializeNixDatabase = nixDB;
+          inherit nixUid nixGid;
         };
       };
 
@@ -294,7 +312,7 @@ let
         };
       };
     in
-    drv // { ociLayer = true; };
+    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; };
 in
 {
   inherit buildImage buildLayer;
