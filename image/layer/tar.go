@@ -65,8 +65,9 @@ func (p Perm) matches(name string) bool {
 
 // Entry is a generated entry (not read from the store as a whole store
 // path): a directory, a symlink or a regular file, with its own mode and
-// owner. The image's root layer is made of them: the copyToRoot tree,
-// /etc/passwd and friends, `dirs`, `files` (image/rootentries.go).
+// owner (Spec.UID and Spec.GID do not apply). The image's root layer is
+// made of them: the copyToRoot tree, /etc/passwd and friends, `dirs`,
+// `files`, the Nix database (image/rootentries.go).
 type Entry struct {
 	Path     string // absolute path in the image
 	Dir      bool
@@ -95,6 +96,10 @@ type Spec struct {
 	Perms []Perm
 	// Root is prepended to store paths when reading them (tests); normally "".
 	Root string
+	// UID and GID own the store paths' entries and the parent directories
+	// the layer writes (/nix, /nix/store): 0:0 unless the store belongs to a
+	// user (single-user Nix, buildImage's nixUid and nixGid).
+	UID, GID int
 }
 
 // ErrSpecial is returned for a file type a layer cannot hold (the Nix store
@@ -102,12 +107,12 @@ type Spec struct {
 var ErrSpecial = errors.New("not a directory, regular file or symlink")
 
 // Write writes the layer's tar stream to w. Entries are sorted by path
-// (directories before their contents), ownership is 0:0 with no user or group
-// names, every mtime is MTime, hard links are written as separate files and
+// (directories before their contents), ownership is Spec.UID:Spec.GID (0:0
+// by default; a generated entry's own) with no user or group names, every mtime is MTime, hard links are written as separate files and
 // symlinks are kept.
 func Write(w io.Writer, s Spec) error {
 	tw := tar.NewWriter(w)
-	lw := &writer{tw: tw, perms: newPermIndex(s.Perms), seen: map[string]bool{}}
+	lw := &writer{tw: tw, perms: newPermIndex(s.Perms), seen: map[string]bool{}, uid: s.UID, gid: s.GID}
 
 	items := make([]item, 0, len(s.StorePaths)+len(s.Entries))
 	for _, p := range s.StorePaths {
@@ -122,6 +127,9 @@ func Write(w io.Writer, s Spec) error {
 		clean := path.Clean(e.Path)
 		if !path.IsAbs(clean) || clean == "/" {
 			return fmt.Errorf("layer: generated entry %q is not an absolute path below /", e.Path)
+		}
+		if e.Mode < 0 || e.Mode > 0o7777 || e.UID < 0 || e.GID < 0 || (e.Dir && e.File) {
+			return fmt.Errorf("layer: generated entry %s: mode %o, owner %d:%d, directory %v and file %v: not a valid entry", e.Path, e.Mode, e.UID, e.GID, e.Dir, e.File)
 		}
 		items = append(items, item{image: clean, gen: &e})
 	}
@@ -173,7 +181,9 @@ type writer struct {
 	tw    *tar.Writer
 	perms permIndex
 	seen  map[string]bool // parent directories already written
-	buf   []byte          // file reads: large, so that a big file takes few read calls
+	uid   int             // owner of store entries and parents (Spec.UID)
+	gid   int
+	buf   []byte // file reads: large, so that a big file takes few read calls
 }
 
 // readBufSize is the read size for file contents.
@@ -190,7 +200,7 @@ func (w *writer) parents(p string) error {
 		return err
 	}
 	w.seen[dir] = true
-	return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: StoreDirMode})
+	return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: StoreDirMode, Uid: w.uid, Gid: w.gid})
 }
 
 func (w *writer) generated(e *Entry) error {
@@ -259,10 +269,10 @@ func (w *writer) tree(image, host string) error {
 		if err != nil {
 			return fmt.Errorf("layer: %w", err)
 		}
-		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: image, Linkname: target, Mode: 0o777})
+		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: image, Linkname: target, Mode: 0o777, Uid: w.uid, Gid: w.gid})
 	case fi.IsDir():
 		w.seen[image] = true
-		if err := w.header(&tar.Header{Typeflag: tar.TypeDir, Name: image, Mode: mode}); err != nil {
+		if err := w.header(&tar.Header{Typeflag: tar.TypeDir, Name: image, Mode: mode, Uid: w.uid, Gid: w.gid}); err != nil {
 			return err
 		}
 		ents, err := os.ReadDir(host) // sorted by name
@@ -281,7 +291,7 @@ func (w *writer) tree(image, host string) error {
 }
 
 func (w *writer) file(image, host string, size, mode int64) error {
-	return w.fileOwned(image, host, size, mode, 0, 0)
+	return w.fileOwned(image, host, size, mode, w.uid, w.gid)
 }
 
 func (w *writer) fileOwned(image, host string, size, mode int64, uid, gid int) error {
