@@ -73,7 +73,7 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root); err != nil {
+	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)
@@ -91,12 +91,11 @@ func Build(req Request) (err error) {
 	if err := checkPatternHits(p.perms); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	img := v1.Image{
+	img := imageJSON{Image: v1.Image{
 		Created:  &p.created,
 		Platform: p.platform,
-		Config:   p.config,
 		RootFS:   v1.RootFS{Type: "layers"},
-	}
+	}, Config: p.config}
 	manifest := v1.Manifest{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   v1.MediaTypeImageManifest,

@@ -112,7 +112,7 @@ type PermJSON struct {
 // parsed are checked options.
 type parsed struct {
 	name, tag   string
-	config      v1.ImageConfig
+	config      Config
 	copyToRoot  []string
 	layers      []string
 	maxLayers   int
@@ -369,13 +369,51 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// configKeys are the config fields buildImage accepts (image-spec names).
-var configKeys = []string{"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped"}
+// configKeys are the config fields buildImage accepts (image-spec names,
+// then Docker's own).
+var configKeys = []string{"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped",
+	"Healthcheck", "OnBuild", "Shell", "Hostname", "Domainname", "StopTimeout"}
+
+// Config is the image config: image-spec's fields, plus the fields only
+// Docker's image format has. They are written in the same JSON object, where
+// Docker reads them, and podman too once the image is in Docker's format
+// (the archive that docker load and podman load read); image-spec readers
+// ignore fields they do not know.
+type Config struct {
+	v1.ImageConfig
+	DockerConfig
+}
+
+// DockerConfig are Docker's config fields that image-spec lacks.
+type DockerConfig struct {
+	Healthcheck *HealthConfig `json:"Healthcheck,omitempty"`
+	OnBuild     []string      `json:"OnBuild,omitempty"`
+	Shell       []string      `json:"Shell,omitempty"`
+	Hostname    string        `json:"Hostname,omitempty"`
+	Domainname  string        `json:"Domainname,omitempty"`
+	StopTimeout *int          `json:"StopTimeout,omitempty"`
+}
+
+// HealthConfig is Docker's health check; durations are nanoseconds.
+type HealthConfig struct {
+	Test          []string `json:"Test,omitempty"`
+	Interval      int64    `json:"Interval,omitempty"`
+	Timeout       int64    `json:"Timeout,omitempty"`
+	StartPeriod   int64    `json:"StartPeriod,omitempty"`
+	StartInterval int64    `json:"StartInterval,omitempty"`
+	Retries       int      `json:"Retries,omitempty"`
+}
+
+// imageJSON is the image config blob: image-spec's, with Config widened.
+type imageJSON struct {
+	v1.Image
+	Config Config `json:"config,omitempty"`
+}
 
 // ParseConfig decodes the `config` argument strictly: an unknown field is an
 // error that suggests the image-spec spelling.
-func ParseConfig(raw json.RawMessage) (v1.ImageConfig, error) {
-	var c v1.ImageConfig
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var c Config
 	if len(raw) == 0 || string(raw) == "null" {
 		return c, nil
 	}

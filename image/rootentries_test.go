@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,5 +145,24 @@ func TestRootLayerErrors(t *testing.T) {
 				t.Errorf("%s was left behind", out)
 			}
 		})
+	}
+}
+
+// Docker's own config fields are written beside image-spec's, where docker
+// (and podman, from Docker's format) read them.
+func TestDockerConfigFields(t *testing.T) {
+	root := fakeStore(t)
+	cfg := map[string]any{"Entrypoint": []string{pApp + "/bin/app"}, "Healthcheck": map[string]any{"Test": []string{"CMD", pApp + "/bin/app"}, "Interval": 1000000000, "Retries": 3},
+		"Hostname": "box", "Shell": []string{"/bin/sh", "-c"}, "OnBuild": []string{"RUN x"}, "StopTimeout": 5, "StopSignal": "SIGINT"}
+	out := build(t, root, appClosure(t), opts(t, map[string]any{"config": cfg}))
+	b := readLayout(t, out)
+	var raw struct {
+		Config map[string]json.RawMessage `json:"config"`
+	}
+	readJSON(t, filepath.Join(out, "blobs/sha256", b.manifest.Config.Digest.Encoded()), &raw)
+	for k, want := range map[string]string{"Healthcheck": `{"Test":["CMD","` + pApp + `/bin/app"],"Interval":1000000000,"Retries":3}`, "Hostname": `"box"`, "StopTimeout": "5", "StopSignal": `"SIGINT"`, "Shell": `["/bin/sh","-c"]`} {
+		if got := string(raw.Config[k]); got != want {
+			t.Errorf("config.%s = %s, want %s", k, got, want)
+		}
 	}
 }
