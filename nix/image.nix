@@ -137,7 +137,7 @@ let
       else if !(u ? uid) || !(isInt u.uid) || u.uid < 0 || u.uid > 4294967294 then "${where}: uid must be an integer between 0 and 4294967294, not ${describe (u.uid or null)}"
       else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
       else if u ? gid && !(isInt u.gid && u.gid >= 0 && u.gid <= 4294967294) then "${where}: gid must be an integer between 0 and 4294967294, not ${describe u.gid}"
-      else if u ? home && !(cleanAbs u.home) then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not ${describe u.home}"
+      else if u ? home && !(u.home == "/" || cleanAbs u.home) then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not ${describe u.home}"
       else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
       else if u ? shell && !(isStringLike u.shell) then "${where}: shell must be a path, not ${describe u.shell}"
       else if u ? groups && !(isList u.groups && all isString u.groups) then "${where}: groups must be a list of group names, not ${describe u.groups}"
