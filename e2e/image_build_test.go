@@ -347,7 +347,7 @@ func TestBuildImageOutsideNix(t *testing.T) {
 	if msg, err := exec.Command(ocitoolsBin, "validate", out).CombinedOutput(); err != nil {
 		t.Errorf("validate: %v\n%s", err, msg)
 	}
-	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 1 {
+	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 2 { // busybox and the root layer
 		t.Errorf("tag %q, %d layers", img.tag(), len(img.manifest.Layers))
 	}
 	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {
