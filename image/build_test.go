@@ -223,11 +223,7 @@ func TestBuildCopyToRoot(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	root := fakeStore(t)
-	tests := []struct {
-		name string
-		o    map[string]any
-		want string
-	}{
+	tests := []buildErrorCase{
 		{"copyToRoot conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}}, "given by both " + pApp + "/bin/app and " + pLibc + "/bin/app"},
 		{"copyToRoot symlink conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}, "copyToRootMode": "symlink"}, "provided by both " + pApp + "/bin/app and " + pLibc},
 		{"perms outside the image", map[string]any{"perms": []map[string]any{{"path": "/nix/store/" + strings.Repeat("e", 32) + "-x", "mode": "0755"}}}, "`perms`: /nix/store/eeee"},
@@ -249,6 +245,18 @@ func TestBuildErrors(t *testing.T) {
 		{"layers element", map[string]any{"layers": []string{pEtc}}, "not a buildLayer output"},
 		{"unknown option", map[string]any{"bogus": 1}, "unknown field"},
 	}
+	wantBuildErrors(t, root, tests)
+}
+
+type buildErrorCase struct {
+	name string
+	o    map[string]any
+	want string
+}
+
+// wantBuildErrors checks that each case fails with its message and leaves
+// nothing behind.
+func wantBuildErrors(t *testing.T, root string, tests []buildErrorCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "image")

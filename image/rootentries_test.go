@@ -115,11 +115,7 @@ func TestRootLayerUsersDirsFiles(t *testing.T) {
 func TestRootLayerErrors(t *testing.T) {
 	root := fakeStore(t)
 	user := func(u map[string]any) map[string]any { return map[string]any{"users": []map[string]any{u}} }
-	tests := []struct {
-		name string
-		o    map[string]any
-		want string
-	}{
+	tests := []buildErrorCase{
 		{"uid 0 not root", user(map[string]any{"name": "admin", "uid": 0}), "must be named root"},
 		{"duplicate uids", map[string]any{"users": []map[string]any{{"name": "a", "uid": 5}, {"name": "b", "uid": 5}}}, "uid 5 is also a's"},
 		{"home not absolute", user(map[string]any{"name": "a", "uid": 5, "home": "home/a"}), "clean absolute path"},
@@ -134,18 +130,7 @@ func TestRootLayerErrors(t *testing.T) {
 		{"dir over a file", map[string]any{"files": []map[string]any{{"path": "/x", "text": "a"}}, "dirs": []map[string]any{{"path": "/x/y"}}}, "below /x"},
 		{"copyToRootMode", map[string]any{"copyToRootMode": "links"}, "`copyToRootMode`"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "image")
-			err := Build(Request{Closure: appClosure(t), Options: opts(t, tt.o), Out: out, Root: root})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want an error with %q", err, tt.want)
-			}
-			if _, err := os.Lstat(out); !os.IsNotExist(err) {
-				t.Errorf("%s was left behind", out)
-			}
-		})
-	}
+	wantBuildErrors(t, root, tests)
 }
 
 // Docker's own config fields are written beside image-spec's, where docker

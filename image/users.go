@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -171,7 +173,7 @@ func (a *accounts) completeGroups(groups []GroupJSON) error {
 		for _, gn := range u.Groups {
 			i, ok := byName[gn]
 			if !ok {
-				return fmt.Errorf("`users` %s: group %q is not a group of the image; known groups are %s", u.Name, gn, strings.Join(sortedKeys(byName), ", "))
+				return fmt.Errorf("`users` %s: group %q is not a group of the image; known groups are %s", u.Name, gn, strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
 			}
 			if !contains(a.groups[i].Members, u.Name) {
 				a.groups[i].Members = append(a.groups[i].Members, u.Name)
@@ -191,15 +193,6 @@ func (a *accounts) completeGroups(groups []GroupJSON) error {
 func hasKey[V any](m map[string]V, k string) bool {
 	_, ok := m[k]
 	return ok
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (a *accounts) user(name string) *UserJSON {
