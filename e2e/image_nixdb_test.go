@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os/exec"
 	"sort"
 	"strings"
@@ -50,8 +51,15 @@ func TestImageNixDatabase(t *testing.T) {
 			out := nixBuildImage(t, nixDBExpr(tc.extra))
 			img := readImage(t, out)
 			var closure []string
-			for _, l := range img.storePaths()[:len(img.manifest.Layers)-1] {
-				closure = append(closure, l...)
+			for i, l := range img.storePaths() {
+				// The store layers (the image's own and buildLayer's), not
+				// the root layer nor the database's.
+				if c := img.config.History[i].Comment; strings.HasPrefix(c, "store paths: ") || strings.HasPrefix(c, "buildLayer ") {
+					closure = append(closure, l...)
+				}
+			}
+			if c := img.config.History[len(img.config.History)-1].Comment; c != fmt.Sprintf("Nix database: %d store paths registered", tc.paths) {
+				t.Errorf("top layer %q, want the Nix database of %d paths", c, tc.paths)
 			}
 			sort.Strings(closure)
 			if len(closure) != tc.paths {
