@@ -84,6 +84,6 @@ func parseLayerOptions(data []byte) (o LayerOptions, alg compress.Algorithm, per
 		err = fmt.Errorf("`compression`: %w", err)
 		return
 	}
-	perms, err = parsePerms(o.Perms)
+	perms, err = parsePerms(o.Perms, nil)
 	return
 }

@@ -9,43 +9,148 @@
 { ocitools, system ? builtins.currentSystem, hostSystem ? system, finishImage ? (image: image) }:
 
 let
-  inherit (builtins) filter head isList isString length split substring;
-  inherit (import ./lib.nix) closureRoots builderOf;
+  inherit (builtins)
+    attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
+    listToAttrs map mapAttrs match split substring;
+  inherit (import ./lib.nix) closureRoots builderOf firstError imap showList;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
 
   # Arguments are checked at evaluation against their rows of the argument
-  # table (options/known.json's tables.buildImage and tables.buildLayer, by
-  # nix/table.nix); the builder applies the same rules (image/options.go).
+  # table (options/known.json's tables.buildImage, buildLayer and the tables
+  # of their values, by nix/table.nix); the builder applies the same rules
+  # (image/options.go), then its deep checks.
   checked = fn: attrs: let e = table.check fn attrs; in e == null || throw "${fn}: ${e}";
   arg = table.arg "buildImage";
 
   str = v: if isString v then v else "${v}";
   pathList = v: map str (if isList v then v else [ v ]);
   # perms' paths are paths in the image, not dependencies.
-  permsOf = ps: map (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); }) ps;
+  permsOf = ps: map (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { })) ps;
 
   # Default arch: the host system's CPU, in the Nix spelling the builder maps.
   defaultArch = head (split "-" hostSystem);
 
-  buildImage = attrs:
-    assert checked "buildImage" attrs;
-    assert
-      let
-        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
-        max = arg attrs "maxLayers";
-      in
-      # Equal is fine when the explicit layers hold the whole closure; only
-      # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+  # What the table cannot say, checked at evaluation because Nix can tell
+  # (the builder checks it again: image/users.go, image/options.go): how
+  # values relate to each other, and paths the store owns.
+  inStore = p: p == "/nix" || p == "/nix/store" || substring 0 11 p == "/nix/store/";
+  unclean = p: match ".*(//|/\\./|/\\.\\./|/\\.?\\.?$).*" p != null;
+  dupAt = xs: i: elem (elemAt xs i) (genList (j: elemAt xs j) i);
+  firstDup = xs: let d = filter (dupAt xs) (genList (i: i) (length xs)); in if d == [ ] then null else head d;
+
+  # users may be a list of { name, uid, ... } or an attribute set name -> { uid, ... }.
+  normUsers = v: if isAttrs v then map (n: { name = n; } // v.${n}) (attrNames v) else v;
+  userError = i: u:
+    let where = "`users` element ${toString i}${if u ? name then " (${u.name})" else ""}"; in
+    if !(u ? name) then "${where}: name is required in a list of users"
+    else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
+    else if u ? home && u.home != "/" && unclean u.home then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not \"${u.home}\""
+    else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
+    else null;
+  usersError = users:
     let
+      names = map (u: u.name or null) users;
+      uids = map (u: u.uid) users;
+      dupName = firstDup names;
+      dupUid = firstDup uids;
+      owner = uid: head (filter (u: u.uid == uid) users);
+    in
+    firstError (imap userError users ++ [
+      (if dupName != null then "`users` element ${toString dupName}: the name ${elemAt names dupName} is given twice; each user once" else null)
+      (if dupUid != null then let u = elemAt users dupUid; in "`users` element ${toString dupUid} (${u.name}): uid ${toString u.uid} is also ${(owner u.uid).name}'s; uids must be distinct" else null)
+    ]);
+  groupsError = groups:
+    let
+      zero = filter (g: g.gid == 0 && g.name != "root") groups;
+      dup = let d = filter (i: dupAt (map (g: g.name) groups) i || dupAt (map (g: g.gid) groups) i) (genList (i: i) (length groups)); in if d == [ ] then null else head d;
+    in
+    if zero != [ ] then "`groups`: ${(head zero).name}: gid 0 is root's group; a group with gid 0 must be named root"
+    else if dup != null then "`groups` element ${toString dup} (${(elemAt groups dup).name}): its name or gid is given twice; group names and gids must be distinct"
+    else null;
+
+  normDir = d: if isString d then { path = d; } else d;
+  # dirs and files: outside the store, clean, usable modes; files one kind.
+  entryError = what: i: e:
+    let where = "`${what}` element ${toString i}"; kinds = filter (k: e ? ${k}) [ "text" "source" "symlink" ]; in
+    if unclean e.path then "${where}: path must be a clean absolute path such as \"/var/lib/app\", not \"${e.path}\""
+    else if inStore e.path then "${where}: ${e.path} is in the Nix store (or is /nix), which the closure's layers make read-only; valid paths are outside /nix/store, such as \"/var/lib/app\""
+    else if e ? mode && match "0*" e.mode != null then "${where} (${e.path}): mode ${e.mode} leaves it unusable; give a mode such as \"0755\""
+    else if what == "files" && length kinds != 1 then "${where} (${e.path}): give exactly one of text, source or symlink"
+    else if e ? symlink && e ? mode then "${where} (${e.path}): a symlink has no mode"
+    else if e ? source && substring 0 (builtins.stringLength builtins.storeDir + 1) (str e.source) != "${builtins.storeDir}/" then "${where} (${e.path}): source must be a file in the Nix store (\"\${pkg}/etc/file\"), not \"${str e.source}\""
+    else null;
+  permError = i: p:
+    let where = "`perms` element ${toString i}"; in
+    if p ? regex && p ? glob then "${where}: give regex or glob, not both"
+    else if !(p ? path || p ? regex || p ? glob) then "${where}: give `path` (an absolute path in the image), `regex` or `glob`"
+    else null;
+
+  # config.User against the image's users, when users or groups are given.
+  configUserError = users: groups: user:
+    let
+      parts = match "([^:]*)(:(.*))?" user;
+      u = elemAt parts 0;
+      g = elemAt parts 2;
+      numeric = x: match "[0-9]+" x != null;
+      userNames = let names = map (u: u.name) users; uids = map (u: u.uid) users; in
+        names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
+      groupNames = map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+    in
+    if users == [ ] && groups == [ ] || user == "" then null
+    else if !(numeric u) && !(elem u userNames) then "`config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList userNames} (add it to `users`, or give a uid)"
+    else if g != null && g != "" && !(numeric g) && !(elem g groupNames) then "`config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList groupNames}"
+    else null;
+
+  # dockerTools' spellings become ours (the table's nixOnly rows); both
+  # spellings at once is an error.
+  dockerAliases = { contents = "copyToRoot"; architecture = "arch"; compressor = "compression"; };
+  fromDockerTools = attrs:
+    let
+      both = filter (n: attrs ? ${n} && attrs ? ${dockerAliases.${n}}) (attrNames dockerAliases);
+      renamed = mapAttrs (n: v: if n == "compressor" then table.known.compressors.${v} else v) (intersectAttrs dockerAliases attrs);
+    in
+    if both != [ ] then throw "buildImage: `${head both}` (dockerTools' name) and `${dockerAliases.${head both}}` are the same argument; give only `${dockerAliases.${head both}}`"
+    else removeAttrs attrs (attrNames dockerAliases ++ [ "meta" "passthru" ])
+      // listToAttrs (map (n: { name = dockerAliases.${n}; value = renamed.${n}; }) (attrNames renamed));
+
+  buildImage = attrs0:
+    assert checked "buildImage" attrs0;
+    let
+      attrs = fromDockerTools attrs0;
+      nixDB = arg attrs "initializeNixDatabase";
+      nixUid = arg attrs "nixUid";
+      nixGid = arg attrs "nixGid";
       name = attrs.name;
       # The config as given: the builder normalises it (image/options.go).
       config = arg attrs "config";
       copyToRoot = pathList (arg attrs "copyToRoot");
-      roots = closureRoots [ config copyToRoot ];
-      baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
+      layers = arg attrs "layers";
+      users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (arg attrs "users"));
+      groups = arg attrs "groups";
+      dirs = map normDir (arg attrs "dirs");
+      files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (arg attrs "files");
+      perms = arg attrs "perms";
+      fixed = length layers + 1 + (if nixDB then 1 else 0);
+      max = arg attrs "maxLayers";
+      error = firstError [
+        # Equal is fine when the explicit layers hold the whole closure; only
+        # the builder can tell.
+        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers)} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
+        (if (nixUid != 0 || nixGid != 0) && !nixDB then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`" else null)
+        (if (nixUid != 0 || nixGid != 0) && layers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
+        (usersError users)
+        (groupsError groups)
+        (firstError (imap (entryError "dirs") dirs))
+        (firstError (imap (entryError "files") files))
+        (firstError (imap permError perms))
+        (configUserError users groups (config.User or ""))
+      ];
+      # With a Nix database, the explicit layers' store paths are registered
+      # too: their closure gives the NAR hashes.
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
+      baseName = let parts = filter isString (split "/" name); in elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
         name = "${baseName}-oci-image";
@@ -55,15 +160,17 @@ let
         exportReferencesGraph.closure = roots;
         outputs = [ "out" ];
         image = {
-          inherit name tag config copyToRoot;
-          layers = pathList (arg attrs "layers");
-          perms = permsOf (arg attrs "perms");
-          maxLayers = arg attrs "maxLayers";
+          inherit name tag config copyToRoot users groups dirs files nixUid nixGid;
+          layers = pathList layers;
+          perms = permsOf perms;
+          maxLayers = max;
           compression = arg attrs "compression";
           created = arg attrs "created";
           os = arg attrs "os";
           arch = attrs.arch or defaultArch;
           annotations = arg attrs "annotations";
+          copyToRootMode = arg attrs "copyToRootMode";
+          initializeNixDatabase = nixDB;
         };
       };
 
@@ -74,28 +181,36 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    finishImage (drv // {
+    if error != null then throw "buildImage: ${error}"
+    else finishImage (drv // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
-      meta = { description = "OCI image layout ${name}:${tag}"; };
+      meta = { description = "OCI image layout ${name}:${tag}"; } // (attrs0.meta or { });
     });
 
   buildLayer = attrs:
     assert checked "buildLayer" attrs;
-    derivation
+    let
+      layerArg = table.arg "buildLayer" attrs;
+      deps = pathList attrs.deps;
+      perms = layerArg "perms";
+      error = firstError (imap permError perms);
+    in
+    if error != null then throw "buildLayer: ${error}"
+    else derivation
       {
-        name = table.arg "buildLayer" attrs "name";
+        name = layerArg "name";
         inherit system builder;
         args = [ "build-layer" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = closureRoots (pathList attrs.deps);
+        exportReferencesGraph.closure = closureRoots deps;
         outputs = [ "out" ];
         layer = {
-          layers = pathList (table.arg "buildLayer" attrs "layers");
-          perms = permsOf (table.arg "buildLayer" attrs "perms");
-          compression = table.arg "buildLayer" attrs "compression";
+          layers = pathList (layerArg "layers");
+          perms = permsOf perms;
+          compression = layerArg "compression";
         };
-      } // { ociLayer = true; };
+      } // { ociLayer = true; ociLayerRoots = closureRoots deps; };
 in
 {
   inherit buildImage buildLayer;

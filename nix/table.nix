@@ -63,7 +63,7 @@ let
     else if rule ? marker && !(isAttrs e && (e.${rule.marker} or false) == true) then "${where} is ${describe e}, not ${rule.markerWhat}"
     else if isString e then checkString rule e where
     else if isList e then firstError (imap (i: x: if isString x then checkString rule x "${where}, element ${toString i}" else null) e)
-    else if isAttrs e && rule ? table then checkSub rule.table e where
+    else if isAttrs e && rule ? elementTable then checkSub rule.elementTable e where
     else null;
 
   # Elements are compared as the builder sees them: a derivation as its path.
@@ -97,13 +97,14 @@ let
   checkValue = prefix: name: row: v:
     let
       arg = "${prefix}`${name}`";
-      allowed = attrNames row.types;
+      allowed = attrNames (row.types or { });
       matching = filter (t: typeMatches t v) allowed;
       t = head matching;
       rule = row.types.${t};
       n = toString v;
     in
-    if matching == [ ] then "${arg} must be ${expected row}, not ${describe v}"
+    if row ? refuse then "${arg} is not supported: ${row.refuse}"
+    else if matching == [ ] then "${arg} must be ${expected row}, not ${describe v}"
     else if t == "stringlike" then (if isString v then checkString rule v arg else null)
     else if isString v then checkString rule v arg
     else if isInt v then

@@ -46,7 +46,12 @@ var docSections = []struct{ table, title, intro string }{
 	{"buildContainer", "buildContainer", "An OCI runtime bundle ([buildContainer.md](buildContainer.md), [configuration.md](configuration.md), [store.md](store.md))."},
 	{"buildImage", "buildImage", "An OCI image layout ([buildImage.md](buildImage.md))."},
 	{"imageConfig", "buildImage's `config`", "The attributes of buildImage's `config`: the image-spec's field names."},
-	{"perm", "an element of `perms` (buildImage, buildLayer)", "One path whose mode or owner the layers set."},
+	{"perm", "an element of `perms` (buildImage, buildLayer)", "The paths whose mode or owner the layers set: one path, or every path matching regex or glob."},
+	{"user", "an element of `users`", "One account of the image's /etc/passwd."},
+	{"group", "an element of `groups`", "One group of the image's /etc/group."},
+	{"dir", "an element of `dirs`", "An empty directory of the root layer (a string is its path)."},
+	{"file", "an element of `files`", "A file of the root layer: exactly one of text, source and symlink."},
+	{"healthcheck", "`config.Healthcheck`", "Docker's health check."},
 	{"buildLayer", "buildLayer", "One layer shared by the images that list it ([buildImage.md](buildImage.md))."},
 	{"buildIndex", "buildIndex", "A multi-arch image index ([registry.md](registry.md))."},
 	{"archive", "archive (toArchive, toOCIArchive)", "One file for `docker load` and `podman load` ([buildImage.md](buildImage.md)): toArchive image and toOCIArchive image are archive { inherit image; } and archive { inherit image; ociOnly = true; }."},
@@ -88,6 +93,9 @@ func renderRow(name string, a Argument) string {
 	nix := ""
 	if a.NixOnly {
 		nix = " (Nix only: not passed to the builder)"
+	}
+	if a.Refuse != "" {
+		accepts, def = []string{"nothing: not supported: " + a.Refuse}, "not supported"
 	}
 	return fmt.Sprintf("| `%s` | %s%s | %s | %s |\n", name, a.Doc, nix, strings.Join(accepts, "; or "), def)
 }
@@ -170,6 +178,9 @@ func describeRule(typ string, r TypeRule) string {
 	}
 	if r.Table != "" {
 		parts = append(parts, fmt.Sprintf("the attributes of %s, below", r.Table))
+	}
+	if r.ElementTable != "" {
+		parts = append(parts, fmt.Sprintf("each attribute set has the attributes of %s, below", r.ElementTable))
 	}
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, "; ") + ")"

@@ -269,6 +269,9 @@ func TestTableIsConsistent(t *testing.T) {
 }
 
 func checkRowConsistent(t *testing.T, name string, a Argument) {
+	if a.Refuse != "" {
+		return
+	}
 	if len(a.Types) == 0 {
 		t.Errorf("%s: no types", name)
 	}
@@ -281,8 +284,10 @@ func checkRowConsistent(t *testing.T, name string, a Argument) {
 				knownNames(l) // panics when missing
 			}
 		}
-		if r.Table != "" {
-			TableOf(r.Table) // panics when missing
+		for _, table := range []string{r.Table, r.ElementTable} {
+			if table != "" {
+				TableOf(table) // panics when missing
+			}
 		}
 		for _, p := range []string{r.Pattern, r.KeyPattern} {
 			if _, err := regexp.Compile(p); p != "" && err != nil {

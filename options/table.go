@@ -29,6 +29,8 @@ type Argument struct {
 	Like string `json:"like"`
 	// Aliases are other spellings a typo suggestion points to this row from.
 	Aliases []string `json:"aliases"`
+	// Refuse, when set, refuses every value: why the argument is not supported.
+	Refuse string `json:"refuse"`
 	// Examples are accepted by both sides, Refused refused by both,
 	// BuilderRefused accepted at evaluation and refused by the builder.
 	Examples       []json.RawMessage `json:"examples"`
@@ -57,8 +59,10 @@ type TypeRule struct {
 	Min          *int64   `json:"min"`
 	Max          *int64   `json:"max"`
 	// Table names a table of known.json's tables whose rows check an
-	// attribute set value, or each attribute set element of a list.
-	Table string `json:"table"`
+	// attribute set value; ElementTable one whose rows check each attribute
+	// set element of a list, or each attribute set value of a set.
+	Table        string `json:"table"`
+	ElementTable string `json:"elementTable"`
 	// Marker (Nix only: the builder sees store paths) is an attribute every
 	// element must have set to true, MarkerWhat what such an element is.
 	Marker     string `json:"marker"`
@@ -399,6 +403,9 @@ func attrPath(name, key string) string {
 // ""; prefix starts every message.
 func checkValue(prefix, name string, a Argument, v any) string {
 	arg := prefix + "`" + name + "`"
+	if a.Refuse != "" {
+		return fmt.Sprintf("%s is not supported: %s", arg, a.Refuse)
+	}
 	t := nixType(v)
 	var rule *TypeRule
 	var allowed []string
@@ -523,8 +530,8 @@ func checkElement(r TypeRule, e any, where string) string {
 			}
 		}
 	case map[string]any:
-		if r.Table != "" {
-			return checkSub(r.Table, x, where)
+		if r.ElementTable != "" {
+			return checkSub(r.ElementTable, x, where)
 		}
 	}
 	return ""
