@@ -210,6 +210,11 @@ func TestImageExplicitLayersShared(t *testing.T) {
 		if string(img.manifest.Layers[0].Digest) != info.Digest || string(img.config.RootFS.DiffIDs[0]) != info.DiffID {
 			t.Errorf("%s: first layer %s, want the shared layer %s", app, img.manifest.Layers[0].Digest, info.Digest)
 		}
+		// No second copy: the blob is a link to the layer's own file.
+		blob := filepath.Join(img.dir, "blobs", "sha256", strings.TrimPrefix(info.Digest, "sha256:"))
+		if target, err := os.Readlink(blob); err != nil || target != filepath.Join(layerOut, "blob") {
+			t.Errorf("%s: blob %s links to %q (%v), want %s/blob", app, blob, target, err, layerOut)
+		}
 		if len(paths[1]) != 1 || !strings.HasSuffix(paths[1][0], "-"+app) {
 			t.Errorf("%s: automatic layer holds %v, want only the app (busybox is in the explicit layer)", app, paths[1])
 		}

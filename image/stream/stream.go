@@ -1,0 +1,194 @@
+// Package stream is the streamed form of an image (buildImage { stream =
+// true; }, ociTools.streamImage): the layout holds the manifest and config
+// as usual, but not the layers the builder made from the store; stream.json
+// records, for each of them, what made it (store paths, generated entries,
+// perms, compression) and what it must come out as (digest, size, diff_id).
+// Registered as an image/layout BlobSource, it makes those layers again when
+// a reader (push, copy, archive, unpack, validate) asks for one: into a
+// private temporary file, checked against the recorded digest before a byte
+// is handed out, so a layer that comes out different is an error naming
+// the layer, never a blob a registry refuses halfway.
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/compress"
+	"github.com/ocitools/ocitools/image/layer"
+	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/internal/readfile"
+)
+
+// File is the record's name in the layout directory.
+const File = "stream.json"
+
+// Version is the record format's version.
+const Version = 1
+
+// MaxRecordSize bounds stream.json (a closure of 10,000 paths is about 1 MiB).
+const MaxRecordSize = 16 << 20
+
+// Record is stream.json.
+type Record struct {
+	Version int `json:"version"`
+	// Generator names what wrote the layers (ocitools' layer format and its
+	// compressors' versions): only quoted in errors, to tell why a layer
+	// came out different.
+	Generator string  `json:"generator"`
+	Layers    []Layer `json:"layers"`
+}
+
+// Layer is everything needed to make one layer again, and what it must be.
+type Layer struct {
+	MediaType   string        `json:"mediaType"`
+	Digest      digest.Digest `json:"digest"`
+	Size        int64         `json:"size"`
+	DiffID      digest.Digest `json:"diffID"`
+	Compression string        `json:"compression"`
+	StorePaths  []string      `json:"storePaths,omitempty"`
+	Entries     []Entry       `json:"entries,omitempty"`
+	Perms       []layer.Perm  `json:"perms,omitempty"`
+}
+
+// Entry is a generated entry (layer.Entry with JSON names).
+type Entry struct {
+	Path     string `json:"path"`
+	Dir      bool   `json:"dir,omitempty"`
+	Linkname string `json:"linkname,omitempty"`
+}
+
+// Spec is the layer.Spec that makes l, reading the store under root.
+func (l *Layer) Spec(root string) layer.Spec {
+	s := layer.Spec{StorePaths: l.StorePaths, Perms: l.Perms, Root: root}
+	for _, e := range l.Entries {
+		s.Entries = append(s.Entries, layer.Entry{Path: e.Path, Dir: e.Dir, Linkname: e.Linkname})
+	}
+	return s
+}
+
+// FromSpec records a layer the builder made from s.
+func FromSpec(s layer.Spec, alg compress.Algorithm, res compress.Result) Layer {
+	l := Layer{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Compression: string(alg), StorePaths: s.StorePaths, Perms: s.Perms}
+	for _, e := range s.Entries {
+		l.Entries = append(l.Entries, Entry{Path: e.Path, Dir: e.Dir, Linkname: e.Linkname})
+	}
+	return l
+}
+
+// Generator describes this program's layer writer.
+func Generator() string {
+	parts := []string{"ocitools-layer/1", runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if strings.HasPrefix(m.Path, "github.com/klauspost/") {
+				parts = append(parts, m.Path+"@"+m.Version)
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// Write writes dir/stream.json.
+func Write(dir string, rec Record) error {
+	data, err := json.MarshalIndent(rec, "", " ")
+	if err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, File), append(data, '\n'), 0o444); err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	return nil
+}
+
+// Read reads and checks dir/stream.json; (nil, nil) when there is none.
+func Read(dir string) (*Record, error) {
+	p := filepath.Join(dir, File)
+	data, err := readfile.Following(p, MaxRecordSize)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	var rec Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return nil, fmt.Errorf("%s is not a stream record: %w", p, err)
+	}
+	if rec.Version != Version {
+		return nil, fmt.Errorf("%s: version %d, this ocitools reads version %d", p, rec.Version, Version)
+	}
+	for i, l := range rec.Layers {
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("%s: layer %d: %w", p, i, err)
+		}
+	}
+	return &rec, nil
+}
+
+func (l *Layer) check() error {
+	if err := layout.CheckDescriptor(v1.Descriptor{Digest: l.Digest, Size: l.Size}); err != nil {
+		return err
+	}
+	if err := l.DiffID.Validate(); err != nil {
+		return fmt.Errorf("diffID: %w", err)
+	}
+	alg, err := compress.Parse(l.Compression)
+	if err != nil {
+		return err
+	}
+	if alg.MediaType() != l.MediaType {
+		return fmt.Errorf("mediaType %s does not match compression %s", l.MediaType, l.Compression)
+	}
+	if len(l.StorePaths) == 0 && len(l.Entries) == 0 {
+		return fmt.Errorf("layer %s holds nothing", l.Digest)
+	}
+	return nil
+}
+
+// Make writes layer l again to w and checks it against the record: a
+// different digest, size or diff_id is an error naming the layer.
+func (rec *Record) Make(w io.Writer, l *Layer, root string) error {
+	alg, err := compress.Parse(l.Compression)
+	if err != nil {
+		return err
+	}
+	for _, sp := range l.StorePaths {
+		if _, err := os.Lstat(root + sp); err != nil {
+			return fmt.Errorf("streamed layer %s needs %s, which is not in the store (%w): realise the image's closure first (nix-store -r)", l.Digest, sp, err)
+		}
+	}
+	res, err := compress.Encode(w, alg, func(w io.Writer) error { return layer.Write(w, l.Spec(root)) })
+	if err != nil {
+		return fmt.Errorf("streamed layer %s: %w", l.Digest, err)
+	}
+	if res.Digest != l.Digest || res.Size != l.Size || res.DiffID != l.DiffID {
+		return fmt.Errorf("streamed layer %s (%s) came out as %s (%d bytes, diff_id %s), but the image records %s (%d bytes, diff_id %s): "+
+			"the layer was recorded by %q and made again by %q; refusing to use it (use the ocitools that built the image, as its copy programs do, or rebuild the image)",
+			l.Digest, l.describe(), res.Digest, res.Size, res.DiffID, l.Digest, l.Size, l.DiffID, rec.Generator, Generator())
+	}
+	return nil
+}
+
+func (l *Layer) describe() string {
+	if len(l.StorePaths) == 0 {
+		return fmt.Sprintf("%d generated entries", len(l.Entries))
+	}
+	if len(l.StorePaths) == 1 {
+		return l.StorePaths[0]
+	}
+	return fmt.Sprintf("%s and %d other store paths", l.StorePaths[0], len(l.StorePaths)-1)
+}
