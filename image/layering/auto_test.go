@@ -92,7 +92,7 @@ func TestAutoStableWhenOnlyTheAppChanges(t *testing.T) {
 		t.Fatalf("the layers hold %d paths, want all 150", total)
 	}
 	for name, v2 := range map[string][]Node{
-		"rebuilt app":             closure150(strings.Repeat("2", 32), 0),
+		"rebuilt app":            closure150(strings.Repeat("2", 32), 0),
 		"app with two new paths": closure150(strings.Repeat("3", 32), 2),
 	} {
 		t.Run(name, func(t *testing.T) {
