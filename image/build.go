@@ -356,9 +356,7 @@ func writeRecord(dir string, jobs []*layerJob, alg compress.Algorithm) error {
 	rec := stream.Record{Version: stream.Version, Generator: stream.Generator()}
 	for _, j := range jobs {
 		if j.streamed != nil {
-			spec := j.spec
-			spec.Root = ""
-			rec.Layers = append(rec.Layers, stream.FromSpec(spec, alg, *j.streamed))
+			rec.Layers = append(rec.Layers, stream.FromSpec(j.spec, alg, *j.streamed))
 		}
 	}
 	return stream.Write(dir, rec)

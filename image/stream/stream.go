@@ -57,34 +57,16 @@ type Layer struct {
 	Size        int64         `json:"size"`
 	DiffID      digest.Digest `json:"diffID"`
 	Compression string        `json:"compression"`
-	StorePaths  []string      `json:"storePaths,omitempty"`
-	Entries     []Entry       `json:"entries,omitempty"`
-	Perms       []layer.Perm  `json:"perms,omitempty"`
-}
-
-// Entry is a generated entry (layer.Entry with JSON names).
-type Entry struct {
-	Path     string `json:"path"`
-	Dir      bool   `json:"dir,omitempty"`
-	Linkname string `json:"linkname,omitempty"`
-}
-
-// Spec is the layer.Spec that makes l, reading the store under root.
-func (l *Layer) Spec(root string) layer.Spec {
-	s := layer.Spec{StorePaths: l.StorePaths, Perms: l.Perms, Root: root}
-	for _, e := range l.Entries {
-		s.Entries = append(s.Entries, layer.Entry{Path: e.Path, Dir: e.Dir, Linkname: e.Linkname})
-	}
-	return s
+	// Spec is the layer.Spec the builder wrote, whole (every field that
+	// changes the bytes), with Root "": the store paths are read from the
+	// real store (or StoreRoot).
+	Spec layer.Spec `json:"spec"`
 }
 
 // FromSpec records a layer the builder made from s.
 func FromSpec(s layer.Spec, alg compress.Algorithm, res compress.Result) Layer {
-	l := Layer{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Compression: string(alg), StorePaths: s.StorePaths, Perms: s.Perms}
-	for _, e := range s.Entries {
-		l.Entries = append(l.Entries, Entry{Path: e.Path, Dir: e.Dir, Linkname: e.Linkname})
-	}
-	return l
+	s.Root = ""
+	return Layer{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Compression: string(alg), Spec: s}
 }
 
 // Generator describes this program's layer writer.
@@ -153,8 +135,12 @@ func (l *Layer) check() error {
 	if alg.MediaType() != l.MediaType {
 		return fmt.Errorf("mediaType %s does not match compression %s", l.MediaType, l.Compression)
 	}
-	if len(l.StorePaths) == 0 && len(l.Entries) == 0 {
+	if len(l.Spec.StorePaths) == 0 && len(l.Spec.Entries) == 0 {
 		return fmt.Errorf("layer %s holds nothing", l.Digest)
+	}
+	if l.Spec.Root != "" {
+		// A root would let a record read files outside the store.
+		return fmt.Errorf("layer %s: spec.Root must be empty", l.Digest)
 	}
 	return nil
 }
@@ -166,12 +152,14 @@ func (rec *Record) Make(w io.Writer, l *Layer, root string) error {
 	if err != nil {
 		return err
 	}
-	for _, sp := range l.StorePaths {
+	spec := l.Spec
+	spec.Root = root
+	for _, sp := range spec.StorePaths {
 		if _, err := os.Lstat(root + sp); err != nil {
 			return fmt.Errorf("streamed layer %s needs %s, which is not in the store (%w): realise the image's closure first (nix-store -r)", l.Digest, sp, err)
 		}
 	}
-	res, err := compress.Encode(w, alg, func(w io.Writer) error { return layer.Write(w, l.Spec(root)) })
+	res, err := compress.Encode(w, alg, func(w io.Writer) error { return layer.Write(w, spec) })
 	if err != nil {
 		return fmt.Errorf("streamed layer %s: %w", l.Digest, err)
 	}
@@ -184,11 +172,12 @@ func (rec *Record) Make(w io.Writer, l *Layer, root string) error {
 }
 
 func (l *Layer) describe() string {
-	if len(l.StorePaths) == 0 {
-		return fmt.Sprintf("%d generated entries", len(l.Entries))
+	ps := l.Spec.StorePaths
+	switch len(ps) {
+	case 0:
+		return fmt.Sprintf("%d generated entries", len(l.Spec.Entries))
+	case 1:
+		return ps[0]
 	}
-	if len(l.StorePaths) == 1 {
-		return l.StorePaths[0]
-	}
-	return fmt.Sprintf("%s and %d other store paths", l.StorePaths[0], len(l.StorePaths)-1)
+	return fmt.Sprintf("%s and %d other store paths", ps[0], len(ps)-1)
 }
