@@ -175,7 +175,32 @@ let
     // (if c ? ExposedPorts then { ExposedPorts = toSet c.ExposedPorts; } else { })
     // (if c ? Volumes then { Volumes = toSet c.Volumes; } else { });
 
+  # ---- issue 16: stream and layering (move to options/known.json rows
+  # once the argument table covers buildImage) ----
+  checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
+  layeringStrategies = [ "popularity" "auto" ];
+  checkLayering = v:
+    if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
+    else if isList v then
+      let bad = filter (i: let g = builtins.elemAt v i; in !(isList g) || g == [ ] || !(all isStringLike g)) (builtins.genList (i: i) (length v)); in
+      if v == [ ] then "must not be an empty list (leave it out for the default, \"popularity\")"
+      else if bad != [ ] then "element ${toString (head bad)} must be a non-empty list of packages (one group, one layer), not ${describe (builtins.elemAt v (head bad))}"
+      else null
+    else "must be ${quoteList layeringStrategies} or a list of groups (lists of packages), not ${describe v}";
+  # A list of groups: each group is a buildLayer over the layers below it, so
+  # its derivation (and its compressed bytes) stays the same while its
+  # packages do, whatever else in the image changes.
+  groupLayers = attrs:
+    let
+      groups = if isList (attrs.layering or null) then attrs.layering else [ ];
+      compression = attrs.compression or "gzip";
+    in
+    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+  # ---- end of issue 16's block ----
+
   imageArguments = {
+    stream = checkStream;
+    layering = checkLayering;
     name = checkName;
     tag = checkTag;
     config = checkConfig;
@@ -215,7 +240,7 @@ let
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
@@ -225,7 +250,7 @@ let
       name = attrs.name;
       config = normConfig (attrs.config or { });
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
-      layers = attrs.layers or [ ];
+      layers = (attrs.layers or [ ]) ++ groupLayers attrs;
       perms = map
         (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); })
         (attrs.perms or [ ]);
@@ -248,7 +273,11 @@ let
           os = attrs.os or "linux";
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
-        };
+        }
+        # issue 16: left out when not given, so that earlier images keep
+        # their derivations; a list of groups became `layers` above.
+        // (if attrs.stream or false then { stream = true; } else { })
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -295,7 +324,12 @@ let
       };
     in
     drv // { ociLayer = true; };
+
+  # streamImage: buildImage { stream = true; }: the store keeps the manifest,
+  # the config and stream.json; push, copy, archive and unpack make the
+  # layers again (docs/buildImage.md, "Streamed images").
+  streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer;
+  inherit buildImage buildLayer streamImage;
 }

@@ -164,9 +164,12 @@ func (rec *Record) Make(w io.Writer, l *Layer, root string) error {
 		return fmt.Errorf("streamed layer %s: %w", l.Digest, err)
 	}
 	if res.Digest != l.Digest || res.Size != l.Size || res.DiffID != l.DiffID {
-		return fmt.Errorf("streamed layer %s (%s) came out as %s (%d bytes, diff_id %s), but the image records %s (%d bytes, diff_id %s): "+
-			"the layer was recorded by %q and made again by %q; refusing to use it (use the ocitools that built the image, as its copy programs do, or rebuild the image)",
-			l.Digest, l.describe(), res.Digest, res.Size, res.DiffID, l.Digest, l.Size, l.DiffID, rec.Generator, Generator())
+		why := fmt.Sprintf("the layer was recorded by %q and made again by %q: use the ocitools that built the image (its copy programs do) or rebuild the image", rec.Generator, Generator())
+		if rec.Generator == Generator() {
+			why = "the same layer writer recorded it, so the store paths' contents or " + File + " changed since the image was built (nix-store --verify --check-contents tells which)"
+		}
+		return fmt.Errorf("streamed layer %s (%s) came out as %s (%d bytes, diff_id %s), but the image records %s (%d bytes, diff_id %s): %s; refusing to use it",
+			l.Digest, l.describe(), res.Digest, res.Size, res.DiffID, l.Digest, l.Size, l.DiffID, why)
 	}
 	return nil
 }
