@@ -274,6 +274,9 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"arch", `ociTools.buildImage { name = "x"; arch = "sparc"; }`, "buildImage: `arch` unknown value \"sparc\""},
 		{"unknown argument", `ociTools.buildImage { name = "x"; maxlayers = 3; }`, "buildImage: unknown argument `maxlayers` (did you mean \"maxLayers\"?)"},
 		{"buildLayer deps", `ociTools.buildLayer { }`, "buildLayer: `deps` is required"},
+		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\" or a list of groups"},
+		{"layering group", `ociTools.buildImage { name = "x"; layering = [ [ busybox ] busybox ]; }`, "buildImage: `layering` element 1 must be a non-empty list of packages"},
+		{"stream", `ociTools.buildImage { name = "x"; stream = "yes"; }`, "buildImage: `stream` must be a boolean"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := nixBuildFail(t, tc.expr)
