@@ -21,8 +21,10 @@ func TestStreamSameBytesAsStored(t *testing.T) {
 	defer func() { stream.StoreRoot = "" }()
 	for _, comp := range []string{"gzip", "zstd", "none"} {
 		t.Run(comp, func(t *testing.T) {
-			stored := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}}))
-			streamed := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}, "stream": true}))
+			// perms with a glob and a regex: the record keeps the patterns.
+			perms := []map[string]any{{"glob": "/nix/store/*-lib/lib/*.so", "mode": "0700"}, {"regex": "/nix/store/[^/]*-libc/lib/.*", "uid": 7}}
+			stored := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}, "perms": perms}))
+			streamed := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}, "perms": perms, "stream": true}))
 			a, b := readLayout(t, stored), readLayout(t, streamed)
 			if a.index.Manifests[0].Digest != b.index.Manifests[0].Digest {
 				t.Fatalf("manifest %s streamed, %s stored", b.index.Manifests[0].Digest, a.index.Manifests[0].Digest)

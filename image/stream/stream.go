@@ -17,10 +17,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -57,16 +60,57 @@ type Layer struct {
 	Size        int64         `json:"size"`
 	DiffID      digest.Digest `json:"diffID"`
 	Compression string        `json:"compression"`
-	// Spec is the layer.Spec the builder wrote, whole (every field that
-	// changes the bytes), with Root "": the store paths are read from the
-	// real store (or StoreRoot).
-	Spec layer.Spec `json:"spec"`
+	// Spec is the layer.Spec the builder wrote (every field that changes
+	// the bytes), with Root "" (the store paths are read from the real store,
+	// or StoreRoot) and its perms in Perms.
+	Spec  layer.Spec `json:"spec"`
+	Perms []Perm     `json:"perms,omitempty"`
+}
+
+// Perm is a layer.Perm with its pattern as text (layer.Perm keeps it
+// compiled, out of JSON).
+type Perm struct {
+	layer.Perm
+	Regex string `json:"regex,omitempty"`
+	Glob  string `json:"glob,omitempty"`
 }
 
 // FromSpec records a layer the builder made from s.
 func FromSpec(s layer.Spec, alg compress.Algorithm, res compress.Result) Layer {
 	s.Root = ""
-	return Layer{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Compression: string(alg), Spec: s}
+	var perms []Perm
+	for _, p := range s.Perms {
+		rp := Perm{Perm: layer.Perm{Path: p.Path, Mode: p.Mode, UID: p.UID, GID: p.GID, Recursive: p.Recursive}, Glob: p.Glob}
+		if p.Regex != nil {
+			rp.Regex = p.Regex.String()
+		}
+		perms = append(perms, rp)
+	}
+	s.Perms = nil
+	return Layer{MediaType: res.MediaType, Digest: res.Digest, Size: res.Size, DiffID: res.DiffID, Compression: string(alg), Spec: s, Perms: perms}
+}
+
+// spec is the layer.Spec that makes l again, reading the store under root.
+func (l *Layer) spec(root string) (layer.Spec, error) {
+	s := l.Spec
+	s.Root = root
+	s.Perms = nil
+	for _, p := range l.Perms {
+		lp := p.Perm
+		lp.Glob = p.Glob
+		if p.Regex != "" {
+			re, err := regexp.Compile(p.Regex)
+			if err != nil {
+				return s, fmt.Errorf("perms: regex %q: %w", p.Regex, err)
+			}
+			lp.Regex = re
+		}
+		if lp.Regex != nil || lp.Glob != "" {
+			lp.Hits = new(atomic.Int64)
+		}
+		s.Perms = append(s.Perms, lp)
+	}
+	return s, nil
 }
 
 // Generator describes this program's layer writer.
@@ -142,6 +186,18 @@ func (l *Layer) check() error {
 		// A root would let a record read files outside the store.
 		return fmt.Errorf("layer %s: spec.Root must be empty", l.Digest)
 	}
+	for _, e := range l.Spec.Entries {
+		if e.Host != "" && !strings.HasPrefix(path.Clean(e.Host), StoreRoot+"/nix/store/") {
+			// The builder reads `files` sources from the store only.
+			return fmt.Errorf("layer %s: entry %s reads %s, which is not in the store", l.Digest, e.Path, e.Host)
+		}
+	}
+	if len(l.Spec.Perms) > 0 {
+		return fmt.Errorf("layer %s: spec.Perms must be empty (perms are recorded in perms)", l.Digest)
+	}
+	if _, err := l.spec(""); err != nil {
+		return fmt.Errorf("layer %s: %w", l.Digest, err)
+	}
 	return nil
 }
 
@@ -152,8 +208,10 @@ func (rec *Record) Make(w io.Writer, l *Layer, root string) error {
 	if err != nil {
 		return err
 	}
-	spec := l.Spec
-	spec.Root = root
+	spec, err := l.spec(root)
+	if err != nil {
+		return err
+	}
 	for _, sp := range spec.StorePaths {
 		if _, err := os.Lstat(root + sp); err != nil {
 			return fmt.Errorf("streamed layer %s needs %s, which is not in the store (%w): realise the image's closure first (nix-store -r)", l.Digest, sp, err)
