@@ -54,6 +54,12 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// Layering names the strategy for the automatic layers (known.json's
+	// layeringStrategies); a list of groups never reaches the builder
+	// (nix/image.nix makes them buildLayer outputs).
+	Layering string `json:"layering,omitempty"`
+	// Stream: store only the manifest, config and stream.json (image/stream).
+	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
 	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
 	Users          UserList    `json:"users,omitempty"`
@@ -136,6 +142,8 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	layering    string
+	stream      bool
 
 	copyToRootMode string
 	accounts       *accounts
@@ -454,7 +462,7 @@ func parseOptions(data []byte, system string) (*parsed, error) {
 	if o.Tag == nil {
 		return nil, errors.New("`tag` is null: the builder needs a tag (nix/image.nix derives one from the inputs)")
 	}
-	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations}
+	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream}
 	var err error
 	if p.config, err = ParseConfig(o.Config); err != nil {
 		return nil, err

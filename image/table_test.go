@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ocitools/ocitools/image/compress"
+	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/options/tabletest"
 )
@@ -49,5 +50,12 @@ func TestCompressionsMatchTable(t *testing.T) {
 	}
 	if want := options.KnownList("compressions"); !slices.Equal(have, want) {
 		t.Errorf("image/compress implements %v, known.json's compressions are %v", have, want)
+	}
+}
+
+// The table's layering strategies are the ones image/layering implements.
+func TestLayeringStrategiesMatchTable(t *testing.T) {
+	if want := options.KnownList("layeringStrategies"); !slices.Equal(layering.Strategies, want) {
+		t.Errorf("image/layering implements %v, known.json's layeringStrategies are %v", layering.Strategies, want)
 	}
 }

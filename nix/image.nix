@@ -10,9 +10,9 @@
 
 let
   inherit (builtins)
-    attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
+    all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
     listToAttrs map mapAttrs match split substring;
-  inherit (import ./lib.nix) closureRoots builderOf firstError imap showList;
+  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike showList;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -103,6 +103,15 @@ let
     else if g != null && g != "" && !(numeric g) && !(elem g groupNames) then "`config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList groupNames}"
     else null;
 
+  # layering: a list of groups, each a non-empty list of packages; each group
+  # is a buildLayer over the layers below it, so its derivation (and its
+  # compressed bytes) stays the same while its packages do, whatever else in
+  # the image changes.
+  groupsOf = attrs: let l = attrs.layering or null; in if isList l then l else [ ];
+  layeringError = groups: firstError (imap (i: g: if g == [ ] || !(all isStringLike g) then "`layering` element ${toString i} must be a non-empty list of packages (one group, one layer)" else null) groups);
+  groupLayers = attrs:
+    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; compression = arg attrs "compression"; }) ]) [ ] (groupsOf attrs);
+
   # dockerTools' spellings become ours (the table's nixOnly rows); both
   # spellings at once is an error.
   dockerAliases = { contents = "copyToRoot"; architecture = "arch"; compressor = "compression"; };
@@ -126,18 +135,20 @@ let
       # The config as given: the builder normalises it (image/options.go).
       config = arg attrs "config";
       copyToRoot = pathList (arg attrs "copyToRoot");
-      layers = arg attrs "layers";
+      layers = arg attrs "layers" ++ groupLayers attrs;
       users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (arg attrs "users"));
       groups = arg attrs "groups";
       dirs = map normDir (arg attrs "dirs");
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (arg attrs "files");
       perms = arg attrs "perms";
+      layeringGroups = groupsOf attrs;
       fixed = length layers + 1 + (if nixDB then 1 else 0);
       max = arg attrs "maxLayers";
       error = firstError [
         # Equal is fine when the explicit layers hold the whole closure; only
         # the builder can tell.
-        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers)} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
+        (layeringError layeringGroups)
+        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
         (if (nixUid != 0 || nixGid != 0) && !nixDB then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`" else null)
         (if (nixUid != 0 || nixGid != 0) && layers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
         (usersError users)
@@ -171,7 +182,11 @@ let
           annotations = arg attrs "annotations";
           copyToRootMode = arg attrs "copyToRootMode";
           initializeNixDatabase = nixDB;
-        };
+        }
+        # Left out when not given, so that earlier images keep their
+        # derivations; a list of groups became `layers` above.
+        // (if arg attrs "stream" then { stream = true; } else { })
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -211,7 +226,11 @@ let
           compression = layerArg "compression";
         };
       } // { ociLayer = true; ociLayerRoots = closureRoots deps; };
+  # streamImage: buildImage { stream = true; }: the store keeps the manifest,
+  # the config and stream.json; push, copy, archive and unpack make the
+  # layers again (docs/buildImage.md, "Streamed images").
+  streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer;
+  inherit buildImage buildLayer streamImage;
 }
