@@ -69,11 +69,18 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	jobs, err := plan(req.Closure, p, req.Root)
+	var base *baseImage
+	if p.fromImage != "" {
+		// Read and verified before anything is written.
+		if base, err = readBase(p.fromImage, p.platform); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
+	}
+	jobs, err := plan(req.Closure, p, req.Root, base.layerCount())
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root); err != nil {
+	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root, base != nil); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)
@@ -98,6 +105,17 @@ func Build(req Request) (err error) {
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   v1.MediaTypeImageManifest,
 		Annotations: p.annotations,
+	}
+	if base != nil {
+		if err := base.link(l); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
+		img.Config = mergeConfig(base.config.Config, p.config)
+		img.History = base.history
+		for _, bl := range base.layers {
+			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, bl.diffID)
+			manifest.Layers = append(manifest.Layers, bl.desc)
+		}
 	}
 	for _, j := range jobs {
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, j.info.DiffID)
@@ -130,7 +148,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 
 // plan lists the image's layers, bottom first: the explicit layers in the
 // order given, the automatic ones (most shared first), then copyToRoot.
-func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, error) {
+func plan(closure *derivation.Closure, p *parsed, root string, baseLayers int) ([]*layerJob, error) {
 	var jobs []*layerJob
 	explicit := map[string]string{} // store path -> the layer holding it
 	for i, dir := range p.layers {
@@ -173,13 +191,14 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 			entries = append(entries, layer.Entry{Path: "/" + e.Rel, Dir: e.Dir, Linkname: e.Target})
 		}
 	}
-	budget := p.maxLayers - len(jobs)
+	budget := p.maxLayers - len(jobs) - baseLayers
 	if len(entries) > 0 {
 		budget--
 	}
-	if auto > 0 && budget < 1 {
-		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
-			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0], auto)
+	if budget < 0 || (auto > 0 && budget < 1) {
+		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s%s leave no room for the %d other store paths; raise maxLayers",
+			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0],
+			map[bool]string{true: fmt.Sprintf(" and the %d layers of fromImage", baseLayers), false: ""}[baseLayers > 0], auto)
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
@@ -197,7 +216,7 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 	if len(entries) > 0 {
 		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
 	}
-	if len(jobs) == 0 {
+	if len(jobs) == 0 && baseLayers == 0 {
 		return nil, errors.New("the image would have no layers: give config (Entrypoint or Cmd naming a program), copyToRoot or layers")
 	}
 	return jobs, nil

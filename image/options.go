@@ -52,6 +52,9 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// FromImage is an OCI image layout whose image the new one is built on
+	// (its layers first, its config inherited); "" for none.
+	FromImage string `json:"fromImage,omitempty"`
 }
 
 // LayerOptions are buildLayer's arguments.
@@ -83,6 +86,7 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	fromImage   string
 }
 
 var (
@@ -215,7 +219,7 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, fromImage: o.FromImage}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}
