@@ -18,10 +18,11 @@ import (
 // baseImage is fromImage, read and verified: its layers come first in the
 // new image, unchanged.
 type baseImage struct {
-	dir     string
-	config  v1.Image
-	layers  []baseLayer
-	history []v1.History
+	dir      string
+	manifest digest.Digest
+	config   v1.Image
+	layers   []baseLayer
+	history  []v1.History
 }
 
 // baseLayer is one layer of the base: its descriptor (with the OCI media
@@ -54,7 +55,7 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	if !want.Matches(&img.Config.Platform) {
 		return nil, fmt.Errorf("`fromImage` %s is an image for %s, but this image is for %s: set os/arch to %s, or use a base for %s (pullImage's platform)", dir, got, want, got, want)
 	}
-	b := &baseImage{dir: abs, config: img.Config}
+	b := &baseImage{dir: abs, config: img.Config, manifest: img.ManifestDesc.Digest}
 	r := &layout.Reader{Dir: abs}
 	for i, ld := range img.Manifest.Layers {
 		alg, err := compress.FromMediaType(ld.MediaType)
@@ -76,6 +77,20 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	}
 	b.history = baseHistory(img.Config.History, len(b.layers))
 	return b, nil
+}
+
+// annotations adds image-spec's base image annotations to the manifest's
+// (the caller's own win): the base's manifest digest, and its name when
+// known.
+func (b *baseImage) annotations(a map[string]string, name string) map[string]string {
+	out := map[string]string{v1.AnnotationBaseImageDigest: b.manifest.String()}
+	if name != "" {
+		out[v1.AnnotationBaseImageName] = name
+	}
+	for k, v := range a {
+		out[k] = v
+	}
+	return out
 }
 
 // layerCount is the number of the base's layers (0 without a base).

@@ -111,6 +111,7 @@ func Build(req Request) (err error) {
 			return fmt.Errorf("build-image: %w", err)
 		}
 		img.Config = mergeConfig(base.config.Config, p.config)
+		manifest.Annotations = base.annotations(manifest.Annotations, p.baseName)
 		img.History = base.history
 		for _, bl := range base.layers {
 			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, bl.diffID)

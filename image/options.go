@@ -55,6 +55,10 @@ type Options struct {
 	// FromImage is an OCI image layout whose image the new one is built on
 	// (its layers first, its config inherited); "" for none.
 	FromImage string `json:"fromImage,omitempty"`
+	// FromImageName is the base's registry reference, when known (pullImage):
+	// recorded as org.opencontainers.image.base.name, where push mounts the
+	// base's layers from.
+	FromImageName string `json:"fromImageName,omitempty"`
 }
 
 // LayerOptions are buildLayer's arguments.
@@ -87,6 +91,7 @@ type parsed struct {
 	perms       []layer.Perm
 	annotations map[string]string
 	fromImage   string
+	baseName    string
 }
 
 var (
@@ -219,7 +224,7 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, fromImage: o.FromImage}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, fromImage: o.FromImage, baseName: o.FromImageName}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}

@@ -188,7 +188,15 @@ let
     arch = checkArch;
     perms = checkPerms;
     annotations = checkAnnotations;
+    fromImage = checkFromImage;
   };
+
+  # fromImage: a pullImage or buildImage result, or any OCI image layout.
+  checkFromImage = v:
+    if isStringLike v then null
+    else "must be an OCI image layout (a pullImage, pullImageFromLock or buildImage result, or a path to one), not ${describe v}";
+  goArch = a: known.archAliases.${a} or a;
+  showPlatform = p: "${p.os}/${p.architecture}${if p ? variant then "/${p.variant}" else ""}";
 
   suggestArg = args: n:
     let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
@@ -215,12 +223,21 @@ let
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        baseLayers = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0;
+        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1) + baseLayers;
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"}${if baseLayers == 0 then "" else " and the ${toString baseLayers} layers of fromImage"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+    # A base whose platform is known at evaluation must be this image's.
+    assert
+      let
+        bp = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociPlatform or null else null;
+        mine = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
+      in
+      bp == null || (bp.os == mine.os && bp.architecture == mine.architecture)
+      || throw "buildImage: `fromImage` ${attrs.fromImage.imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -248,7 +265,11 @@ let
           os = attrs.os or "linux";
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
-        };
+        } // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
+          # A pulled base's registry name: push mounts its layers from there.
+          // (if isAttrs (attrs.fromImage or null) && attrs.fromImage ? imageDigest
+             then { fromImageName = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
+             else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -261,6 +282,7 @@ let
     finishImage (drv // {
       imageName = name;
       imageTag = tag;
+      ociPlatform = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
       meta = { description = "OCI image layout ${name}:${tag}"; };
     });
 

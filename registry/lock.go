@@ -11,6 +11,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -26,7 +27,7 @@ type Lock struct {
 	Tag         string        `json:"tag,omitempty"`
 	ImageDigest digest.Digest `json:"imageDigest"` // the manifest's
 	// IndexDigest is the index the manifest was chosen from, if any.
-	IndexDigest digest.Digest   `json:"indexDigest,omitempty"`
+	IndexDigest digest.Digest    `json:"indexDigest,omitempty"`
 	Platform    ocispec.Platform `json:"platform"`
 	MediaType   string           `json:"mediaType"` // the manifest's
 	Manifest    string           `json:"manifest"`  // its bytes, exactly
@@ -132,4 +133,87 @@ func WriteLock(w io.Writer, lock *Lock) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(lock)
+}
+
+// ReadLock reads and checks a lock file: its version, and that its manifest
+// has the digest it claims and lists exactly its blobs.
+func ReadLock(path string) (*Lock, *ocispec.Manifest, error) {
+	data, err := readLimited(path, 2*MaxManifestSize+1<<20)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lock Lock
+	if err := json.Unmarshal(data, &lock); err != nil {
+		return nil, nil, fmt.Errorf("lock file %s: %w", path, err)
+	}
+	if lock.Version != LockVersion {
+		return nil, nil, fmt.Errorf("lock file %s: version %d, this ocitools reads version %d (write it again with ocitools lock)", path, lock.Version, LockVersion)
+	}
+	if err := lock.ImageDigest.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("lock file %s: imageDigest: %w", path, err)
+	}
+	if got := lock.ImageDigest.Algorithm().FromString(lock.Manifest); got != lock.ImageDigest {
+		return nil, nil, fmt.Errorf("lock file %s: its manifest has digest %s, not the imageDigest %s (edited by hand? write it again with ocitools lock)", path, got, lock.ImageDigest)
+	}
+	m, err := parseManifest([]byte(lock.Manifest))
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock file %s: manifest: %w", path, err)
+	}
+	want := append([]ocispec.Descriptor{m.Config}, m.Layers...)
+	if len(want) != len(lock.Blobs) {
+		return nil, nil, fmt.Errorf("lock file %s: lists %d blobs, its manifest %d", path, len(lock.Blobs), len(want))
+	}
+	for i, b := range want {
+		if lock.Blobs[i].Digest != b.Digest || lock.Blobs[i].Size != b.Size {
+			return nil, nil, fmt.Errorf("lock file %s: blob %d is %s, its manifest says %s", path, i, lock.Blobs[i].Digest, b.Digest)
+		}
+	}
+	return &lock, m, nil
+}
+
+// LayoutFromLock writes at out the OCI image layout of a lock file whose
+// blobs Nix fetched (blobs maps each digest to its file): the manifest from
+// the lock's bytes, each blob a symbolic link to its file (checked for its
+// size: Nix checked its digest), index.json naming the manifest with the
+// lock's tag and platform.
+func LayoutFromLock(lockFile string, blobs map[digest.Digest]string, out string) (err error) {
+	lock, m, err := ReadLock(lockFile)
+	if err != nil {
+		return err
+	}
+	l, err := layout.Create(out)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(out)
+		}
+	}()
+	for _, b := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		file, ok := blobs[b.Digest]
+		if !ok {
+			return fmt.Errorf("lock-layout: no file given for blob %s", b.Digest)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("lock-layout: blob %s: %w", b.Digest, err)
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != b.Size {
+			return fmt.Errorf("lock-layout: blob %s: %s is not a regular file of %d bytes", b.Digest, file, b.Size)
+		}
+		if _, err := os.Lstat(l.BlobPath(b.Digest)); err == nil {
+			continue
+		}
+		if err := os.Symlink(file, l.BlobPath(b.Digest)); err != nil {
+			return fmt.Errorf("lock-layout: %w", err)
+		}
+	}
+	desc, err := l.WriteBytes(lock.MediaType, []byte(lock.Manifest))
+	if err != nil {
+		return err
+	}
+	plat := lock.Platform
+	desc.Platform = &plat
+	return l.WriteIndex(desc, lock.Tag)
 }

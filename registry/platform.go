@@ -100,3 +100,26 @@ func (p *puller) checkPlatform(plat unpack.Platform) error {
 func platformString(p ocispec.Platform) string {
 	return unpack.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}.String()
 }
+
+// baseHints: an image built on a base (buildImage's fromImage) names it in
+// image-spec's org.opencontainers.image.base.name annotation. When the base
+// is in another repository of the same registry, its layers are mounted from
+// there instead of sent again.
+func baseHints(g *Graph, ref Ref, cache *blobCache) {
+	for _, m := range g.Manifests {
+		if !isManifest(m.Desc.MediaType) {
+			continue
+		}
+		man, err := parseManifest(m.Data)
+		if err != nil {
+			continue
+		}
+		base, err := ParseRef(man.Annotations[ocispec.AnnotationBaseImageName])
+		if err != nil || base.Registry != ref.Registry || base.Repository == ref.Repository {
+			continue
+		}
+		for _, l := range man.Layers {
+			cache.hint(ref.Registry, l.Digest.String(), base.Repository)
+		}
+	}
+}
