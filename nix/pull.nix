@@ -40,7 +40,8 @@ let
     else { os = builtins.elemAt m 0; architecture = builtins.elemAt m 1; }
       // (if builtins.elemAt m 3 == null then { } else { variant = builtins.elemAt m 3; });
 
-  refRe = "([a-zA-Z0-9.-]+(:[0-9]+)?|\\[[0-9a-fA-F:]+\\](:[0-9]+)?)/[a-z0-9]+([._/-]+[a-z0-9]+)*";
+  # The builder checks the full grammar (IPv6 hosts included).
+  refRe = "[^/]+/[a-z0-9]+([._/-]+[a-z0-9]+)*";
   digestRe = "sha256:[0-9a-f]{64}";
 
   # A store name from the last part of the repository name.
@@ -76,7 +77,7 @@ let
       platformStr = attrs.platform or defaultPlatform;
       platform = parsePlatform fn platformStr;
       hashAttrs =
-        if attrs ? hash then { outputHash = attrs.hash; outputHashAlgo = ""; }
+        if attrs ? hash then { outputHash = attrs.hash; outputHashAlgo = "sha256"; }
         else if attrs ? sha256 then { outputHash = attrs.sha256; outputHashAlgo = "sha256"; }
         else throw "${fn}: give `hash` (an SRI hash such as \"sha256-...\"; build once with hash = \"\" to be told it) or `sha256`";
       ref = imageName + (if tag == null then "" else ":${tag}") + "@${imageDigest}";

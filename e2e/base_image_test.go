@@ -1,0 +1,270 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// umociBase packs, with umoci (not ocitools), a busybox base image in a new
+// layout: /bin/busybox with sh, cat and echo, /etc/base-release saying
+// release. Tags: "amd" (linux/amd64) and "arm" (the same with linux/arm64).
+func umociBase(t *testing.T, dir, release string) string {
+	t.Helper()
+	requireTools(t, "umoci")
+	l := filepath.Join(dir, "layout")
+	mustRun(t, 2*time.Minute, "umoci", "init", "--layout", l)
+	mustRun(t, 2*time.Minute, "umoci", "new", "--image", l+":amd")
+	umociLayer(t, l, func(rootfs string) {
+		for _, d := range []string{"bin", "etc"} {
+			must(t, os.MkdirAll(filepath.Join(rootfs, d), 0o755))
+		}
+		data, err := os.ReadFile(filepath.Join(busyboxDir, "bin", "busybox"))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(rootfs, "bin/busybox"), data, 0o755))
+		for _, applet := range []string{"sh", "cat", "echo"} {
+			must(t, os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)))
+		}
+		must(t, os.WriteFile(filepath.Join(rootfs, "etc/base-release"), []byte(release+"\n"), 0o644))
+	})
+	mustRun(t, 2*time.Minute, "umoci", "config", "--image", l+":amd", "--os", "linux", "--architecture", "amd64",
+		"--config.cmd", "/bin/sh", "--config.env", "PATH=/usr/bin:/bin", "--config.label", "from=umoci", "--config.workingdir", "/etc")
+	mustRun(t, 2*time.Minute, "umoci", "config", "--image", l+":amd", "--tag", "arm", "--architecture", "arm64")
+	return l
+}
+
+// umociLayer adds to layout's "amd" image a layer of what change does to
+// its unpacked rootfs.
+func umociLayer(t *testing.T, layout string, change func(rootfs string)) {
+	t.Helper()
+	b := filepath.Join(t.TempDir(), "bundle")
+	mustRun(t, 2*time.Minute, "umoci", "unpack", "--image", layout+":amd", b)
+	change(filepath.Join(b, "rootfs"))
+	mustRun(t, 2*time.Minute, "umoci", "repack", "--image", layout+":amd", b)
+}
+
+// blobGets counts the blob downloads of repo in the registry's log since mark.
+func (r *testRegistry) blobGets(from int, repo string) int {
+	n := 0
+	for _, l := range r.logLines(from) {
+		if m := accessRe.FindStringSubmatch(l); m != nil && m[1] == "GET" && strings.HasPrefix(m[2], "/v2/"+repo+"/blobs/sha256:") && m[3] == "200" {
+			n++
+		}
+	}
+	return n
+}
+
+var gotHashRe = regexp.MustCompile(`got:\s+(sha256-[A-Za-z0-9+/=]+)`)
+
+// TestBaseImage: a base image packed by umoci and pushed by skopeo is pulled
+// inside a sandboxed nix-build (pullImage from an index digest with a
+// platform, and pullImageFromLock from `ocitools lock`), built on with
+// fromImage, validated, run by podman and docker (a program of the base and
+// a store path), and pushed sending only the new layers.
+func TestBaseImage(t *testing.T) {
+	requireTools(t, "umoci", "skopeo", "podman")
+	reg := startRegistry(t, registryOpts{})
+	env := isolatedEnv(t)
+	work := t.TempDir()
+	base := umociBase(t, filepath.Join(work, "v1"), "base 1")
+	// A two-platform index: each platform's layout by skopeo, the index by build-index.
+	amd, arm := filepath.Join(work, "amd"), filepath.Join(work, "arm")
+	mustRun(t, 2*time.Minute, "skopeo", "copy", "--quiet", "oci:"+base+":amd", "oci:"+amd+":amd")
+	mustRun(t, 2*time.Minute, "skopeo", "copy", "--quiet", "oci:"+base+":arm", "oci:"+arm+":arm")
+	idx := filepath.Join(work, "index")
+	if out, err := ocitoolsCmd(t, env, "build-index", "--out", idx, "--tag", "1", amd, arm); err != nil {
+		t.Fatalf("build-index: %v\n%s", err, out)
+	}
+	if out, err := ocitoolsCmd(t, env, "push", "--quiet", idx, reg.addr+"/base:1"); err != nil {
+		t.Fatalf("push of the base: %v\n%s", err, out)
+	}
+	var index v1.Index
+	readJSONFile(t, filepath.Join(idx, "index.json"), &index)
+	indexDigest := index.Manifests[0].Digest.String()
+
+	// pull --platform fetches one image of the index.
+	one := filepath.Join(work, "one")
+	if out, err := ocitoolsCmd(t, env, "pull", "--quiet", "--platform", "linux/arm64", reg.addr+"/base:1", one); err != nil {
+		t.Fatalf("pull --platform: %v\n%s", err, out)
+	}
+	var pulled v1.Index
+	readJSONFile(t, filepath.Join(one, "index.json"), &pulled)
+	if len(pulled.Manifests) != 1 || pulled.Manifests[0].Platform == nil || pulled.Manifests[0].Platform.Architecture != "arm64" || len(layoutBlobs(t, one)) != 3 {
+		t.Errorf("pull --platform linux/arm64: index.json %+v, %d blobs; want the arm64 manifest, its config and layer", pulled.Manifests, len(layoutBlobs(t, one)))
+	}
+
+	// The lock file, for this machine's platform.
+	lockOut, err := ocitoolsCmd(t, env, "lock", reg.addr+"/base:1")
+	if err != nil {
+		t.Fatalf("lock: %v\n%s", err, lockOut)
+	}
+	lockFile := filepath.Join(work, "base.lock.json")
+	must(t, os.WriteFile(lockFile, []byte(lockOut), 0o644))
+	var lock struct {
+		ImageDigest string
+		Platform    v1.Platform
+		Blobs       []v1.Descriptor
+	}
+	if err := json.Unmarshal([]byte(lockOut), &lock); err != nil || lock.Platform.Architecture != "amd64" || len(lock.Blobs) != 2 {
+		t.Fatalf("lock printed %s (%v): want the amd64 image with its config and layer", lockOut, err)
+	}
+
+	pullExpr := func(hash string) string {
+		return fmt.Sprintf(`ociTools.pullImage { imageName = "%s/base"; imageDigest = "%s"; tag = "1"; platform = "linux/amd64"; hash = "%s"; }`, reg.addr, indexDigest, hash)
+	}
+	// The first build with no hash says which one to write, as fetchurl does.
+	log := nixBuildFail(t, pullExpr(""))
+	m := gotHashRe.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("pullImage with hash = \"\" does not say the hash:\n%s", log)
+	}
+	pullOut := nixBuild(t, pullExpr(m[1]))
+	if _, log, err := nixBuildResult(t, pullExpr(m[1]), "--check"); err != nil {
+		t.Fatalf("pullImage is not reproducible (nix-build --check): %v\n%s", err, log)
+	}
+	lockedOut := nixBuild(t, fmt.Sprintf("ociTools.pullImageFromLock %s", lockFile))
+	for _, p := range []string{pullOut, lockedOut} {
+		if out, err := ocitoolsCmd(t, env, "validate", p); err != nil {
+			t.Errorf("validate %s: %v\n%s", p, err, out)
+		}
+	}
+
+	app := func(baseExpr string) string {
+		return fmt.Sprintf(`let
+  base = %s;
+  hello = writeScript "hello" "#!/bin/sh\necho from-nix $GREETING; /bin/cat /etc/base-release; echo \"PATH=$PATH\"\n";
+in ociTools.buildImage { name = "app"; tag = "1"; fromImage = base; arch = "amd64";
+  config = { Entrypoint = [ "${hello}" ]; Env = [ "GREETING=hi" "PATH=/opt/bin" ]; }; }`, baseExpr)
+	}
+	var outs []string
+	for _, baseExpr := range []string{pullExpr(m[1]), "ociTools.pullImageFromLock " + lockFile} {
+		out := nixBuild(t, app(baseExpr))
+		if o, err := ocitoolsCmd(t, env, "validate", out); err != nil {
+			t.Errorf("validate: %v\n%s", err, o)
+		}
+		outs = append(outs, out)
+	}
+	// Both bases are the same image: so are the images built on them (the
+	// same manifest; the store paths differ, their inputs do).
+	if a, b := mustReadFile(t, filepath.Join(outs[0], "index.json")), mustReadFile(t, filepath.Join(outs[1], "index.json")); a != b {
+		t.Errorf("on pullImage: %s, on pullImageFromLock: %s; want the same manifest", a, b)
+	}
+	out := outs[0]
+	checkOnBase(t, out, amd)
+	podman := podmanCmd(t)
+	o, e, err := podman(append(podmanRun, "oci:"+out+":1")...)
+	if err != nil {
+		t.Fatalf("podman run: %v\n%s%s", err, o, e)
+	}
+	if want := "from-nix hi\nbase 1\nPATH=/opt/bin:/usr/bin:/bin\n"; o != want {
+		t.Errorf("podman run printed %q, want %q", o, want)
+	}
+	runInDocker(t, app(pullExpr(m[1])))
+	// To another repository, with no record of where blobs are: the base's
+	// layer is mounted from the repository the base.name annotation names.
+	mark := reg.mark()
+	if o, err := ocitoolsCmd(t, isolatedEnv(t), "push", "--quiet", out, reg.addr+"/app:1"); err != nil {
+		t.Fatalf("push: %v\n%s", err, o)
+	}
+	if tr := reg.traffic(mark, "app"); len(tr.blobsSent) != 2 || tr.mounts != 1 {
+		t.Errorf("push to another repository sent %d blobs (%v), mounted %d; want the base's layer mounted from there, the new layer and the config sent", len(tr.blobsSent), tr.blobsSent, tr.mounts)
+	}
+
+	// Pushed to the base's repository: only the new layer and the config go.
+	mark = reg.mark()
+	if o, err := ocitoolsCmd(t, isolatedEnv(t), "push", "--quiet", out, reg.addr+"/base:app"); err != nil {
+		t.Fatalf("push: %v\n%s", err, o)
+	}
+	if tr := reg.traffic(mark, "base"); len(tr.blobsSent) != 2 || tr.mounts != 0 {
+		t.Errorf("push to the base's repository sent %d blobs (%v), mounted %d; want the new layer and the config", len(tr.blobsSent), tr.blobsSent, tr.mounts)
+	}
+
+	// A base of another platform is refused at evaluation, naming both.
+	wrong := fmt.Sprintf(`ociTools.buildImage { name = "x"; arch = "amd64"; fromImage = ociTools.pullImage { imageName = "%s/base"; imageDigest = "%s"; platform = "linux/arm64"; hash = ""; }; config.Cmd = [ "/bin/sh" ]; }`, reg.addr, indexDigest)
+	if log := nixBuildFail(t, wrong); !strings.Contains(log, "is an image for linux/arm64, but this image is for linux/amd64") {
+		t.Errorf("a base of another platform: the error does not name both:\n%s", log)
+	}
+
+	// A new version of the base shares its first layer: from its lock file
+	// only the new layer and config are downloaded.
+	v2 := filepath.Join(work, "v2")
+	mustRun(t, time.Minute, "cp", "-a", base, v2)
+	umociLayer(t, v2, func(rootfs string) {
+		must(t, os.WriteFile(filepath.Join(rootfs, "etc/extra"), []byte("extra\n"), 0o644))
+	})
+	mustRun(t, 2*time.Minute, "skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:"+v2+":amd", "docker://"+reg.addr+"/base2:2")
+	lock2, err := ocitoolsCmd(t, env, "lock", reg.addr+"/base2:2")
+	if err != nil {
+		t.Fatalf("lock: %v\n%s", err, lock2)
+	}
+	lock2File := filepath.Join(work, "base2.lock.json")
+	must(t, os.WriteFile(lock2File, []byte(lock2), 0o644))
+	mark = reg.mark()
+	out2 := nixBuild(t, "ociTools.pullImageFromLock "+lock2File)
+	if n := reg.blobGets(mark, "base2"); n != 2 {
+		t.Errorf("pullImageFromLock of the new version downloaded %d blobs, want 2 (the new layer and config; the first layer is in the store)", n)
+	}
+	if o, err := ocitoolsCmd(t, env, "validate", out2); err != nil {
+		t.Errorf("validate: %v\n%s", err, o)
+	}
+}
+
+// checkOnBase: the image's first layer is the base's, the same bytes (a link
+// to the base's blob), and its history and diff_ids match its layers.
+func checkOnBase(t *testing.T, out, baseLayout string) {
+	t.Helper()
+	var idx v1.Index
+	var m, bm v1.Manifest
+	var cfg v1.Image
+	readJSONFile(t, filepath.Join(out, "index.json"), &idx)
+	readJSONFile(t, filepath.Join(out, "blobs/sha256", idx.Manifests[0].Digest.Encoded()), &m)
+	readJSONFile(t, filepath.Join(out, "blobs/sha256", m.Config.Digest.Encoded()), &cfg)
+	var bidx v1.Index
+	readJSONFile(t, filepath.Join(baseLayout, "index.json"), &bidx)
+	readJSONFile(t, filepath.Join(baseLayout, "blobs/sha256", bidx.Manifests[0].Digest.Encoded()), &bm)
+	if len(m.Layers) < 2 || m.Layers[0].Digest != bm.Layers[0].Digest {
+		t.Fatalf("layers %v: want the base's %s first", m.Layers, bm.Layers[0].Digest)
+	}
+	if fi, err := os.Lstat(filepath.Join(out, "blobs/sha256", bm.Layers[0].Digest.Encoded())); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the base's layer is not a link to the base's blob (%v)", err)
+	}
+	nonEmpty := 0
+	for _, h := range cfg.History {
+		if !h.EmptyLayer {
+			nonEmpty++
+		}
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) || nonEmpty != len(m.Layers) {
+		t.Errorf("%d layers, %d diff_ids, %d history entries with a layer", len(m.Layers), len(cfg.RootFS.DiffIDs), nonEmpty)
+	}
+	if cfg.Config.Labels["from"] != "umoci" || cfg.Config.WorkingDir != "/etc" || cfg.Config.Cmd != nil {
+		t.Errorf("config %+v: want the base's label and WorkingDir, and no Cmd (the Entrypoint given replaces the base's)", cfg.Config)
+	}
+	if m.Annotations[v1.AnnotationBaseImageDigest] != bidx.Manifests[0].Digest.String() {
+		t.Errorf("annotations %v: want %s = the base's manifest", m.Annotations, v1.AnnotationBaseImageDigest)
+	}
+}
+
+// runInDocker loads the image's archive into a private dockerd and runs it.
+func runInDocker(t *testing.T, expr string) {
+	t.Helper()
+	archive := nixBuild(t, "("+expr+").archive")
+	d := startDockerd(t)
+	if o, e, err := d.run(3*time.Minute, "load", "--input", archive); err != nil {
+		t.Fatalf("docker load: %v\n%s%s", err, o, e)
+	}
+	o, e, err := d.run(3*time.Minute, "run", "--rm", "--network", "none", "app:1")
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s%s", err, o, e)
+	}
+	if !strings.Contains(o, "from-nix hi\nbase 1\n") {
+		t.Errorf("docker run printed %q", o)
+	}
+}
