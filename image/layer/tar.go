@@ -41,12 +41,22 @@ type Perm struct {
 	Recursive bool   `json:"recursive,omitempty"`
 }
 
-// Entry is a generated entry (not read from the store): a directory or a
-// symlink, for instance the buildEnv-style tree of copyToRoot.
+// Entry is a generated entry (not read from the store): a directory, a
+// symlink or a regular file, for instance the buildEnv-style tree of
+// copyToRoot or the Nix database. Its metadata is its own: Spec.UID and
+// Spec.GID do not apply.
 type Entry struct {
 	Path     string // absolute path in the image
 	Dir      bool
-	Linkname string // symlink target when not Dir
+	Linkname string // symlink target when neither Dir nor File
+	// File makes a regular file holding Data.
+	File bool
+	Data []byte
+	// Mode is the permission bits (setuid, setgid and sticky included); 0
+	// means the default, 0755 for a directory and 0644 for a file. A symlink
+	// is always 0777.
+	Mode     int64
+	UID, GID int
 }
 
 // Spec is what one layer holds.
@@ -59,6 +69,10 @@ type Spec struct {
 	Perms []Perm
 	// Root is prepended to store paths when reading them (tests); normally "".
 	Root string
+	// UID and GID own the store paths' entries and the parent directories
+	// the layer writes (/nix, /nix/store): 0:0 unless the store belongs to a
+	// user (single-user Nix, buildImage's nixUid and nixGid).
+	UID, GID int
 }
 
 // ErrSpecial is returned for a file type a layer cannot hold (the Nix store
@@ -66,12 +80,12 @@ type Spec struct {
 var ErrSpecial = errors.New("not a directory, regular file or symlink")
 
 // Write writes the layer's tar stream to w. Entries are sorted by path
-// (directories before their contents), ownership is 0:0 with no user or group
-// names, every mtime is MTime, hard links are written as separate files and
+// (directories before their contents), ownership is Spec.UID:Spec.GID (0:0
+// by default; a generated entry's own) with no user or group names, every mtime is MTime, hard links are written as separate files and
 // symlinks are kept.
 func Write(w io.Writer, s Spec) error {
 	tw := tar.NewWriter(w)
-	lw := &writer{tw: tw, perms: newPermIndex(s.Perms), seen: map[string]bool{}}
+	lw := &writer{tw: tw, perms: newPermIndex(s.Perms), seen: map[string]bool{}, uid: s.UID, gid: s.GID}
 
 	items := make([]item, 0, len(s.StorePaths)+len(s.Entries))
 	for _, p := range s.StorePaths {
@@ -86,6 +100,9 @@ func Write(w io.Writer, s Spec) error {
 		clean := path.Clean(e.Path)
 		if !path.IsAbs(clean) || clean == "/" {
 			return fmt.Errorf("layer: generated entry %q is not an absolute path below /", e.Path)
+		}
+		if e.Mode < 0 || e.Mode > 0o7777 || e.UID < 0 || e.GID < 0 || (e.Dir && e.File) {
+			return fmt.Errorf("layer: generated entry %s: mode %o, owner %d:%d, directory %v and file %v: not a valid entry", e.Path, e.Mode, e.UID, e.GID, e.Dir, e.File)
 		}
 		items = append(items, item{image: clean, gen: &e})
 	}
@@ -137,7 +154,9 @@ type writer struct {
 	tw    *tar.Writer
 	perms permIndex
 	seen  map[string]bool // parent directories already written
-	buf   []byte          // file reads: large, so that a big file takes few read calls
+	uid   int             // owner of store entries and parents (Spec.UID)
+	gid   int
+	buf   []byte // file reads: large, so that a big file takes few read calls
 }
 
 // readBufSize is the read size for file contents.
@@ -154,15 +173,35 @@ func (w *writer) parents(p string) error {
 		return err
 	}
 	w.seen[dir] = true
-	return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: StoreDirMode})
+	return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: StoreDirMode, Uid: w.uid, Gid: w.gid})
 }
 
 func (w *writer) generated(e *Entry) error {
-	if e.Dir {
-		w.seen[path.Clean(e.Path)] = true
-		return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: e.Path, Mode: 0o755})
+	h := &tar.Header{Name: path.Clean(e.Path), Mode: e.Mode, Uid: e.UID, Gid: e.GID}
+	switch {
+	case e.Dir:
+		w.seen[h.Name] = true
+		h.Typeflag = tar.TypeDir
+		if h.Mode == 0 {
+			h.Mode = 0o755
+		}
+	case e.File:
+		h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Data))
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+	default:
+		h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.Linkname, 0o777
 	}
-	return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: e.Path, Linkname: e.Linkname, Mode: 0o777})
+	if err := w.header(h); err != nil {
+		return err
+	}
+	if e.File {
+		if _, err := w.tw.Write(e.Data); err != nil {
+			return fmt.Errorf("layer: %s: %w", e.Path, err)
+		}
+	}
+	return nil
 }
 
 // tree writes host (shown as image) and, for a directory, everything below it.
@@ -189,10 +228,10 @@ func (w *writer) tree(image, host string) error {
 		if err != nil {
 			return fmt.Errorf("layer: %w", err)
 		}
-		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: image, Linkname: target, Mode: 0o777})
+		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: image, Linkname: target, Mode: 0o777, Uid: w.uid, Gid: w.gid})
 	case fi.IsDir():
 		w.seen[image] = true
-		if err := w.header(&tar.Header{Typeflag: tar.TypeDir, Name: image, Mode: mode}); err != nil {
+		if err := w.header(&tar.Header{Typeflag: tar.TypeDir, Name: image, Mode: mode, Uid: w.uid, Gid: w.gid}); err != nil {
 			return err
 		}
 		ents, err := os.ReadDir(host) // sorted by name
@@ -221,7 +260,7 @@ func (w *writer) file(image, host string, size, mode int64) error {
 	}
 	f := os.NewFile(uintptr(fd), host)
 	defer f.Close()
-	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: image, Size: size, Mode: mode}); err != nil {
+	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: image, Size: size, Mode: mode, Uid: w.uid, Gid: w.gid}); err != nil {
 		return err
 	}
 	// A file that shrank while being read fails here rather than giving a
