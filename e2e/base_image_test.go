@@ -100,6 +100,16 @@ func TestBaseImage(t *testing.T) {
 		t.Errorf("pull --platform linux/arm64: index.json %+v, %d blobs; want the arm64 manifest, its config and layer", pulled.Manifests, len(layoutBlobs(t, one)))
 	}
 
+	// unpack of a registry reference fetches this machine's image only: its
+	// config and layer, not the arm64 config.
+	mark := reg.mark()
+	if out, err := ocitoolsCmd(t, env, "unpack", reg.addr+"/base:1", filepath.Join(work, "bundle")); err != nil {
+		t.Fatalf("unpack of a registry reference: %v\n%s", err, out)
+	}
+	if n := reg.blobGets(mark, "base"); n != 2 {
+		t.Errorf("unpack of a two-platform index downloaded %d blobs, want 2 (one platform's config and layer)", n)
+	}
+
 	// The lock file, for this machine's platform.
 	lockOut, err := ocitoolsCmd(t, env, "lock", reg.addr+"/base:1")
 	if err != nil {
@@ -169,7 +179,7 @@ in ociTools.buildImage { name = "app"; tag = "1"; fromImage = base; arch = "amd6
 	runInDocker(t, app(pullExpr(m[1])))
 	// To another repository, with no record of where blobs are: the base's
 	// layer is mounted from the repository the base.name annotation names.
-	mark := reg.mark()
+	mark = reg.mark()
 	if o, err := ocitoolsCmd(t, isolatedEnv(t), "push", "--quiet", out, reg.addr+"/app:1"); err != nil {
 		t.Fatalf("push: %v\n%s", err, o)
 	}
