@@ -173,9 +173,8 @@ func mergeConfig(base, c v1.ImageConfig) v1.ImageConfig {
 	if c.StopSignal != "" {
 		out.StopSignal = c.StopSignal
 	}
-	if c.ArgsEscaped {
-		out.ArgsEscaped = true
-	}
+	//lint:ignore SA1019 deprecated, but an argument buildImage accepts (Windows images)
+	out.ArgsEscaped = out.ArgsEscaped || c.ArgsEscaped
 	out.Labels = mergeMap(base.Labels, c.Labels)
 	out.ExposedPorts = mergeMap(base.ExposedPorts, c.ExposedPorts)
 	out.Volumes = mergeMap(base.Volumes, c.Volumes)
