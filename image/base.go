@@ -1,6 +1,7 @@
 package image
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,8 @@ type baseImage struct {
 	dir      string
 	manifest digest.Digest
 	config   v1.Image
+	// full is the base's config with Docker's fields, which are inherited too.
+	full Config
 	layers   []baseLayer
 	history  []v1.History
 }
@@ -57,6 +60,15 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	}
 	b := &baseImage{dir: abs, config: img.Config, manifest: img.ManifestDesc.Digest}
 	r := &layout.Reader{Dir: abs}
+	data, err := r.ReadBlob(img.Manifest.Config, 16<<20)
+	if err != nil {
+		return nil, fmt.Errorf("`fromImage` %s: config: %w", dir, err)
+	}
+	var full imageJSON
+	if err := json.Unmarshal(data, &full); err != nil {
+		return nil, fmt.Errorf("`fromImage` %s: config %s: %w", dir, img.Manifest.Config.Digest, err)
+	}
+	b.full = full.Config
 	for i, ld := range img.Manifest.Layers {
 		alg, err := compress.FromMediaType(ld.MediaType)
 		if err != nil {
@@ -154,7 +166,35 @@ func (b *baseImage) link(l *layout.Layout) error {
 // the base's, Env is merged by name (a PATH given is put before the base's),
 // Labels, ExposedPorts and Volumes are merged, and an Entrypoint given
 // without a Cmd drops the base's Cmd (it was the old entrypoint's arguments).
-func mergeConfig(base, c v1.ImageConfig) v1.ImageConfig {
+func mergeConfig(base, c Config) Config {
+	return Config{ImageConfig: mergeImageConfig(base.ImageConfig, c.ImageConfig), DockerConfig: mergeDocker(base.DockerConfig, c.DockerConfig)}
+}
+
+// mergeDocker: Docker's fields given replace the base's.
+func mergeDocker(base, c DockerConfig) DockerConfig {
+	out := base
+	if c.Healthcheck != nil {
+		out.Healthcheck = c.Healthcheck
+	}
+	if c.OnBuild != nil {
+		out.OnBuild = c.OnBuild
+	}
+	if c.Shell != nil {
+		out.Shell = c.Shell
+	}
+	if c.Hostname != "" {
+		out.Hostname = c.Hostname
+	}
+	if c.Domainname != "" {
+		out.Domainname = c.Domainname
+	}
+	if c.StopTimeout != nil {
+		out.StopTimeout = c.StopTimeout
+	}
+	return out
+}
+
+func mergeImageConfig(base, c v1.ImageConfig) v1.ImageConfig {
 	out := base
 	out.Env = mergeEnv(base.Env, c.Env)
 	if c.Entrypoint != nil {

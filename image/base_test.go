@@ -59,8 +59,8 @@ func TestBuildFromImage(t *testing.T) {
 		"config": map[string]any{"Entrypoint": []string{pApp + "/bin/app"}, "Env": []string{"PATH=" + pApp + "/bin:/bin", "HOME=/root"}, "Labels": map[string]string{"from": "app"}},
 	}))
 	b := readLayout(t, out)
-	if len(b.manifest.Layers) != 2+4 || len(b.config.RootFS.DiffIDs) != 6 || len(b.config.History) != 6 {
-		t.Fatalf("%d layers, %d diff_ids, %d history entries; want 6 each", len(b.manifest.Layers), len(b.config.RootFS.DiffIDs), len(b.config.History))
+	if len(b.manifest.Layers) != 2+4+1 || len(b.config.RootFS.DiffIDs) != 7 || len(b.config.History) != 7 {
+		t.Fatalf("%d layers, %d diff_ids, %d history entries; want 7 each (base, store, root)", len(b.manifest.Layers), len(b.config.RootFS.DiffIDs), len(b.config.History))
 	}
 	for i, bl := range baseLayers {
 		got := b.manifest.Layers[i]
@@ -168,7 +168,7 @@ func TestMergeConfig(t *testing.T) {
 		{"ports merged", v1.ImageConfig{ExposedPorts: map[string]struct{}{"53/udp": {}}},
 			v1.ImageConfig{Env: base.Env, Entrypoint: []string{"/e"}, Cmd: []string{"c"}, ExposedPorts: map[string]struct{}{"80/tcp": {}, "53/udp": {}}}},
 	} {
-		if got := mergeConfig(base, tc.c); !reflect.DeepEqual(got, tc.want) {
+		if got := mergeImageConfig(base, tc.c); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, got, tc.want)
 		}
 	}

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,30 +35,55 @@ const StoreDirMode = 0o755
 
 // Perm overrides the metadata of a path in the image (the `perms` argument).
 // A nil field keeps what the store has (uid and gid 0).
+// A perm with Regex or Glob applies to every path it matches (at or below
+// Path when Path is set), and counts its matches in Hits.
 type Perm struct {
 	Path      string `json:"path"`
 	Mode      *int64 `json:"mode,omitempty"`
 	UID       *int   `json:"uid,omitempty"`
 	GID       *int   `json:"gid,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
+	// Regex must match the whole absolute path; Glob is path.Match's.
+	Regex *regexp.Regexp `json:"-"`
+	Glob  string         `json:"-"`
+	Hits  *atomic.Int64  `json:"-"`
 }
 
-// Entry is a generated entry (not read from the store): a directory, a
-// symlink or a regular file, for instance the buildEnv-style tree of
-// copyToRoot or the Nix database. Its metadata is its own: Spec.UID and
-// Spec.GID do not apply.
+// IsPattern reports whether the perm selects paths by a pattern.
+func (p Perm) IsPattern() bool { return p.Regex != nil || p.Glob != "" }
+
+func (p Perm) matches(name string) bool {
+	if p.Path != "" && p.Path != "/" && name != p.Path && !strings.HasPrefix(name, p.Path+"/") {
+		return false
+	}
+	if p.Regex != nil {
+		return p.Regex.MatchString(name)
+	}
+	ok, _ := path.Match(p.Glob, name)
+	return ok
+}
+
+// Entry is a generated entry (not read from the store as a whole store
+// path): a directory, a symlink or a regular file, with its own mode and
+// owner (Spec.UID and Spec.GID do not apply). The image's root layer is
+// made of them: the copyToRoot tree, /etc/passwd and friends, `dirs`,
+// `files`, the Nix database (image/rootentries.go).
 type Entry struct {
 	Path     string // absolute path in the image
 	Dir      bool
 	Linkname string // symlink target when neither Dir nor File
-	// File makes a regular file holding Data.
+	// File makes a regular file holding Data, or the bytes of the host file
+	// Host when Host is set (read when the layer is written).
 	File bool
 	Data []byte
-	// Mode is the permission bits (setuid, setgid and sticky included); 0
-	// means the default, 0755 for a directory and 0644 for a file. A symlink
-	// is always 0777.
+	Host string
+	// Mode is the permission bits (with setuid, setgid, sticky); 0 means
+	// 0755 for a directory, 0644 for a file (a Host file keeps its own).
 	Mode     int64
 	UID, GID int
+	// Origin names what asked for the entry (an argument, a package), for
+	// error messages.
+	Origin string
 }
 
 // Spec is what one layer holds.
@@ -177,31 +204,54 @@ func (w *writer) parents(p string) error {
 }
 
 func (w *writer) generated(e *Entry) error {
-	h := &tar.Header{Name: path.Clean(e.Path), Mode: e.Mode, Uid: e.UID, Gid: e.GID}
+	name := path.Clean(e.Path)
 	switch {
 	case e.Dir:
-		w.seen[h.Name] = true
-		h.Typeflag = tar.TypeDir
-		if h.Mode == 0 {
-			h.Mode = 0o755
+		w.seen[name] = true
+		return w.header(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: orDefault(e.Mode, 0o755), Uid: e.UID, Gid: e.GID})
+	case e.File && e.Host != "":
+		fi, err := os.Lstat(e.Host)
+		if err != nil {
+			return fmt.Errorf("layer: %s: %w", name, err)
 		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("layer: %s: %s: %w", name, e.Host, ErrSpecial)
+		}
+		return w.fileOwned(name, e.Host, fi.Size(), orDefault(e.Mode, modeBits(fi.Mode())), e.UID, e.GID)
 	case e.File:
-		h.Typeflag, h.Size = tar.TypeReg, int64(len(e.Data))
-		if h.Mode == 0 {
-			h.Mode = 0o644
+		if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(e.Data)), Mode: orDefault(e.Mode, 0o644), Uid: e.UID, Gid: e.GID}); err != nil {
+			return err
 		}
-	default:
-		h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, e.Linkname, 0o777
-	}
-	if err := w.header(h); err != nil {
-		return err
-	}
-	if e.File {
 		if _, err := w.tw.Write(e.Data); err != nil {
-			return fmt.Errorf("layer: %s: %w", e.Path, err)
+			return fmt.Errorf("layer: %s: %w", name, err)
 		}
+		return nil
+	default:
+		return w.header(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: e.Linkname, Mode: 0o777, Uid: e.UID, Gid: e.GID})
 	}
-	return nil
+}
+
+func orDefault(m, def int64) int64 {
+	if m == 0 {
+		return def
+	}
+	return m
+}
+
+// modeBits is a file mode as a tar header's mode: permissions plus setuid,
+// setgid and sticky.
+func modeBits(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= 0o1000
+	}
+	return mode
 }
 
 // tree writes host (shown as image) and, for a directory, everything below it.
@@ -210,16 +260,7 @@ func (w *writer) tree(image, host string) error {
 	if err != nil {
 		return fmt.Errorf("layer: %w", err)
 	}
-	mode := int64(fi.Mode().Perm())
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		mode |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		mode |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		mode |= 0o1000
-	}
+	mode := modeBits(fi.Mode())
 	switch {
 	case fi.Mode().IsRegular():
 		return w.file(image, host, fi.Size(), mode)
@@ -250,6 +291,10 @@ func (w *writer) tree(image, host string) error {
 }
 
 func (w *writer) file(image, host string, size, mode int64) error {
+	return w.fileOwned(image, host, size, mode, w.uid, w.gid)
+}
+
+func (w *writer) fileOwned(image, host string, size, mode int64, uid, gid int) error {
 	// A plain blocking open: os.Open would also register the descriptor with
 	// the runtime's poller (fcntl and a failing epoll_ctl per file), a cost
 	// that dominates layers of many small files. O_NOFOLLOW: the walker saw a
@@ -260,7 +305,7 @@ func (w *writer) file(image, host string, size, mode int64) error {
 	}
 	f := os.NewFile(uintptr(fd), host)
 	defer f.Close()
-	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: image, Size: size, Mode: mode, Uid: w.uid, Gid: w.gid}); err != nil {
+	if err := w.header(&tar.Header{Typeflag: tar.TypeReg, Name: image, Size: size, Mode: mode, Uid: uid, Gid: gid}); err != nil {
 		return err
 	}
 	// A file that shrank while being read fails here rather than giving a
@@ -314,11 +359,16 @@ func LookupPerm(perms []Perm, p string) (Perm, bool) {
 type permIndex struct {
 	exact     map[string]Perm
 	recursive map[string]Perm
+	patterns  []Perm
 }
 
 func newPermIndex(perms []Perm) permIndex {
 	ix := permIndex{exact: map[string]Perm{}, recursive: map[string]Perm{}}
 	for _, p := range perms {
+		if p.IsPattern() {
+			ix.patterns = append(ix.patterns, p)
+			continue
+		}
 		clean := path.Clean(p.Path)
 		ix.exact[clean] = p
 		if p.Recursive {
@@ -328,13 +378,22 @@ func newPermIndex(perms []Perm) permIndex {
 	return ix
 }
 
-// lookup finds the perm for p: its own, else the nearest recursive one above.
+// lookup finds the perm for p: its own, else the first pattern matching it,
+// else the nearest recursive one above.
 func (ix permIndex) lookup(p string) (Perm, bool) {
-	if len(ix.exact) == 0 {
+	if len(ix.exact) == 0 && len(ix.patterns) == 0 {
 		return Perm{}, false
 	}
 	if perm, ok := ix.exact[p]; ok {
 		return perm, true
+	}
+	for _, perm := range ix.patterns {
+		if perm.matches(p) {
+			if perm.Hits != nil {
+				perm.Hits.Add(1)
+			}
+			return perm, true
+		}
 	}
 	for dir := path.Dir(p); ; dir = path.Dir(dir) {
 		if perm, ok := ix.recursive[dir]; ok {
