@@ -23,9 +23,9 @@ type baseImage struct {
 	manifest digest.Digest
 	config   v1.Image
 	// full is the base's config with Docker's fields, which are inherited too.
-	full Config
-	layers   []baseLayer
-	history  []v1.History
+	full    Config
+	layers  []baseLayer
+	history []v1.History
 }
 
 // baseLayer is one layer of the base: its descriptor (with the OCI media
