@@ -280,3 +280,75 @@ func runInDocker(t *testing.T, expr string) {
 		t.Errorf("docker run printed %q", o)
 	}
 }
+
+// TestBaseImageHostile: a base is carried as it is and dealt with where it
+// would act. Its whiteout is applied when the image is unpacked, its dot-dot
+// entry refused there; a base layer whose bytes do not match its digest fails
+// the build before anything is written.
+func TestBaseImageHostile(t *testing.T) {
+	requireE2E(t)
+	env := isolatedEnv(t)
+	makeBase := func(escape bool) string {
+		dir := filepath.Join(t.TempDir(), "base")
+		w := newLayout(t, dir)
+		lower := w.layer(append(append([]tarEntry{}, baseEntries(t)...),
+			tarEntry{name: "old/", mode: 0o755, dir: true}, tarEntry{name: "old/x", mode: 0o644, data: []byte("x")}))
+		upperEntries := []tarEntry{{name: ".wh.old", mode: 0o644}}
+		if escape {
+			upperEntries = append(upperEntries, tarEntry{name: "../../escape", mode: 0o644, data: []byte("escaped")})
+		}
+		w.image("amd64", []string{"/bin/sh"}, []desc{lower, w.layer(upperEntries)}, "base")
+		return dir
+	}
+	build := func(base string) (string, string, error) {
+		return nixBuildResult(t, fmt.Sprintf(`ociTools.buildImage { name = "on-hostile"; tag = "1"; arch = "amd64";
+  fromImage = builtins.path { path = %s; name = "base"; };
+  config.Entrypoint = [ "${busybox}/bin/sh" "-c" "/bin/cat /etc/nothing; ls /" ]; }`, base))
+	}
+	unpackTo := func(image string) (string, string, error) {
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		out, err := ocitoolsCmd(t, env, "unpack", "--platform", "linux/amd64", image, bundle)
+		return bundle, out, err
+	}
+
+	out, log, err := build(makeBase(false))
+	if err != nil {
+		t.Fatalf("nix-build on a base with a whiteout: %v\n%s", err, log)
+	}
+	bundle, msg, err := unpackTo(out)
+	if err != nil {
+		t.Fatalf("unpack: %v\n%s", err, msg)
+	}
+	if _, err := os.Lstat(filepath.Join(bundle, "rootfs/old")); !os.IsNotExist(err) {
+		t.Errorf("/old survived the base's whiteout (%v)", err)
+	}
+
+	out, log, err = build(makeBase(true))
+	if err != nil {
+		t.Fatalf("nix-build on a base with a dot-dot entry: %v\n%s", err, log)
+	}
+	bundle, msg, err = unpackTo(out)
+	if err == nil || !strings.Contains(msg, `".."`) {
+		t.Errorf("unpack of an image on a base with ../../escape: %v, want it refused\n%s", err, msg)
+	}
+	if _, err := os.Lstat(bundle); !os.IsNotExist(err) {
+		t.Errorf("the refused unpack left %s", bundle)
+	}
+
+	// The same base, its first layer's bytes changed (same size).
+	tampered := makeBase(false)
+	var idx v1.Index
+	var m v1.Manifest
+	readJSONFile(t, filepath.Join(tampered, "index.json"), &idx)
+	readJSONFile(t, filepath.Join(tampered, "blobs/sha256", idx.Manifests[0].Digest.Encoded()), &m)
+	p := filepath.Join(tampered, "blobs/sha256", m.Layers[0].Digest.Encoded())
+	data, err := os.ReadFile(p)
+	must(t, err)
+	data[len(data)/2] ^= 0xff
+	must(t, os.WriteFile(p, data, 0o644))
+	expr := fmt.Sprintf(`ociTools.buildImage { name = "on-tampered"; arch = "amd64"; fromImage = builtins.path { path = %s; name = "base"; }; config.Cmd = [ "/bin/sh" ]; }`, tampered)
+	if log := nixBuildFail(t, expr); !strings.Contains(log, "`fromImage`") || !strings.Contains(log, "layer 1") {
+		t.Errorf("a tampered base layer: the error does not name fromImage and the layer:\n%s", log)
+	}
+	wantNoOutput(t, expr)
+}

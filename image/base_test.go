@@ -173,3 +173,13 @@ func TestMergeConfig(t *testing.T) {
 		}
 	}
 }
+
+// Docker's fields are inherited too, and replaced when given.
+func TestMergeConfigDocker(t *testing.T) {
+	five := 5
+	base := Config{DockerConfig: DockerConfig{Healthcheck: &HealthConfig{Test: []string{"CMD", "true"}}, Shell: []string{"/bin/sh", "-c"}}}
+	got := mergeConfig(base, Config{DockerConfig: DockerConfig{Shell: []string{"/bin/bash", "-c"}, StopTimeout: &five}})
+	if got.Healthcheck == nil || got.Healthcheck.Test[1] != "true" || got.Shell[0] != "/bin/bash" || got.StopTimeout == nil || *got.StopTimeout != 5 {
+		t.Errorf("got %+v", got.DockerConfig)
+	}
+}
