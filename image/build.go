@@ -183,13 +183,21 @@ func plan(closure *derivation.Closure, p *parsed, root string, baseLayers int) (
 		return nil, err
 	}
 	budget := p.maxLayers - len(jobs) - baseLayers
+	var fixed []string
+	if baseLayers > 0 {
+		fixed = append(fixed, fmt.Sprintf(", the %d layers of fromImage", baseLayers))
+	}
 	if len(entries) > 0 {
 		budget--
+		fixed = append(fixed, " and the root layer")
+	}
+	if p.nixDB {
+		budget--
+		fixed = append(fixed, " and the Nix database layer")
 	}
 	if budget < 0 || (auto > 0 && budget < 1) {
-		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s%s leave no room for the %d other store paths; raise maxLayers",
-			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0],
-			map[bool]string{true: fmt.Sprintf(" and the %d layers of fromImage", baseLayers), false: ""}[baseLayers > 0], auto)
+		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
+			p.maxLayers, len(p.layers), strings.Join(fixed, ""), auto)
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
@@ -201,10 +209,18 @@ func plan(closure *derivation.Closure, p *parsed, root string, baseLayers int) (
 		return nil, err
 	}
 	for _, al := range autoLayers {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root, UID: p.nixUID, GID: p.nixGID}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
 		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: rootComment(p)})
+	}
+	if p.nixDB {
+		// Last, so that it is the top layer: nothing below can shadow it.
+		db, err := nixDBLayer(closure, jobs, p.nixUID, p.nixGID)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, db)
 	}
 	return jobs, nil
 }
