@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
+	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/options"
 )
 
@@ -61,6 +62,12 @@ type Options struct {
 	// recorded as org.opencontainers.image.base.name, where push mounts the
 	// base's layers from.
 	FromImageName string `json:"fromImageName,omitempty"`
+	// Layering names the strategy for the automatic layers ("popularity",
+	// "auto"); a list of groups never reaches the builder (nix/image.nix
+	// makes them buildLayer outputs).
+	Layering string `json:"layering,omitempty"`
+	// Stream: store only the manifest, config and stream.json (image/stream).
+	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
 	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
 	Users          []UserJSON  `json:"users,omitempty"`
@@ -135,6 +142,8 @@ type parsed struct {
 	annotations map[string]string
 	fromImage   string
 	baseName    string
+	layering    string
+	stream      bool
 
 	copyToRootMode string
 	accounts       *accounts
@@ -461,7 +470,11 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, fromImage: o.FromImage, baseName: o.FromImageName}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
+		fromImage: o.FromImage, baseName: o.FromImageName}
+	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
+		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
+	}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}
