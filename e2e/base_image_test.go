@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -351,4 +355,78 @@ func TestBaseImageHostile(t *testing.T) {
 		t.Errorf("a tampered base layer: the error does not name fromImage and the layer:\n%s", log)
 	}
 	wantNoOutput(t, expr)
+}
+
+// TestPullImageAuthTLS: pullImage and pullImageFromLock from a registry with
+// TLS (a private CA, caFile) and basic auth. Inside the sandbox the
+// credentials come from $REGISTRY_AUTH_FILE, passed as an impure variable,
+// with the file let in by extra-sandbox-paths; without it the fetch fails
+// saying that credentials are missing.
+func TestPullImageAuthTLS(t *testing.T) {
+	r := startRegistry(t, registryOpts{tls: true, auth: true})
+	env := isolatedEnv(t)
+	img := filepath.Join(t.TempDir(), "img")
+	// A new image each run: fixed-output paths already in the store are not fetched again.
+	testImage(t, img, "amd64", randomID("hello through TLS "), "v1")
+	ref := r.addr + "/sec/base:v1"
+	if out, err := ocitoolsCmd(t, env, "push", "--quiet", "--ca", r.caFile, "--creds", r.user+":"+r.pass, img, ref); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	lockOut, err := ocitoolsCmd(t, env, "lock", "--ca", r.caFile, "--creds", r.user+":"+r.pass, "--platform", "linux/amd64", ref)
+	if err != nil {
+		t.Fatalf("lock: %v\n%s", err, lockOut)
+	}
+	dir := t.TempDir()
+	must(t, os.Chmod(dir, 0o755))
+	lockFile, authFile := filepath.Join(dir, "base.lock.json"), filepath.Join(dir, "auth.json")
+	must(t, os.WriteFile(lockFile, []byte(lockOut), 0o644))
+	// Readable by the build users: the sandbox runs the fetch as one of them.
+	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.addr, base64.StdEncoding.EncodeToString([]byte(r.user+":"+r.pass)))
+	must(t, os.WriteFile(authFile, []byte(auth), 0o644))
+	var lock struct{ ImageDigest string }
+	must(t, json.Unmarshal([]byte(lockOut), &lock))
+
+	build := func(expr string, withAuth bool, extra ...string) (string, string, error) {
+		args := append([]string{nixFile(t, expr)}, nixFlags...)
+		args = append(args, extra...)
+		cmd := exec.Command("nix-build", args...)
+		cmd.Env = append(os.Environ(), "REGISTRY_AUTH_FILE=")
+		if withAuth {
+			cmd.Env = append(cmd.Env, "REGISTRY_AUTH_FILE="+authFile)
+			cmd.Args = append(cmd.Args, "--option", "extra-sandbox-paths", authFile)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return strings.TrimSpace(stdout.String()), stderr.String(), err
+	}
+	locked := fmt.Sprintf(`ociTools.pullImageFromLock { lockFile = %s; caFile = %s; }`, lockFile, r.caFile)
+	if _, log, err := build(locked, false); err == nil || !strings.Contains(log, "asks for credentials") {
+		t.Errorf("pullImageFromLock without credentials: %v, want a failure saying credentials are missing\n%s", err, log)
+	}
+	out, log, err := build(locked, true)
+	if err != nil {
+		t.Fatalf("pullImageFromLock with $REGISTRY_AUTH_FILE: %v\n%s", err, log)
+	}
+	if o, err := ocitoolsCmd(t, env, "validate", out); err != nil {
+		t.Errorf("validate: %v\n%s", err, o)
+	}
+	pull := func(hash string) string {
+		return fmt.Sprintf(`ociTools.pullImage { imageName = "%s/sec/base"; imageDigest = "%s"; tag = "v1"; caFile = %s; hash = "%s"; }`, r.addr, lock.ImageDigest, r.caFile, hash)
+	}
+	_, log, _ = build(pull(""), true)
+	m := gotHashRe.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("pullImage with hash = \"\" does not say the hash:\n%s", log)
+	}
+	out2, log, err := build(pull(m[1]), true)
+	if err != nil {
+		t.Fatalf("pullImage: %v\n%s", err, log)
+	}
+	var a, b v1.Index
+	readJSONFile(t, filepath.Join(out, "index.json"), &a)
+	readJSONFile(t, filepath.Join(out2, "index.json"), &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("pullImage and pullImageFromLock name different images:\n%+v\n%+v", a, b)
+	}
 }
