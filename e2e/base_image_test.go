@@ -430,3 +430,27 @@ func TestPullImageAuthTLS(t *testing.T) {
 		t.Errorf("pullImage and pullImageFromLock name different images:\n%+v\n%+v", a, b)
 	}
 }
+
+// TestPullImageNixErrors: pullImage's and pullImageFromLock's arguments are
+// checked at evaluation, naming the argument.
+func TestPullImageNixErrors(t *testing.T) {
+	requireE2E(t)
+	d := "sha256:" + strings.Repeat("a", 64)
+	lock := filepath.Join(t.TempDir(), "old.lock.json")
+	must(t, os.WriteFile(lock, []byte(`{"version":7}`), 0o644))
+	for _, tc := range []struct{ expr, want string }{
+		{`ociTools.pullImage { imageDigest = "` + d + `"; hash = ""; }`, "pullImage: `imageName` is required"},
+		{`ociTools.pullImage { imageName = "r.example/a"; hash = ""; }`, "pullImage: `imageDigest` is required"},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "latest"; hash = ""; }`, "`imageDigest` must be \"sha256:\""},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; }`, "give `hash`"},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; hash = ""; platform = "amd64"; }`, "`platform` must be \"os/arch\""},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; hash = ""; digest = "x"; }`, "unknown argument `digest`"},
+		{`ociTools.pullImage { imageName = "A"; imageDigest = "` + d + `"; hash = ""; }`, "must be REGISTRY[:PORT]/REPOSITORY"},
+		{`ociTools.pullImageFromLock ` + lock, "is not a version 1 lock file"},
+		{`ociTools.buildImage { name = "x"; fromImage = 3; }`, "`fromImage` must be an OCI image layout"},
+	} {
+		if log := nixBuildFail(t, tc.expr); !strings.Contains(log, tc.want) {
+			t.Errorf("%s: the error does not say %q:\n%s", tc.expr, tc.want, log)
+		}
+	}
+}
