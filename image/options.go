@@ -54,6 +54,13 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// FromImage is an OCI image layout whose image the new one is built on
+	// (its layers first, its config inherited); "" for none.
+	FromImage string `json:"fromImage,omitempty"`
+	// FromImageName is the base's registry reference, when known (pullImage):
+	// recorded as org.opencontainers.image.base.name, where push mounts the
+	// base's layers from.
+	FromImageName string `json:"fromImageName,omitempty"`
 	// Layering names the strategy for the automatic layers (known.json's
 	// layeringStrategies); a list of groups never reaches the builder
 	// (nix/image.nix makes them buildLayer outputs).
@@ -142,6 +149,8 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	fromImage   string
+	baseName    string
 	layering    string
 	stream      bool
 
@@ -462,7 +471,8 @@ func parseOptions(data []byte, system string) (*parsed, error) {
 	if o.Tag == nil {
 		return nil, errors.New("`tag` is null: the builder needs a tag (nix/image.nix derives one from the inputs)")
 	}
-	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream}
+	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
+		fromImage: o.FromImage, baseName: o.FromImageName}
 	var err error
 	if p.config, err = ParseConfig(o.Config); err != nil {
 		return nil, err

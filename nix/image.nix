@@ -112,6 +112,17 @@ let
   groupLayers = attrs:
     builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; compression = arg attrs "compression"; }) ]) [ ] (groupsOf attrs);
 
+  # fromImage: a base whose platform is known at evaluation (pullImage's
+  # ociPlatform) must be this image's; a locked base's layers count against
+  # maxLayers.
+  goArch = a: table.known.archAliases.${a} or a;
+  showPlatform = p: "${p.os}/${p.architecture}${if p ? variant then "/${p.variant}" else ""}";
+  baseOf = attrs: if isAttrs (attrs.fromImage or null) then attrs.fromImage else { };
+  platformError = attrs: mine:
+    let bp = (baseOf attrs).ociPlatform or null; in
+    if bp == null || (bp.os == mine.os && bp.architecture == mine.architecture) then null
+    else "`fromImage` ${(baseOf attrs).imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
+
   # dockerTools' spellings become ours (the table's nixOnly rows); both
   # spellings at once is an error.
   dockerAliases = { contents = "copyToRoot"; architecture = "arch"; compressor = "compression"; };
@@ -142,13 +153,15 @@ let
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (arg attrs "files");
       perms = arg attrs "perms";
       layeringGroups = groupsOf attrs;
-      fixed = length layers + 1 + (if nixDB then 1 else 0);
+      baseLayers = (baseOf attrs).ociLayerCount or 0;
+      fixed = length layers + 1 + (if nixDB then 1 else 0) + baseLayers;
+      platform = { os = arg attrs "os"; architecture = goArch (attrs.arch or defaultArch); };
       max = arg attrs "maxLayers";
       error = firstError [
         # Equal is fine when the explicit layers hold the whole closure; only
         # the builder can tell.
         (layeringError layeringGroups)
-        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
+        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
         (if (nixUid != 0 || nixGid != 0) && !nixDB then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`" else null)
         (if (nixUid != 0 || nixGid != 0) && layers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
         (usersError users)
@@ -157,6 +170,7 @@ let
         (firstError (imap (entryError "files") files))
         (firstError (imap permError perms))
         (configUserError users groups (config.User or ""))
+        (platformError attrs platform)
       ];
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
@@ -186,7 +200,12 @@ let
         # Left out when not given, so that earlier images keep their
         # derivations; a list of groups became `layers` above.
         // (if arg attrs "stream" then { stream = true; } else { })
-        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { })
+        # A base and, when pulled, its registry name (push mounts its layers from there).
+        // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
+        // (if (baseOf attrs) ? imageDigest
+           then { fromImageName = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
+           else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -200,6 +219,7 @@ let
     else finishImage (drv // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
+      ociPlatform = platform;
       meta = { description = "OCI image layout ${name}:${tag}"; } // (attrs0.meta or { });
     });
 

@@ -25,7 +25,8 @@ let
       merged = base // removeAttrs row [ "like" ];
     in
     merged // { types = (if merged ? shape then known.shapes.${merged.shape} else { }) // (merged.types or { }); };
-  rows = fn: listToAttrs (map (n: { name = n; value = resolve fn n; }) (attrNames (rawTable fn)));
+  # The rows a caller may give (internal ones are the wrapper's own).
+  rows = fn: listToAttrs (filter (r: !(r.value.internal or false)) (map (n: { name = n; value = resolve fn n; }) (attrNames (rawTable fn))));
 
   knownNames = l: let v = known.${l}; in if isList v then v else attrNames v;
 

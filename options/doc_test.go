@@ -94,6 +94,9 @@ func renderRow(name string, a Argument) string {
 	if a.NixOnly {
 		nix = " (Nix only: not passed to the builder)"
 	}
+	if a.Internal {
+		nix = " (set by the wrapper, not given)"
+	}
 	if a.Refuse != "" {
 		accepts, def = []string{"nothing: not supported: " + a.Refuse}, "not supported"
 	}

@@ -29,6 +29,8 @@ type Argument struct {
 	Like string `json:"like"`
 	// Aliases are other spellings a typo suggestion points to this row from.
 	Aliases []string `json:"aliases"`
+	// Internal arguments are set by the Nix wrapper, not by its caller.
+	Internal bool `json:"internal"`
 	// Refuse, when set, refuses every value: why the argument is not supported.
 	Refuse string `json:"refuse"`
 	// Examples are accepted by both sides, Refused refused by both,
