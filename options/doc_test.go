@@ -54,6 +54,8 @@ var docSections = []struct{ table, title, intro string }{
 	{"healthcheck", "`config.Healthcheck`", "Docker's health check."},
 	{"buildLayer", "buildLayer", "One layer shared by the images that list it ([buildImage.md](buildImage.md))."},
 	{"buildIndex", "buildIndex", "A multi-arch image index ([registry.md](registry.md))."},
+	{"pullImage", "pullImage", "A base image from a registry, one fixed-output derivation ([registry.md](registry.md))."},
+	{"pullImageFromLock", "pullImageFromLock", "A base image from a lock file written by `ocitools lock`, each blob its own fixed-output derivation ([registry.md](registry.md))."},
 	{"archive", "archive (toArchive, toOCIArchive)", "One file for `docker load` and `podman load` ([buildImage.md](buildImage.md)): toArchive image and toOCIArchive image are archive { inherit image; } and archive { inherit image; ociOnly = true; }."},
 }
 
