@@ -454,3 +454,29 @@ func TestPullImageNixErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFromBuildImage: a buildImage result is a base too (its blobs are
+// linked, not copied), and ocitools run runs the image built on it; a base
+// built for another architecture is refused at evaluation, naming both.
+func TestFromBuildImage(t *testing.T) {
+	requireE2E(t)
+	expr := `let
+  base = ociTools.buildImage { name = "base"; tag = "b"; arch = "amd64"; copyToRoot = [ busybox ]; config.Env = [ "PATH=/bin" "FROM_BASE=yes" ]; };
+  hello = writeScript "hello" "#!/bin/sh\necho from-app $FROM_BASE; ls /bin/busybox\n";
+in ociTools.buildImage { name = "app"; tag = "a"; arch = "amd64"; fromImage = base; config.Entrypoint = [ "${hello}" ]; }`
+	out := nixBuild(t, expr)
+	if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+		t.Errorf("an image on a base is not reproducible (nix-build --check): %v\n%s", err, log)
+	}
+	if o, err := ocitoolsCmd(t, nil, "validate", out); err != nil {
+		t.Errorf("validate: %v\n%s", err, o)
+	}
+	o, err := exec.Command(ocitoolsBin, "run", out).CombinedOutput()
+	if err != nil || !strings.Contains(string(o), "from-app yes\n/bin/busybox\n") {
+		t.Errorf("ocitools run: %v\n%s", err, o)
+	}
+	wrong := `ociTools.buildImage { name = "app"; arch = "amd64"; fromImage = ociTools.buildImage { name = "base"; arch = "aarch64"; config.Cmd = [ "/bin/sh" ]; }; config.Cmd = [ "/bin/sh" ]; }`
+	if log := nixBuildFail(t, wrong); !strings.Contains(log, "`fromImage` base is an image for linux/arm64, but this image is for linux/amd64") {
+		t.Errorf("a base for arm64 under an amd64 image: the error does not name both:\n%s", log)
+	}
+}

@@ -28,6 +28,10 @@ func TestArgumentTablesBothSides(t *testing.T) {
 			Wrap: func(name string, v json.RawMessage) (string, json.RawMessage) {
 				return "perms", mustJSON(t, []map[string]json.RawMessage{{"path": json.RawMessage(`"/x"`), name: v}})
 			}},
+		{Table: "planLayers", Function: "planLayers", NixBase: `{}`, GoBase: `{}`, Go: func(args []byte) error {
+			var o PlanOptions
+			return options.TableOf("planLayers").Decode(args, &o)
+		}},
 		{Table: "buildLayer", Function: "buildLayer", NixBase: `{"deps":[` + dep + `]}`, GoBase: `{}`, Go: layer},
 	} {
 		t.Run(s.Table, func(t *testing.T) { tabletest.Run(t, s) })

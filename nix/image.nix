@@ -111,6 +111,29 @@ let
   layeringError = groups: firstError (imap (i: g: if g == [ ] || !(all isStringLike g) then "`layering` element ${toString i} must be a non-empty list of packages (one group, one layer)" else null) groups);
   groupLayers = attrs:
     builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; compression = arg attrs "compression"; }) ]) [ ] (groupsOf attrs);
+  # layering = "auto-derivations": the "auto" groups, planned by a derivation
+  # that compresses nothing and read at evaluation (import from derivation),
+  # each built by a layer derivation of its own. A group's derivation depends
+  # only on its paths (their strings lose the plan's context, and get their
+  # own back), so a new app rebuilds the plan and its own group, and Nix
+  # reuses every other group's compressed layer.
+  plannedLayers = { roots, explicit, budget, compression, baseName }:
+    let
+      plan = derivation {
+        name = "${baseName}-layer-plan";
+        inherit system builder;
+        args = [ "plan-layers" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        outputs = [ "out" ];
+        plan = { maxLayers = budget; layers = map (l: "${l}") explicit; };
+      };
+      groups = (builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}"))).groups;
+      own = p: let q = builtins.unsafeDiscardStringContext p; in builtins.appendContext q { ${q} = { path = true; }; };
+      layer = g: layerDerivation "oci-layer" (map own g)
+        { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
+    in
+    map layer groups;
 
   # fromImage: a base whose platform is known at evaluation (pullImage's
   # ociPlatform) must be this image's; a locked base's layers count against
@@ -146,7 +169,13 @@ let
       # The config as given: the builder normalises it (image/options.go).
       config = arg attrs "config";
       copyToRoot = pathList (arg attrs "copyToRoot");
-      layers = arg attrs "layers" ++ groupLayers attrs;
+      explicitLayers = arg attrs "layers" ++ groupLayers attrs;
+      layers = explicitLayers ++ (if (attrs.layering or null) != "auto-derivations" then [ ] else plannedLayers {
+        inherit roots baseName;
+        explicit = explicitLayers;
+        budget = max - length explicitLayers - 1 - (if nixDB then 1 else 0) - baseLayers;
+        compression = arg attrs "compression";
+      });
       users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (arg attrs "users"));
       groups = arg attrs "groups";
       dirs = map normDir (arg attrs "dirs");
@@ -154,16 +183,16 @@ let
       perms = arg attrs "perms";
       layeringGroups = groupsOf attrs;
       baseLayers = (baseOf attrs).ociLayerCount or 0;
-      fixed = length layers + 1 + (if nixDB then 1 else 0) + baseLayers;
+      fixed = length explicitLayers + 1 + (if nixDB then 1 else 0) + baseLayers;
       platform = { os = arg attrs "os"; architecture = goArch (attrs.arch or defaultArch); };
       max = arg attrs "maxLayers";
       error = firstError [
         # Equal is fine when the explicit layers hold the whole closure; only
         # the builder can tell.
         (layeringError layeringGroups)
-        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length layers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
+        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length explicitLayers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
         (if (nixUid != 0 || nixGid != 0) && !nixDB then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`" else null)
-        (if (nixUid != 0 || nixGid != 0) && layers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
+        (if (nixUid != 0 || nixGid != 0) && explicitLayers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
         (usersError users)
         (groupsError groups)
         (firstError (imap (entryError "dirs") dirs))
@@ -174,7 +203,7 @@ let
       ];
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
-      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
       baseName = let parts = filter isString (split "/" name); in elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -200,7 +229,7 @@ let
         # Left out when not given, so that earlier images keep their
         # derivations; a list of groups became `layers` above.
         // (if arg attrs "stream" then { stream = true; } else { })
-        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { })
+        // (if isString (attrs.layering or null) then { layering = if attrs.layering == "auto-derivations" then "auto" else attrs.layering; } else { })
         # A base and, when pulled, its registry name (push mounts its layers from there).
         // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
         // (if (baseOf attrs) ? imageDigest
@@ -227,25 +256,26 @@ let
     assert checked "buildLayer" attrs;
     let
       layerArg = table.arg "buildLayer" attrs;
-      deps = pathList attrs.deps;
       perms = layerArg "perms";
       error = firstError (imap permError perms);
     in
     if error != null then throw "buildLayer: ${error}"
-    else derivation
-      {
-        name = layerArg "name";
-        inherit system builder;
-        args = [ "build-layer" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = closureRoots deps;
-        outputs = [ "out" ];
-        layer = {
-          layers = pathList (layerArg "layers");
-          perms = permsOf perms;
-          compression = layerArg "compression";
-        };
-      } // { ociLayer = true; ociLayerRoots = closureRoots deps; };
+    else layerDerivation (layerArg "name") (closureRoots (pathList attrs.deps)) {
+      layers = pathList (layerArg "layers");
+      perms = permsOf perms;
+      compression = layerArg "compression";
+    };
+
+  # One build-layer derivation: the layer of roots' closure (or of exactly
+  # layer.paths), with its arguments in the "layer" structured attribute.
+  layerDerivation = name: roots: layer: derivation {
+    inherit name system builder layer;
+    args = [ "build-layer" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = roots;
+    outputs = [ "out" ];
+  } // { ociLayer = true; ociLayerRoots = roots; };
+
   # streamImage: buildImage { stream = true; }: the store keeps the manifest,
   # the config and stream.json; push, copy, archive and unpack make the
   # layers again (docs/buildImage.md, "Streamed images").

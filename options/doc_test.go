@@ -53,6 +53,7 @@ var docSections = []struct{ table, title, intro string }{
 	{"file", "an element of `files`", "A file of the root layer: exactly one of text, source and symlink."},
 	{"healthcheck", "`config.Healthcheck`", "Docker's health check."},
 	{"buildLayer", "buildLayer", "One layer shared by the images that list it ([buildImage.md](buildImage.md))."},
+	{"planLayers", "plan-layers (internal)", "The arguments nix/image.nix gives the layer plan of layering = \"auto-derivations\"; no caller gives them."},
 	{"buildIndex", "buildIndex", "A multi-arch image index ([registry.md](registry.md))."},
 	{"pullImage", "pullImage", "A base image from a registry, one fixed-output derivation ([registry.md](registry.md))."},
 	{"pullImageFromLock", "pullImageFromLock", "A base image from a lock file written by `ocitools lock`, each blob its own fixed-output derivation ([registry.md](registry.md))."},
