@@ -56,7 +56,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		var rc io.ReadCloser
 		var err error
 		// A manifest is small: a body that trickles gets the stall deadline whole.
-		mctx, cancel := context.WithTimeout(ctx, o.stall())
+		mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
 		defer cancel()
 		root, rc, err = repo.Manifests().FetchReference(mctx, ref.Reference())
 		if err != nil {
@@ -64,7 +64,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		}
 		defer rc.Close()
 		data, err = readManifest(rc, root)
-		return err
+		return o.nameDeadline(mctx, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
@@ -181,7 +181,7 @@ func (p *puller) manifest(ctx context.Context, desc ocispec.Descriptor, data []b
 			}
 			var cdata []byte
 			err := withRetry(ctx, p.o.attempts(), func() error {
-				mctx, cancel := context.WithTimeout(ctx, p.o.stall())
+				mctx, cancel := withTimeout(ctx, p.o.stall(), "manifest", "--stall-timeout")
 				defer cancel()
 				rc, err := p.repo.Manifests().Fetch(mctx, c)
 				if err != nil {
@@ -189,7 +189,7 @@ func (p *puller) manifest(ctx context.Context, desc ocispec.Descriptor, data []b
 				}
 				defer rc.Close()
 				cdata, err = readManifest(rc, c)
-				return err
+				return p.o.nameDeadline(mctx, err)
 			})
 			if err != nil {
 				return fmt.Errorf("manifest %s: %w", c.Digest, explain(p.ref, err))
@@ -258,7 +258,7 @@ func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
 		}
 		if err != nil {
 			if context.Cause(actx) == errStalled {
-				return fmt.Errorf("%w: no progress for %s", errStalled, p.o.stall())
+				return p.o.nameDeadline(ctx, errStalled)
 			}
 			return err
 		}

@@ -12,11 +12,21 @@ import (
 	"syscall"
 )
 
-// Limits for the files ocitools reads from a bundle. A generated config.json is
-// a few KiB and closure.json about 200 bytes per store path.
+// Limits for the files ocitools reads, each named once. A generated
+// config.json is a few KiB and closure.json about 200 bytes per store path;
+// the registry client reads credentials, a CA bundle and its blob location
+// record.
 const (
+	// ConfigLimit bounds a bundle's config.json, read by run, validate and
+	// verify, and written by unpack (which refuses a bigger one).
 	ConfigLimit   = 4 << 20
 	ManifestLimit = 64 << 20
+	// AuthLimit bounds a docker/podman credentials file.
+	AuthLimit = 1 << 20
+	// CALimit bounds the PEM bundle of --ca.
+	CALimit = 4 << 20
+	// BlobCacheLimit bounds the registry's record of blob locations.
+	BlobCacheLimit = 64 << 20
 )
 
 // Regular reads the regular file at path, at most limit bytes. A symlink as
