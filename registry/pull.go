@@ -13,6 +13,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/internal/partial"
 )
 
 // Pull fetches ref (a manifest, or an index with every image it lists) into
@@ -34,9 +36,15 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	}
 	prog := o.progress()
 	defer prog.Close()
-	parent := filepath.Dir(filepath.Clean(dir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".pull-")
+	// .DIR.pull-X beside dir, locked while this pull lives: one that
+	// SIGKILL stopped is reclaimed by the next pull in the same directory.
+	part, err := partial.Create(dir, ".pull-", "pull", os.RemoveAll, errWriter)
 	if err != nil {
+		return nil, fmt.Errorf("pull into %s: %w", dir, err)
+	}
+	defer part.Release()
+	tmp := part.Path
+	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("pull into %s: %w", dir, err)
 	}
 	ok := false
@@ -45,9 +53,6 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
 	p := &puller{repo: repo, dir: tmp, ref: ref, o: &o, prog: prog, seen: map[digest.Digest]bool{}}
 
 	var root ocispec.Descriptor

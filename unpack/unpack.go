@@ -26,6 +26,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ocitools/ocitools/internal/partial"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/spec"
 )
@@ -127,8 +128,15 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 
 	// The temporary directory is beside the bundle, so the final rename
 	// stays in one file system; it is private (0700) until complete.
-	tmp, err := os.MkdirTemp(filepath.Dir(bundle), "."+filepath.Base(bundle)+".unpack-")
+	// A partial output (internal/partial): what an unpack killed with
+	// SIGKILL left is reclaimed by the next one beside the same bundle.
+	part, err := partial.Create(bundle, ".unpack-", "unpack", removeTree, o.Log)
 	if err != nil {
+		return nil, fmt.Errorf("creating a temporary directory beside %s: %w", o.Bundle, err)
+	}
+	defer part.Release()
+	tmp := part.Path
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("creating a temporary directory beside %s: %w", o.Bundle, err)
 	}
 	defer func() {
