@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ocitools/ocitools/internal/readfile"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/layout"
@@ -37,45 +36,6 @@ func Validate(s *specs.Spec, rootfs string) []error {
 		errs = append(errs, checkRootfs(s, rootfs)...)
 	}
 	return errs
-}
-
-// ValidateBundle reads BUNDLE/config.json and validates it against its rootfs.
-// The schema sees the file's own bytes (a null that decoding would drop still
-// counts), and a field the runtime spec does not define is an error.
-func ValidateBundle(bundle string) []error {
-	cfgPath := filepath.Join(bundle, layout.ConfigFile)
-	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
-	if err != nil {
-		return []error{fmt.Errorf("reading the configuration: %w", err)}
-	}
-	errs := schemaCheck(data)
-	errs = append(errs, duplicateKeys(data)...)
-	var s specs.Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		// The schema already reported type errors; report what it cannot.
-		if strings.Contains(err.Error(), "unknown field") {
-			errs = append(errs, fmt.Errorf("%s: %v (runtime-spec %s does not define it)", cfgPath, err, specs.Version))
-		} else if len(errs) == 0 {
-			errs = append(errs, fmt.Errorf("%s: %w", cfgPath, err))
-		}
-		var loose specs.Spec
-		if json.Unmarshal(data, &loose) != nil {
-			return errs
-		}
-		s = loose
-	}
-	errs = append(errs, checkConfig(&s)...)
-	if s.Root == nil || s.Root.Path != layout.RootfsDir {
-		return errs // checkConfig said why
-	}
-	// Lstat: a rootfs that is a symlink would lead out of the bundle.
-	rootfs := filepath.Join(bundle, layout.RootfsDir)
-	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
-		return append(errs, fmt.Errorf("root.path %q: %s is not a directory (a symlink is not followed)", s.Root.Path, rootfs))
-	}
-	return append(errs, checkRootfs(&s, rootfs)...)
 }
 
 // checkOwnCopies checks that each bind of the bundle's own copy of a store
@@ -361,23 +321,14 @@ func kindOf(m fs.FileMode) string {
 	return "special file"
 }
 
-// hostPath maps a clean container path to where it is on this machine.
+// hostPath maps a clean container path to where it is on this machine,
+// through the mount that covers it (CoveringMount).
 func (r *resolver) hostPath(p string) (string, error) {
-	best := -1
-	for i, m := range r.mounts {
-		d := path.Clean(m.Destination)
-		if d == "/" || (p != d && !strings.HasPrefix(p, d+"/")) {
-			continue
-		}
-		// The deepest mount wins; among equals, the later one (it is on top).
-		if best < 0 || len(d) >= len(path.Clean(r.mounts[best].Destination)) {
-			best = i
-		}
-	}
-	if best < 0 {
+	mp, _ := CoveringMount(r.mounts, p)
+	if mp == nil {
 		return filepath.Join(r.rootfs, filepath.FromSlash(p)), nil
 	}
-	m := r.mounts[best]
+	m := *mp
 	d := path.Clean(m.Destination)
 	if !IsBind(m) {
 		return "", fmt.Errorf("%s is inside the %s mount at %s, which hides the rootfs there and starts empty", p, m.Type, d)
