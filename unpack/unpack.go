@@ -27,14 +27,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ocitools/ocitools/internal/partial"
+	bundlelayout "github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/spec"
-)
-
-// Bundle layout, as buildContainer's.
-const (
-	ConfigFile = "config.json"
-	RootfsDir  = "rootfs"
 )
 
 // Options of one unpack.
@@ -146,7 +141,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 			}
 		}
 	}()
-	rootfs := filepath.Join(tmp, RootfsDir)
+	rootfs := filepath.Join(tmp, bundlelayout.RootfsDir)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", rootfs, err)
 	}
@@ -176,7 +171,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if errs := spec.Validate(cfg, rootfs); len(errs) > 0 {
 		return nil, fmt.Errorf("the unpacked image would not start:\n  %w", errors.Join(errs...))
 	}
-	if err := writeConfig(filepath.Join(tmp, ConfigFile), cfg); err != nil {
+	if err := writeConfig(filepath.Join(tmp, bundlelayout.ConfigFile), cfg); err != nil {
 		return nil, err
 	}
 	// As root the bundle holds the image's set-id files and its owners'
@@ -315,10 +310,10 @@ func placeMountPoints(r *root, cfg *specs.Spec) error {
 func writeConfig(p string, cfg *specs.Spec) error {
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", ConfigFile, err)
+		return fmt.Errorf("encoding %s: %w", bundlelayout.ConfigFile, err)
 	}
 	if err := os.WriteFile(p, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigFile, err)
+		return fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
 	}
 	return nil
 }
