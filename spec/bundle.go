@@ -110,3 +110,19 @@ func describeJSONError(data []byte, err error) string {
 	}
 	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
 }
+
+// EncodeConfig is config.json's content for cfg, as bundle and unpack
+// write it; path names the file in the error. Past readfile.ConfigLimit it
+// is refused with the message run and validate would give reading it: what
+// a writer makes, its readers accept.
+func EncodeConfig(path string, cfg *specs.Spec) ([]byte, error) {
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", path, err)
+	}
+	data = append(data, '\n')
+	if err := readfile.CheckSize(path, int64(len(data)), readfile.ConfigLimit); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

@@ -13,7 +13,6 @@ package unpack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,14 +164,19 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
+	// Refused as run and validate would refuse the bundle (its size).
+	cfgData, err := spec.EncodeConfig(filepath.Join(o.Bundle, bundlelayout.ConfigFile), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
 	if err := placeMountPoints(r, cfg); err != nil {
 		return nil, err
 	}
 	if errs := spec.Validate(cfg, rootfs); len(errs) > 0 {
 		return nil, fmt.Errorf("the unpacked image would not start:\n  %w", errors.Join(errs...))
 	}
-	if err := writeConfig(filepath.Join(tmp, bundlelayout.ConfigFile), cfg); err != nil {
-		return nil, err
+	if err := os.WriteFile(filepath.Join(tmp, bundlelayout.ConfigFile), cfgData, 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
 	}
 	// As root the bundle holds the image's set-id files and its owners'
 	// private files: only root may enter it. A user's bundle is its own.
@@ -307,13 +311,3 @@ func placeMountPoints(r *root, cfg *specs.Spec) error {
 	return nil
 }
 
-func writeConfig(p string, cfg *specs.Spec) error {
-	data, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", bundlelayout.ConfigFile, err)
-	}
-	if err := os.WriteFile(p, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
-	}
-	return nil
-}

@@ -1,11 +1,13 @@
 package unpack
 
 import (
+	"github.com/ocitools/ocitools/internal/readfile"
 	bundlelayout "github.com/ocitools/ocitools/layout"
 
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -797,5 +799,31 @@ func TestSkipKindsBounded(t *testing.T) {
 	}
 	if len(res.Skipped) != maxSkipKinds+1 || total != 100 || res.Skipped[maxSkipKinds].What != "other kinds of entries and attributes" {
 		t.Errorf("%d kinds, %d skipped; want %d kinds and 100", len(res.Skipped), total, maxSkipKinds+1)
+	}
+}
+
+// An image config whose Env or Cmd would make config.json bigger than run
+// and validate read is refused by unpack, with their limit and message, and
+// nothing is left.
+func TestConfigTooBig(t *testing.T) {
+	big := strings.Repeat("x", readfile.ConfigLimit)
+	for name, c := range map[string]ocispec.ImageConfig{
+		"env": {Cmd: []string{"/bin/sh"}, Env: []string{"BIG=" + big}},
+		"cmd": {Cmd: []string{"/bin/sh", big}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			im := img(L{Entries: []E{{Name: "bin/sh", Body: "#!", Mode: 0o755}}})
+			im.Config = c
+			w := newWorld(t)
+			w.layout(t, im)
+			_, err := w.unpack(t, Options{})
+			want := fmt.Sprintf("more than the %d bytes allowed", readfile.ConfigLimit)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), bundlelayout.ConfigFile+" is ") {
+				t.Fatalf("got %v, want the config.json size refusal (%s)", err, want)
+			}
+			if ents, _ := os.ReadDir(w.out); len(ents) != 0 {
+				t.Errorf("left %v", ents)
+			}
+		})
 	}
 }

@@ -43,6 +43,16 @@ func Following(path string, limit int64) ([]byte, error) {
 	return read(path, limit, 0)
 }
 
+// CheckSize refuses size past limit with the message a reader gives, so
+// that a writer (unpack writing config.json) refuses what its readers would,
+// in the same words.
+func CheckSize(path string, size, limit int64) error {
+	if size > limit {
+		return fmt.Errorf("%s is %d bytes, more than the %d bytes allowed", path, size, limit)
+	}
+	return nil
+}
+
 func read(path string, limit int64, flags int) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|flags, 0)
 	if err != nil {
@@ -59,8 +69,8 @@ func read(path string, limit int64, flags int) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (mode %s): refusing to read it", path, fi.Mode().Type())
 	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d bytes allowed", path, fi.Size(), limit)
+	if err := CheckSize(path, fi.Size(), limit); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
