@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ocitools/ocitools/internal/resolve"
 	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/options"
 )
@@ -286,8 +287,6 @@ type resolver struct {
 // errTrusted ends resolution at a bind source that is not on this machine.
 var errTrusted = errors.New("trusted")
 
-const maxSymlinks = 40 // as the kernel's limit on nested symlinks
-
 func (r *resolver) executable(p string) error {
 	host, fi, err := r.resolve(p)
 	if errors.Is(err, errTrusted) {
@@ -344,73 +343,38 @@ func (r *resolver) hostPath(p string) (string, error) {
 	return filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(p, d))), nil
 }
 
-// resolve follows p component by component inside the container's view and
-// returns the host path of the final file and its Lstat.
+// resolve follows p inside the container's view (resolve.Path, through
+// hostPath's mounts) and returns the host path of the final file and its
+// Lstat.
 func (r *resolver) resolve(p string) (string, fs.FileInfo, error) {
-	todo := splitPath(p)
-	cur := "/"
-	hops := 0
-	for len(todo) > 0 {
-		part := todo[0]
-		todo = todo[1:]
-		if part == ".." {
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, part)
-		host, err := r.hostPath(next)
+	var host string
+	var fi fs.FileInfo
+	_, _, err := resolve.Path(p, func(q string) (resolve.Node, error) {
+		h, err := r.hostPath(q)
 		if err != nil {
-			return "", nil, err
+			return resolve.Node{}, err
 		}
-		fi, err := os.Lstat(host)
+		info, err := os.Lstat(h)
+		if errors.Is(err, fs.ErrNotExist) {
+			return resolve.Node{}, fmt.Errorf("%s does not exist in the rootfs (is its package in the closure?)", q)
+		}
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return "", nil, fmt.Errorf("%s does not exist in the rootfs (is its package in the closure?)", next)
-			}
-			return "", nil, fmt.Errorf("%s: %w", next, err)
+			return resolve.Node{}, fmt.Errorf("%s: %w", q, err)
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			hops++
-			if hops > maxSymlinks {
-				return "", nil, fmt.Errorf("%s: too many levels of symbolic links", p)
+		n := resolve.Node{Dir: info.IsDir()}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if n.Target, err = os.Readlink(h); err != nil {
+				return resolve.Node{}, fmt.Errorf("%s: %w", q, err)
 			}
-			target, err := os.Readlink(host)
-			if err != nil {
-				return "", nil, fmt.Errorf("%s: %w", next, err)
-			}
-			if strings.HasPrefix(target, "/") {
-				cur = "/"
-			}
-			todo = append(splitPath(target), todo...)
-			continue
+			n.Symlink = true
 		}
-		if len(todo) > 0 && !fi.IsDir() {
-			return "", nil, fmt.Errorf("%s is not a directory", next)
-		}
-		cur = next
-		if len(todo) == 0 {
-			return host, fi, nil
-		}
-	}
-	host, err := r.hostPath(cur)
+		host, fi = h, info // the last answer is the final path's
+		return n, nil
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	fi, err := os.Lstat(host)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", cur, err)
-	}
 	return host, fi, nil
-}
-
-func splitPath(p string) []string {
-	var out []string
-	for _, c := range strings.Split(p, "/") {
-		if c != "" && c != "." {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 func quotedList(list []string) string {
