@@ -11,7 +11,7 @@ import (
 	"github.com/ocitools/ocitools/registry/registrytest"
 )
 
-func hostilePull(t *testing.T, ctx context.Context, s *registrytest.Server, o Options) (error, time.Duration) {
+func hostilePull(t *testing.T, ctx context.Context, s *registrytest.Server, o Options) (time.Duration, error) {
 	t.Helper()
 	ref, err := ParseRef(s.Host + "/hostile:v1")
 	if err != nil {
@@ -29,7 +29,7 @@ func hostilePull(t *testing.T, ctx context.Context, s *registrytest.Server, o Op
 		t.Errorf("pull left %s behind", left[0].Name())
 	}
 	t.Logf("after %s: %v", took, err)
-	return err, took
+	return took, err
 }
 
 // A blob whose headers never arrive takes the response-headers deadline
@@ -37,7 +37,7 @@ func hostilePull(t *testing.T, ctx context.Context, s *registrytest.Server, o Op
 // and the error names the deadline and its flag.
 func TestHostileHeadersNeverArrive(t *testing.T) {
 	s := registrytest.New(t, registrytest.NoHeaders)
-	err, took := hostilePull(t, context.Background(), s, Options{Headers: 300 * time.Millisecond})
+	took, err := hostilePull(t, context.Background(), s, Options{Headers: 300 * time.Millisecond})
 	if n := s.Count("layer"); n != 1 {
 		t.Errorf("%d requests for the layer, want 1", n)
 	}
@@ -56,7 +56,7 @@ func TestHostileHeadersNeverArrive(t *testing.T) {
 func TestHostileRetriesCounted(t *testing.T) {
 	s := registrytest.New(t, registrytest.Status)
 	s.Status, s.Body = 503, `{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}`
-	err, _ := hostilePull(t, context.Background(), s, Options{})
+	_, err := hostilePull(t, context.Background(), s, Options{})
 	if n := s.Count("layer"); n != defaultAttempts {
 		t.Errorf("%d requests for the layer, want %d", n, defaultAttempts)
 	}
@@ -70,7 +70,7 @@ func TestHostileRetriesCounted(t *testing.T) {
 func TestHostileErrorBodyEscaped(t *testing.T) {
 	s := registrytest.New(t, registrytest.Status)
 	s.Status, s.Body = 400, "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"\\u001b[2J\\u001b]0;owned\\u0007\\nocitools: pulled fine\"}]}"
-	err, _ := hostilePull(t, context.Background(), s, Options{})
+	_, err := hostilePull(t, context.Background(), s, Options{})
 	msg := err.Error()
 	if strings.ContainsAny(msg, "\x1b\x07\n") {
 		t.Errorf("control characters reached the message: %q", msg)
@@ -85,7 +85,7 @@ func TestHostileCommandTimeoutNamed(t *testing.T) {
 	s := registrytest.New(t, registrytest.Trickle)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 500*time.Millisecond, CommandDeadline(500*time.Millisecond))
 	defer cancel()
-	err, took := hostilePull(t, ctx, s, Options{})
+	took, err := hostilePull(t, ctx, s, Options{})
 	if took > 2*time.Second {
 		t.Errorf("took %s for a 500ms --timeout", took)
 	}
