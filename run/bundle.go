@@ -180,7 +180,7 @@ func reclaimStale(tmp, runtime string, stderr io.Writer) {
 			lock.Close()
 			continue // a live run
 		}
-		data, err := readfile.Regular(filepath.Join(dir, infoName), 1<<20)
+		data, err := readfile.Regular(filepath.Join(dir, infoName), readfile.RunInfoLimit)
 		var info runInfo
 		if err != nil || json.Unmarshal(data, &info) != nil || !strings.HasPrefix(info.ID, "ocitools-") {
 			lock.Close()

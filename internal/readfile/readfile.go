@@ -27,6 +27,9 @@ const (
 	CALimit = 4 << 20
 	// BlobCacheLimit bounds the registry's record of blob locations.
 	BlobCacheLimit = 64 << 20
+	// RunInfoLimit bounds the record a run leaves in its private bundle
+	// (for the next run to reclaim it after SIGKILL).
+	RunInfoLimit = 1 << 20
 )
 
 // Regular reads the regular file at path, at most limit bytes. A symlink as
