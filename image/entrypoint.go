@@ -26,17 +26,22 @@ func program(c v1.ImageConfig) string {
 }
 
 // checkEntrypoint refuses an image whose program (when it is an absolute
-// path) is in none of its layers: such an image could never start.
-func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string) error {
+// path) is in none of its layers: such an image could never start. On a base
+// image a program outside the store may be the base's (its layers are not
+// listed): it passes.
+func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string, onBase bool) error {
 	prog := program(c)
 	if prog == "" || !strings.HasPrefix(prog, "/") {
 		return nil
 	}
 	t := newEntryTree(jobs, root, prog)
 	final, n, err := resolve.Path(path.Clean(prog), t.lstat)
+	var absent *notInImage
 	switch {
 	case errors.Is(err, resolve.ErrLoop):
 		return fmt.Errorf("`config`: the program %s: too many levels of symbolic links", prog)
+	case errors.As(err, &absent) && onBase:
+		return nil // the base image's, perhaps
 	case err != nil:
 		return err
 	}
@@ -44,6 +49,9 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 		return checkRootProgram(prog, e, perms)
 	}
 	if storePathOf(final) == "" || n.Dir {
+		if onBase {
+			return nil
+		}
 		return t.missing()
 	}
 	fi, err := os.Lstat(root + final)
@@ -100,9 +108,15 @@ func newEntryTree(jobs []*layerJob, root, prog string) *entryTree {
 	return t
 }
 
-func (t *entryTree) missing() error {
-	return fmt.Errorf("`config`: the program %s is not in the image (no layer holds it: name a store path, or a path of the copyToRoot tree)", t.prog)
+// notInImage: no layer of ours holds the path (on a base image, the
+// base's layers may).
+type notInImage struct{ prog string }
+
+func (e *notInImage) Error() string {
+	return fmt.Sprintf("`config`: the program %s is not in the image (no layer holds it: name a store path, or a path of the copyToRoot tree)", e.prog)
 }
+
+func (t *entryTree) missing() error { return &notInImage{t.prog} }
 
 // lstat answers for one path of the image (resolve.Path).
 func (t *entryTree) lstat(p string) (resolve.Node, error) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/unpack"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
@@ -45,6 +47,9 @@ type Options struct {
 	// failures (default 4): the only retry layer, so that the count the
 	// error states is the count made.
 	Attempts int
+	// Platform, when set, makes a pull of an index fetch only the image for
+	// that platform (and a pull of one image check that it is for it).
+	Platform *unpack.Platform
 }
 
 func (o *Options) jobs() int {

@@ -310,4 +310,3 @@ func placeMountPoints(r *root, cfg *specs.Spec) error {
 	}
 	return nil
 }
-

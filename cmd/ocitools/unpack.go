@@ -271,8 +271,15 @@ func pullImage(ctx context.Context, st *stage, c *cli.Context, image, parent str
 		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
 	}
 	layout := filepath.Join(tmp, "layout")
+	// One platform only: the one unpack will take (--platform or this machine's).
+	plat, err := platformOf(c, true)
+	if err != nil {
+		cleanup()
+		return "", nothing, err
+	}
 	o, pctx, cancel := registryOptions(ctx, c, false)
 	defer cancel()
+	o.Platform = plat
 	s, err := registry.Pull(pctx, ref, layout, o)
 	if err != nil {
 		cleanup()
