@@ -279,3 +279,32 @@ func TestAdversarialRegistryAnswers(t *testing.T) {
 		}
 	})
 }
+
+// What unpack writes, run accepts: an image whose Env would make a
+// config.json past the limit run and validate read is refused by unpack
+// with their limit and words, and nothing is left.
+func TestAdversarialUnpackConfigLimit(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	im := whiteoutImage(t, "/bin/true")
+	im.Config.Env = []string{"BIG=" + strings.Repeat("x", 5<<20)}
+	layout := writeLayout(t, filepath.Join(dir, "layout"), im)
+	out := filepath.Join(dir, "out")
+	must(t, os.Mkdir(out, 0o755))
+	got, err := ocitoolsCmd(t, nil, "unpack", layout, filepath.Join(out, "bundle"))
+	want := "config.json is "
+	limit := "more than the 4194304 bytes allowed"
+	if err == nil || !strings.Contains(got, want) || !strings.Contains(got, limit) {
+		t.Errorf("unpack: %v: %s; want the config.json size refusal", err, got)
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Errorf("left %v", ents)
+	}
+	// validate says the same of such a bundle.
+	b := filepath.Join(dir, "bundle")
+	must(t, os.MkdirAll(filepath.Join(b, "rootfs"), 0o755))
+	must(t, os.WriteFile(filepath.Join(b, "config.json"), []byte(`{"env":"`+strings.Repeat("x", 5<<20)+`"}`), 0o644))
+	if got, err := ocitoolsCmd(t, nil, "validate", b); err == nil || !strings.Contains(got, want) || !strings.Contains(got, limit) {
+		t.Errorf("validate: %v: %s", err, got)
+	}
+}
