@@ -495,7 +495,38 @@ let
       };
     in
     drv // { ociLayer = true; };
+  # Helpers for the root layer (docs/buildImage.md, "A non-root service").
+  # Each takes the package as an argument, so they work with nixpkgs
+  # (caCertificates pkgs.cacert) and without it (any derivation or store
+  # path with the same layout), and each returns `files` entries or `users`.
+  helpers = rec {
+    # The CA bundle at the paths TLS libraries look in (OpenSSL on Debian,
+    # Go, Fedora, Nix's NIX_SSL_CERT_FILE default). cacert is a package with
+    # etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert), or the bundle file itself.
+    caCertificates = cacert:
+      let
+        s = str cacert;
+        bundle = if match ".*\\.(crt|pem)" s != null then s else "${s}/etc/ssl/certs/ca-bundle.crt";
+      in
+      map (path: { inherit path; symlink = bundle; }) [
+        "/etc/ssl/certs/ca-certificates.crt"
+        "/etc/ssl/certs/ca-bundle.crt"
+        "/etc/pki/tls/certs/ca-bundle.crt"
+      ];
+    # /usr/bin/env, for scripts starting with #!/usr/bin/env: a package with
+    # bin/env (coreutils, busybox).
+    usrBinEnv = pkg: [ { path = "/usr/bin/env"; symlink = "${str pkg}/bin/env"; } ];
+    # /bin/sh: a package with bin/sh (bash, dash, busybox).
+    binSh = pkg: [ { path = "/bin/sh"; symlink = "${str pkg}/bin/sh"; } ];
+    # dockerTools' fakeNss: root and nobody, with /etc/passwd, /etc/group,
+    # /etc/shadow (locked) and /etc/nsswitch.conf. `users = fakeNss;`, or
+    # `users = fakeNss ++ [ { name = "app"; uid = 1000; } ]`.
+    fakeNss = [
+      { name = "root"; uid = 0; gid = 0; home = "/root"; shell = "/bin/sh"; }
+      { name = "nobody"; uid = 65534; gid = 65534; home = "/var/empty"; shell = "/bin/false"; }
+    ];
+  };
 in
 {
-  inherit buildImage buildLayer;
+  inherit buildImage buildLayer helpers;
 }

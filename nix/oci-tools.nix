@@ -184,6 +184,8 @@ in
   # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
   # copyToPodman: nix/registry.nix).
   inherit (images) buildImage buildLayer;
+  # Root layer helpers: caCertificates, usrBinEnv, binSh, fakeNss.
+  inherit (images.helpers) caCertificates usrBinEnv binSh fakeNss;
   # Multi-arch image indexes (docs/registry.md).
   inherit (registry) buildIndex withCopyPrograms;
   inherit (archives) toArchive toOCIArchive;
