@@ -20,14 +20,18 @@ func nonRootExpr() string {
 // wantNonRootRan checks what the example's service prints: it ran as app
 // without any --user, wrote /tmp and its data dir, read the CA bundle, and
 // did not see the host's name.
-func wantNonRootRan(t *testing.T, who, out string) {
+func wantNonRootRan(t *testing.T, who, out string, owners bool) {
 	t.Helper()
-	for _, want := range []string{
+	wants := []string{
 		"user=app uid=1000 gid=1000 home=/var/lib/app\n",
-		"tmp=writable\n", "data=writable\n",
+		"tmp=writable\n",
 		"-----BEGIN CERTIFICATE----- (example bundle)\n",
-		"drwxrwxrwt root root\n", "drwxr-x--- app app\n",
-	} {
+		"drwxrwxrwt root root\n",
+	}
+	if owners {
+		wants = append(wants, "data=writable\n", "drwxr-x--- app app\n")
+	}
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("%s: output lacks %q:\n%s", who, want, out)
 		}
@@ -80,7 +84,10 @@ func TestImageNonRootRuns(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 			}
-			wantNonRootRan(t, "ocitools run", res.stdout)
+			// Rootless, unpack cannot give files to other owners than the
+			// caller (container root): the data directory is root's there
+			// (docs/buildImage.md, "A non-root service"; a known gap).
+			wantNonRootRan(t, "ocitools run", res.stdout, r.name == "root")
 		})
 	}
 	t.Run("podman", func(t *testing.T) {
@@ -89,7 +96,7 @@ func TestImageNonRootRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("podman run: %v\n%s%s", err, stdout, stderr)
 		}
-		wantNonRootRan(t, "podman run", stdout)
+		wantNonRootRan(t, "podman run", stdout, true)
 	})
 	t.Run("docker", func(t *testing.T) {
 		archive := nixBuild(t, "("+nonRootExpr()+").archive")
@@ -101,6 +108,60 @@ func TestImageNonRootRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("docker run: %v\n%s%s", err, stdout, stderr)
 		}
-		wantNonRootRan(t, "docker run", stdout)
+		wantNonRootRan(t, "docker run", stdout, true)
+	})
+}
+
+// Docker's own config fields (Healthcheck, ...) are in the config blob:
+// docker reads them from the archive; podman reads them once the image is in
+// Docker's format (the archive), not from an OCI layout (libimage takes the
+// health check from Docker configs only), which docs/buildImage.md says.
+func TestImageDockerConfigFields(t *testing.T) {
+	expr := `ociTools.buildImage {
+	  name = "ocitools-e2e/health"; tag = "t";
+	  config = {
+	    Entrypoint = [ "${busybox}/bin/sh" "-c" "echo up" ];
+	    Healthcheck = { Test = [ "CMD" "${busybox}/bin/true" ]; Interval = 30000000000; Retries = 3; };
+	    StopTimeout = 7;
+	  };
+	}`
+	out := nixBuildImage(t, expr)
+	archive := nixBuild(t, "("+expr+").archive")
+	t.Run("docker", func(t *testing.T) {
+		d := startDockerd(t)
+		if stdout, stderr, err := d.run(3*time.Minute, "load", "--input", archive); err != nil {
+			t.Fatalf("docker load: %v\n%s%s", err, stdout, stderr)
+		}
+		stdout, stderr, err := d.run(time.Minute, "image", "inspect", "--format", "{{json .Config.Healthcheck}} {{.Config.StopTimeout}}", "ocitools-e2e/health:t")
+		if err != nil || !strings.Contains(stdout, `"Interval":30000000000,"Retries":3`) || !strings.Contains(stdout, "-busybox/bin/true") {
+			t.Errorf("docker image inspect: %v\n%s%s", err, stdout, stderr)
+		}
+	})
+	t.Run("podman", func(t *testing.T) {
+		podman := podmanCmd(t)
+		health := func(ref string) string {
+			stdout, stderr, err := podman("image", "inspect", "--format", "{{json .HealthCheck}}", ref)
+			if err != nil {
+				t.Fatalf("podman image inspect %s: %v\n%s%s", ref, err, stdout, stderr)
+			}
+			return strings.TrimSpace(stdout)
+		}
+		// In Docker's format (skopeo's docker-archive:), podman reads it.
+		dockArch := filepath.Join(t.TempDir(), "skopeo.tar")
+		mustRun(t, 2*time.Minute, "skopeo", "copy", "--quiet", "oci:"+out+":t", "docker-archive:"+dockArch+":ocitools-e2e/health:docker")
+		if stdout, stderr, err := podman("load", "--input", dockArch); err != nil {
+			t.Fatalf("podman load: %v\n%s%s", err, stdout, stderr)
+		}
+		if got := health("ocitools-e2e/health:docker"); !strings.Contains(got, `"Interval":30000000000,"Retries":3`) || !strings.Contains(got, "-busybox/bin/true") {
+			t.Errorf("podman, Docker's format: HealthCheck %s", got)
+		}
+		// As an OCI image (the layout, or the archive podman loads as one),
+		// podman 4.3 leaves it out; if this changes, update docs/buildImage.md.
+		if stdout, stderr, err := podman("load", "--input", archive); err != nil {
+			t.Fatalf("podman load: %v\n%s%s", err, stdout, stderr)
+		}
+		if got := health("ocitools-e2e/health:t"); got != "null" {
+			t.Errorf("podman now reads HealthCheck from an OCI image (%s): update docs/buildImage.md", got)
+		}
 	})
 }

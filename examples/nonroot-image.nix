@@ -38,7 +38,7 @@ let
       echo "user=$(id -un) uid=$(id -u) gid=$(id -g) home=$HOME"
       echo "hostname=$(hostname)"
       echo ok > /tmp/probe && echo "tmp=writable"
-      date -u +%s > /var/lib/app/state && echo "data=writable"
+      if date -u +%s 2>/dev/null > /var/lib/app/state; then echo "data=writable"; else echo "data=not writable"; fi
       head -n 1 /etc/ssl/certs/ca-certificates.crt
       ls -ld /tmp /var/lib/app | while read -r mode _ owner group _; do echo "$mode $owner $group"; done
     '';
