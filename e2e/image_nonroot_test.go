@@ -165,3 +165,32 @@ func TestImageDockerConfigFields(t *testing.T) {
 		}
 	})
 }
+
+// buildContainer's users and groups: /etc/passwd and friends in the rootfs,
+// the home a tmpfs owned by the user (the rootfs is the store's, root's).
+func TestBuildContainerUsers(t *testing.T) {
+	bundle := nixBuild(t, `ociTools.buildContainer {
+	  args = [ "${busybox}/bin/sh" "-c" "id; echo $HOME; ls -ldL /var/lib/app | cut -c1-10; echo x > /var/lib/app/f && echo home=writable; grep -c '!' /etc/shadow" ];
+	  env = { PATH = "${busybox}/bin"; HOME = "/var/lib/app"; };
+	  user = "1000:1000";
+	  users = [ { name = "app"; uid = 1000; home = "/var/lib/app"; groups = [ "data" ]; } ];
+	  groups = [ { name = "data"; gid = 2000; } ];
+	}`)
+	checkBundle(t, bundle)
+	u := unprivUser(t)
+	ensureSubIDs(t, u)
+	want := "uid=1000(app) gid=1000(app)\n/var/lib/app\ndrwxr-xr-x\nhome=writable\n3\n"
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) {
+			res := runCmd(t, r.cmd(t, "run", bundle))
+			if res.code != 0 || res.stdout != want {
+				t.Errorf("exit %d, stdout %q, want %q\nstderr: %s", res.code, res.stdout, want, res.stderr)
+			}
+		})
+	}
+	verifyStorePath(t, bundle)
+	log := nixBuildFail(t, `ociTools.buildContainer { args = [ "${busybox}/bin/sh" ]; users = [ { name = "admin"; uid = 0; } ]; }`)
+	if want := "buildContainer: `users` element 0 (admin): uid 0 is root's"; !strings.Contains(log, want) {
+		t.Errorf("log lacks %q:\n%s", want, log)
+	}
+}

@@ -529,4 +529,6 @@ let
 in
 {
   inherit buildImage buildLayer helpers;
+  # buildContainer's users and groups get the same checks.
+  accountChecks = { users = checkUsers; groups = checkGroups; };
 }
