@@ -289,6 +289,11 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"arch", `ociTools.buildImage { name = "x"; arch = "sparc"; }`, "buildImage: `arch` unknown value \"sparc\""},
 		{"unknown argument", `ociTools.buildImage { name = "x"; maxlayers = 3; }`, "buildImage: unknown argument `maxlayers` (did you mean \"maxLayers\"?)"},
 		{"buildLayer deps", `ociTools.buildLayer { }`, "buildLayer: `deps` is required"},
+		{"initializeNixDatabase", `ociTools.buildImage { name = "x"; initializeNixDatabase = "yes"; }`, "buildImage: `initializeNixDatabase` must be a boolean"},
+		{"nixUid without a database", `ociTools.buildImage { name = "x"; nixUid = 1000; }`, "they need `initializeNixDatabase = true`"},
+		{"nixGid negative", `ociTools.buildImage { name = "x"; initializeNixDatabase = true; nixGid = -1; }`, "buildImage: `nixGid` must be a non-negative integer"},
+		{"nixUid with explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; nixUid = 1; }`, "the explicit `layers` are built owned by 0:0"},
+		{"maxLayers below the database layer", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; maxLayers = 1; }`, "the 1 explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) and the Nix database layer alone make 3 layers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := nixBuildFail(t, tc.expr)

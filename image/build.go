@@ -164,12 +164,18 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		return nil, err
 	}
 	budget := p.maxLayers - len(jobs)
+	var fixed []string
 	if len(entries) > 0 {
 		budget--
+		fixed = append(fixed, " and the root layer")
+	}
+	if p.nixDB {
+		budget--
+		fixed = append(fixed, " and the Nix database layer")
 	}
 	if auto > 0 && budget < 1 {
 		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
-			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0], auto)
+			p.maxLayers, len(p.layers), strings.Join(fixed, ""), auto)
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
@@ -181,10 +187,18 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		return nil, err
 	}
 	for _, al := range autoLayers {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root, UID: p.nixUID, GID: p.nixGID}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
 		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: rootComment(p)})
+	}
+	if p.nixDB {
+		// Last, so that it is the top layer: nothing below can shadow it.
+		db, err := nixDBLayer(closure, jobs, p.nixUID, p.nixGID)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, db)
 	}
 	return jobs, nil
 }

@@ -61,6 +61,11 @@ type Options struct {
 	Groups         []accounts.Group `json:"groups,omitempty"`
 	Dirs           []DirJSON        `json:"dirs,omitempty"`
 	Files          []FileJSON       `json:"files,omitempty"`
+	// InitializeNixDatabase adds a layer with a Nix database registering the
+	// image's store paths; NixUID and NixGID own the store and it.
+	InitializeNixDatabase bool `json:"initializeNixDatabase"`
+	NixUID                int  `json:"nixUid"`
+	NixGID                int  `json:"nixGid"`
 }
 
 // copyToRootMode values: real files (the default) or buildEnv-style links.
@@ -126,6 +131,9 @@ type parsed struct {
 	copyToRootMode string
 	accounts       *accounts.Accounts
 	dirs, files    []layer.Entry
+
+	nixDB          bool
+	nixUID, nixGID int
 }
 
 var (
@@ -484,6 +492,13 @@ func parseOptions(o *Options) (*parsed, error) {
 		return nil, err
 	}
 	if err := parseRoot(p, o); err != nil {
+		return nil, err
+	}
+	p.nixDB, p.nixUID, p.nixGID = o.InitializeNixDatabase, o.NixUID, o.NixGID
+	if p.nixUID < 0 || p.nixGID < 0 {
+		return nil, fmt.Errorf("`nixUid` and `nixGid` must not be negative, not %d and %d", p.nixUID, p.nixGID)
+	}
+	if err := checkNixOwner(p); err != nil {
 		return nil, err
 	}
 	return p, nil

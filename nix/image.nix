@@ -332,6 +332,10 @@ let
     groups = checkGroups;
     dirs = checkDirs;
     files = checkFiles;
+    # The Nix database (docs/buildImage.md, "initializeNixDatabase").
+    initializeNixDatabase = v: if isBool v then null else "must be a boolean, not ${describe v}";
+    nixUid = checkNixId;
+    nixGid = checkNixId;
   } // dockerToolsArguments;
 
   # dockerTools' spellings (docs/buildImage.md, "Migrating from dockerTools").
@@ -350,6 +354,7 @@ let
     fakeRootCommands = "is not supported: it runs a script under fakeroot to set ownership. Give owners and modes with `perms` (path, regex or glob; uid and gid as numbers or names), `dirs` and `files`";
     enableFakechroot = "is not supported (it serves fakeRootCommands): use `perms`, `dirs` and `files`";
   };
+  checkNixId = v: if isInt v && v >= 0 then null else "must be a non-negative integer (a uid or gid), not ${describe v}";
 
   suggestArg = args: n:
     let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
@@ -405,16 +410,25 @@ let
 
   buildImage = attrs0:
     assert checkArguments "buildImage" imageArguments attrs0;
-    let attrs = fromDockerTools attrs0; in
+    let
+      attrs = fromDockerTools attrs0;
+      nixDB = attrs.initializeNixDatabase or false;
+      nixUid = attrs.nixUid or 0;
+      nixGid = attrs.nixGid or 0;
+    in
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + 1;
+        fixed = length (attrs.layers or [ ]) + 1 + (if nixDB then 1 else 0);
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+    assert (nixUid == 0 && nixGid == 0) || nixDB
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
+    assert (nixUid == 0 && nixGid == 0) || (attrs.layers or [ ]) == [ ]
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -427,7 +441,9 @@ let
       groups = attrs.groups or [ ];
       dirs = map normDir (attrs.dirs or [ ]);
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
-      roots = closureRoots [ config copyToRoot files users ];
+      # With a Nix database, the explicit layers' store paths are registered
+      # too: their closure gives the NAR hashes.
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -447,6 +463,8 @@ let
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
           copyToRootMode = attrs.copyToRootMode or "copy";
+          initializeNixDatabase = nixDB;
+          inherit nixUid nixGid;
         };
       };
 
@@ -494,7 +512,7 @@ let
         };
       };
     in
-    drv // { ociLayer = true; };
+    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; };
   # Helpers for the root layer (docs/buildImage.md, "A non-root service").
   # Each takes the package as an argument, so they work with nixpkgs
   # (caCertificates pkgs.cacert) and without it (any derivation or store
