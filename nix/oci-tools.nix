@@ -189,7 +189,7 @@ in
   # one-file forms (archive, ociArchive: nix/archive.nix) and `nix run`
   # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
   # copyToPodman: nix/registry.nix).
-  inherit (images) buildImage buildLayer;
+  inherit (images) buildImage buildLayer streamImage;
   # Root layer helpers: caCertificates, usrBinEnv, binSh, fakeNss.
   inherit (images.helpers) caCertificates usrBinEnv binSh fakeNss;
   # Multi-arch image indexes (docs/registry.md).
