@@ -70,6 +70,8 @@ type arguments struct {
 	// Users and Groups are written as /etc/passwd and friends (internal/accounts).
 	Users  []accounts.User  `json:"users,omitempty"`
 	Groups []accounts.Group `json:"groups,omitempty"`
+	// InitializeNixDatabase writes a Nix database registering the closure.
+	InitializeNixDatabase *bool `json:"initializeNixDatabase,omitempty"`
 }
 
 // mount is one entry of the mounts argument.

@@ -53,6 +53,8 @@ type Request struct {
 	// Accounts are the users and groups of /etc/passwd and friends (Given
 	// false: the rootfs gets its minimal default ones).
 	Accounts *accounts.Accounts
+	// NixDatabase writes /nix/var/nix/db registering the closure.
+	NixDatabase bool
 }
 
 // Linux reports whether the request is for a Linux container.
