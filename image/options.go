@@ -113,6 +113,9 @@ type LayerOptions struct {
 	Layers      []string   `json:"layers"`
 	Compression string     `json:"compression"`
 	Perms       []PermJSON `json:"perms"`
+	// Paths, when given, are exactly the store paths the layer holds (a
+	// group planned by plan-layers), not the closure of its deps.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // PermJSON is one `perms` element: mode is an octal string ("0755"), because
