@@ -477,7 +477,7 @@ func parseOptions(o *Options) (*parsed, error) {
 	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
 		fromImage: o.FromImage, baseName: o.FromImageName}
 	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
-		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
+		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups (lists of packages)", o.Layering)
 	}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err

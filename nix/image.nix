@@ -354,15 +354,8 @@ let
       };
       groups = (builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}"))).groups;
       own = p: let q = builtins.unsafeDiscardStringContext p; in builtins.appendContext q { ${q} = { path = true; }; };
-      layer = g: derivation {
-        name = "oci-layer";
-        inherit system builder;
-        args = [ "build-layer" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = map own g;
-        outputs = [ "out" ];
-        layer = { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
-      } // { ociLayer = true; ociLayerRoots = map own g; };
+      layer = g: layerDerivation "oci-layer" (map own g)
+        { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
     in
     map layer groups;
   # ---- end of issue 16's block ----
@@ -587,21 +580,23 @@ let
       deps = let d = attrs.deps; in map str (if isList d then d else [ d ]);
       layers = attrs.layers or [ ];
       perms = map (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); }) (attrs.perms or [ ]);
-      drv = derivation {
-        name = attrs.name or "oci-layer";
-        inherit system builder;
-        args = [ "build-layer" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = closureRoots deps;
-        outputs = [ "out" ];
-        layer = {
-          inherit perms;
-          layers = map (l: "${l}") layers;
-          compression = attrs.compression or "gzip";
-        };
-      };
     in
-    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; };
+    layerDerivation (attrs.name or "oci-layer") (closureRoots deps) {
+      inherit perms;
+      layers = map (l: "${l}") layers;
+      compression = attrs.compression or "gzip";
+    };
+
+  # One build-layer derivation: the layer of roots' closure (or of exactly
+  # layer.paths), with its arguments in the "layer" structured attribute.
+  layerDerivation = name: roots: layer: derivation {
+    inherit name system builder layer;
+    args = [ "build-layer" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = roots;
+    outputs = [ "out" ];
+  } // { ociLayer = true; ociLayerRoots = roots; };
+
   # Helpers for the root layer (docs/buildImage.md, "A non-root service").
   # Each takes the package as an argument, so they work with nixpkgs
   # (caCertificates pkgs.cacert) and without it (any derivation or store
