@@ -72,6 +72,20 @@ func TestImageNonRootLayer(t *testing.T) {
 	}
 }
 
+// users without config.User: the image runs as root and still has them.
+func TestImageUsersWithoutConfigUser(t *testing.T) {
+	out := nixBuildImage(t, `ociTools.buildImage {
+	  name = "u"; tag = "t";
+	  users = { app = { uid = 1000; }; };
+	  perms = [ { glob = "/etc/pass*"; gid = "app"; } ];
+	  config.Entrypoint = [ "${busybox}/bin/sh" "-c" "${busybox}/bin/cat /etc/passwd" ];
+	}`)
+	res := runCmd(t, exec.Command(ocitoolsBin, "run", out+":t"))
+	if res.code != 0 || !strings.Contains(res.stdout, "app:x:1000:1000::/home/app:/bin/sh\n") {
+		t.Errorf("exit %d, stdout %q, stderr %s", res.code, res.stdout, res.stderr)
+	}
+}
+
 // The service runs as its user under ocitools run (root and rootless),
 // podman (the layout, no --user) and docker (the archive).
 func TestImageNonRootRuns(t *testing.T) {

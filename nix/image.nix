@@ -439,6 +439,24 @@ let
     names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
   groupNames = users: groups:
     map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+  # uid and gid names in perms, dirs and files, and users' groups, must be
+  # users and groups of the image (the builder says the same).
+  checkOwnerNames = users: groups: args:
+    let
+      known = userNames users groups;
+      knownGroups = groupNames users groups;
+      bad = arg: i: e:
+        if isString (e.uid or null) && !(elem e.uid known) then "`${arg}` element ${toString i}: uid \"${e.uid}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a number)"
+        else if isString (e.gid or null) && !(elem e.gid knownGroups) then "`${arg}` element ${toString i}: gid \"${e.gid}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`, or give a number)"
+        else null;
+      errors = builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
+        ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
+          if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users;
+      e = firstError errors;
+    in
+    e == null || throw "buildImage: ${e}";
+  imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (length xs);
+
   checkConfigUser = users: groups: user:
     let
       parts = builtins.match "([^:]*)(:(.*))?" user;
@@ -447,7 +465,7 @@ let
       numeric = x: match "[0-9]+" x != null;
       known = userNames users groups;
     in
-    if users == [ ] && groups == [ ] then true
+    if user == "" || (users == [ ] && groups == [ ]) then true
     else if !(numeric u) && !(elem u known) then throw "buildImage: `config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a uid)"
     else if g != null && g != "" && !(numeric g) && !(elem g (groupNames users groups)) then throw "buildImage: `config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList (groupNames users groups)}"
     else true;
@@ -557,6 +575,7 @@ let
       drv = imageDrv tag;
     in
     assert checkConfigUser users groups (config.User or "");
+    assert checkOwnerNames users groups { inherit perms dirs files; };
     finishImage (drv // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
