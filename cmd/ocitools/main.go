@@ -23,6 +23,7 @@ func newApp() *cli.App {
 			buildCommand(),
 			buildImageCommand(),
 			buildLayerCommand(),
+			planLayersCommand(),
 			withImageLayouts(validateCommand()),
 			verifyCommand(),
 			withImages(runCommand()),
