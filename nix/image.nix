@@ -87,6 +87,13 @@ let
     else if !(p ? path || p ? regex || p ? glob) then "${where}: give `path` (an absolute path in the image), `regex` or `glob`"
     else null;
 
+  # The image's user and group names: those given, plus root and nobody,
+  # which the builder adds.
+  userNamesOf = users:
+    let names = map (u: u.name) users; uids = map (u: u.uid) users; in
+    names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
+  groupNamesOf = users: groups: map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+
   # config.User against the image's users, when users or groups are given.
   configUserError = users: groups: user:
     let
@@ -94,9 +101,8 @@ let
       u = elemAt parts 0;
       g = elemAt parts 2;
       numeric = x: match "[0-9]+" x != null;
-      userNames = let names = map (u: u.name) users; uids = map (u: u.uid) users; in
-        names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
-      groupNames = map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+      userNames = userNamesOf users;
+      groupNames = groupNamesOf users groups;
     in
     if users == [ ] && groups == [ ] || user == "" then null
     else if !(numeric u) && !(elem u userNames) then "`config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList userNames} (add it to `users`, or give a uid)"
@@ -145,6 +151,21 @@ let
     let bp = (baseOf attrs).ociPlatform or null; in
     if bp == null || (bp.os == mine.os && bp.architecture == mine.architecture) then null
     else "`fromImage` ${(baseOf attrs).imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
+
+  # uid and gid names in perms, dirs and files, and users' groups, must be
+  # users and groups of the image (the builder says the same).
+  ownerNamesError = users: groups: args:
+    let
+      known = userNamesOf users;
+      knownGroups = groupNamesOf users groups;
+      bad = arg: i: e:
+        if isString (e.uid or null) && !(elem e.uid known) then "`${arg}` element ${toString i}: uid \"${e.uid}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a number)"
+        else if isString (e.gid or null) && !(elem e.gid knownGroups) then "`${arg}` element ${toString i}: gid \"${e.gid}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`, or give a number)"
+        else null;
+    in
+    firstError (builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
+      ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
+        if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users);
 
   # dockerTools' spellings become ours (the table's nixOnly rows); both
   # spellings at once is an error.
@@ -200,6 +221,7 @@ let
         (firstError (imap permError perms))
         (configUserError users groups (config.User or ""))
         (platformError attrs platform)
+        (ownerNamesError users groups { inherit perms dirs files; })
       ];
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
@@ -276,11 +298,46 @@ let
     outputs = [ "out" ];
   } // { ociLayer = true; ociLayerRoots = roots; };
 
+  # Helpers for the root layer (docs/buildImage.md, "A non-root service").
+  # Each takes the package as an argument, so they work with nixpkgs
+  # (caCertificates pkgs.cacert) and without it (any derivation or store
+  # path with the same layout), and each returns `files` entries or `users`.
+  helpers = {
+    # The CA bundle at the paths TLS libraries look in (OpenSSL on Debian,
+    # Go, Fedora, Nix's NIX_SSL_CERT_FILE default). cacert is a package with
+    # etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert), or the bundle file itself.
+    caCertificates = cacert:
+      let
+        s = str cacert;
+        bundle = if match ".*\\.(crt|pem)" s != null then s else "${s}/etc/ssl/certs/ca-bundle.crt";
+      in
+      map (path: { inherit path; symlink = bundle; }) [
+        "/etc/ssl/certs/ca-certificates.crt"
+        "/etc/ssl/certs/ca-bundle.crt"
+        "/etc/pki/tls/certs/ca-bundle.crt"
+      ];
+    # /usr/bin/env, for scripts starting with #!/usr/bin/env: a package with
+    # bin/env (coreutils, busybox).
+    usrBinEnv = pkg: [ { path = "/usr/bin/env"; symlink = "${str pkg}/bin/env"; } ];
+    # /bin/sh: a package with bin/sh (bash, dash, busybox).
+    binSh = pkg: [ { path = "/bin/sh"; symlink = "${str pkg}/bin/sh"; } ];
+    # dockerTools' fakeNss: root and nobody, with /etc/passwd, /etc/group,
+    # /etc/shadow (locked) and /etc/nsswitch.conf. `users = fakeNss;`, or
+    # `users = fakeNss ++ [ { name = "app"; uid = 1000; } ]`.
+    fakeNss = [
+      { name = "root"; uid = 0; gid = 0; home = "/root"; shell = "/bin/sh"; }
+      { name = "nobody"; uid = 65534; gid = 65534; home = "/var/empty"; shell = "/bin/false"; }
+    ];
+  };
+
   # streamImage: buildImage { stream = true; }: the store keeps the manifest,
   # the config and stream.json; push, copy, archive and unpack make the
   # layers again (docs/buildImage.md, "Streamed images").
   streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer streamImage;
+  inherit buildImage buildLayer streamImage helpers;
+  # buildContainer's users and groups get the same checks (after the
+  # table's): the first message, or null.
+  accountsError = attrs: firstError [ (usersError (attrs.users or [ ])) (groupsError (attrs.groups or [ ])) ];
 }

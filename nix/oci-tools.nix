@@ -25,6 +25,9 @@ let
   buildContainer = attrs:
     let
       error = checkArguments attrs;
+      # users and groups: the table checks their shape, buildImage's checks
+      # the rest (uid 0 is root, distinct uids, homes).
+      accountError = images.accountsError attrs;
 
       args = map (a: "${a}") attrs.args;
       contents = (attrs.contents or [ ]) ++ (attrs.copyToRoot or [ ]);
@@ -55,6 +58,7 @@ let
       };
     in
     if error != null then fail error
+    else if accountError != null then fail accountError
     else
       drv // {
         meta = { description = "OCI runtime bundle running ${builtins.unsafeDiscardStringContext (head args)}"; mainProgram = name; };
@@ -74,6 +78,8 @@ in
   # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
   # copyToPodman: nix/registry.nix).
   inherit (images) buildImage buildLayer streamImage;
+  # Root layer helpers: caCertificates, usrBinEnv, binSh, fakeNss.
+  inherit (images.helpers) caCertificates usrBinEnv binSh fakeNss;
   # Multi-arch image indexes (docs/registry.md).
   inherit (registry) buildIndex withCopyPrograms;
   inherit (archives) toArchive toOCIArchive;
