@@ -210,3 +210,14 @@ func openRegular(p string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), p), nil
 }
+
+// VerifyBlob reads the blob d through, without holding it, and checks its
+// size and digest.
+func (r *Reader) VerifyBlob(d v1.Descriptor) error {
+	v, err := r.OpenVerified(d)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return v.Verify()
+}
