@@ -126,8 +126,8 @@ func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
 	if err != nil {
 		return err
 	}
-	v := want.Verifier()
-	n, err := io.Copy(io.MultiWriter(b, v), io.LimitReader(r, size+1))
+	dg := want.Algorithm().Digester()
+	n, err := io.Copy(io.MultiWriter(b, dg.Hash()), io.LimitReader(r, size+1))
 	if err != nil {
 		b.Abort()
 		return fmt.Errorf("copying blob %s: %w", want, err)
@@ -136,27 +136,27 @@ func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
 		b.Abort()
 		return &ContentError{Digest: want, Want: size, Got: n}
 	}
-	if !v.Verified() {
+	if got := dg.Digest(); got != want {
 		b.Abort()
-		return &ContentError{Digest: want, Want: size, Got: n, OtherDigest: true}
+		return &ContentError{Digest: want, Want: size, Got: n, OtherDigest: got}
 	}
 	return b.Commit(want)
 }
 
 // ContentError says that a blob's bytes are not what its descriptor
 // declares: another size (Got is Want+1 when there were more bytes than
-// declared: the copy stops there) or another digest.
+// declared: the copy stops there) or another digest (OtherDigest).
 type ContentError struct {
 	Digest      digest.Digest
 	Want, Got   int64
-	OtherDigest bool
+	OtherDigest digest.Digest
 }
 
 // Detail says what was wrong, for a message naming where the bytes came from.
 func (e *ContentError) Detail() string {
 	switch {
-	case e.OtherDigest:
-		return "content that does not match its digest"
+	case e.OtherDigest != "":
+		return "content with digest " + e.OtherDigest.String()
 	case e.Got > e.Want:
 		return fmt.Sprintf("more than %d bytes, its descriptor declares %d", e.Want, e.Want)
 	}
