@@ -27,7 +27,7 @@ buildGoModule rec {
 
   # scripts/vendorhash prints it from the tracked files; nix/package_test.go
   # checks it the same way.
-  vendorHash = "sha256-ndGbhygu4ahKYqWbFXk67qaR9sYFdrSbs0DASZnJvt8=";
+  vendorHash = "sha256-9C/LxiZ5UEI8nvh5+Xc1klOItXY8aVatcx+SCkVhgYA=";
 
   subPackages = [ "cmd/ocitools" ];
 
