@@ -18,9 +18,8 @@ import (
 	"github.com/ocitools/ocitools/internal/readfile"
 )
 
-// MaxIndexSize bounds index.json (registries refuse manifests over 4 MiB;
-// an index.json is no larger).
-const MaxIndexSize = 4 << 20
+// MaxIndexSize bounds index.json: it is an index like any other.
+const MaxIndexSize = MaxManifestSize
 
 // Reader reads an OCI image layout directory that may come from someone
 // else: the oci-layout and index.json files and every blob are opened only as

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,5 +60,23 @@ func TestProblemsBounded(t *testing.T) {
 	errs := Layout(dir)
 	if len(errs) != MaxProblems+1 || !strings.Contains(errs[MaxProblems].Error(), "and 200 more problems") {
 		t.Errorf("%d problems, last %v", len(errs), errs[len(errs)-1])
+	}
+}
+
+// Docker's uncompressed layer media type, which unpack reads, is read here
+// too (one table: image/compress).
+func TestDockerUncompressedLayer(t *testing.T) {
+	dir := t.TempDir()
+	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", make([]byte, 1024)))
+	var m v1.Manifest
+	if err := json.Unmarshal(layouttest.Must(os.ReadFile(filepath.Join(dir, "blobs", "sha256", md.Digest.Encoded()))), &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Layers[0].MediaType = "application/vnd.docker.image.rootfs.diff.tar"
+	if err := layouttest.WriteTop(dir, layouttest.Must(layouttest.PutJSON(dir, v1.MediaTypeImageManifest, m))); err != nil {
+		t.Fatal(err)
+	}
+	if errs := Layout(dir); len(errs) != 0 {
+		t.Errorf("problems: %s", problems(errs))
 	}
 }

@@ -27,7 +27,7 @@ import (
 
 // Limits bound what a layout can make the validator read.
 type Limits struct {
-	JSON       int64 // index, manifest, config, oci-layout
+	JSON       int64 // index.json, config, oci-layout (manifests: layout.MaxManifestSize)
 	LayerBytes int64 // uncompressed bytes of one layer
 	Entries    int   // tar entries of the whole image kept for the entrypoint check
 	Manifests  int   // manifests in index.json
@@ -37,7 +37,7 @@ type Limits struct {
 // DefaultLimits are generous for real images (the 1.3 GiB benchmark closure has
 // 23k entries) and small enough for hostile ones (a million entries kept for
 // the entrypoint check is a few hundred MiB at most).
-var DefaultLimits = Limits{JSON: 16 << 20, LayerBytes: 64 << 30, Entries: 1 << 20, Manifests: 1024, Layers: 1024}
+var DefaultLimits = Limits{JSON: layout.MaxConfigSize, LayerBytes: 64 << 30, Entries: 1 << 20, Manifests: 1024, Layers: 1024}
 
 // IsLayout reports whether dir holds an OCI image layout (an oci-layout file).
 func IsLayout(dir string) bool {
