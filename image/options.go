@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
+	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/options"
 )
 
@@ -54,6 +55,12 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// Layering names the strategy for the automatic layers ("popularity",
+	// "auto"); a list of groups never reaches the builder (nix/image.nix
+	// makes them buildLayer outputs).
+	Layering string `json:"layering,omitempty"`
+	// Stream: store only the manifest, config and stream.json (image/stream).
+	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
 	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
 	Users          []UserJSON  `json:"users,omitempty"`
@@ -126,6 +133,8 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	layering    string
+	stream      bool
 
 	copyToRootMode string
 	accounts       *accounts
@@ -452,7 +461,10 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream}
+	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
+		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
+	}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}

@@ -314,7 +314,32 @@ let
     // (if c ? ExposedPorts then { ExposedPorts = toSet c.ExposedPorts; } else { })
     // (if c ? Volumes then { Volumes = toSet c.Volumes; } else { });
 
+  # ---- issue 16: stream and layering (move to options/known.json rows
+  # once the argument table covers buildImage) ----
+  checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
+  layeringStrategies = [ "popularity" "auto" ];
+  checkLayering = v:
+    if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
+    else if isList v then
+      let bad = filter (i: let g = builtins.elemAt v i; in !(isList g) || g == [ ] || !(all isStringLike g)) (builtins.genList (i: i) (length v)); in
+      if v == [ ] then "must not be an empty list (leave it out for the default, \"popularity\")"
+      else if bad != [ ] then "element ${toString (head bad)} must be a non-empty list of packages (one group, one layer), not ${describe (builtins.elemAt v (head bad))}"
+      else null
+    else "must be ${quoteList layeringStrategies} or a list of groups (lists of packages), not ${describe v}";
+  # A list of groups: each group is a buildLayer over the layers below it, so
+  # its derivation (and its compressed bytes) stays the same while its
+  # packages do, whatever else in the image changes.
+  groupLayers = attrs:
+    let
+      groups = if isList (attrs.layering or null) then attrs.layering else [ ];
+      compression = attrs.compression or "gzip";
+    in
+    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+  # ---- end of issue 16's block ----
+
   imageArguments = {
+    stream = checkStream;
+    layering = checkLayering;
     name = checkName;
     tag = checkTag;
     config = checkConfig;
@@ -419,21 +444,21 @@ let
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + 1 + (if nixDB then 1 else 0);
+        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + 1 + (if nixDB then 1 else 0);
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if isList (attrs.layering or null) then ", the ${toString (length attrs.layering)} `layering` groups" else ""} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
     assert (nixUid == 0 && nixGid == 0) || nixDB
       || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
-    assert (nixUid == 0 && nixGid == 0) || (attrs.layers or [ ]) == [ ]
+    assert (nixUid == 0 && nixGid == 0) || ((attrs.layers or [ ]) == [ ] && !(isList (attrs.layering or null)))
       || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
-      layers = attrs.layers or [ ];
+      layers = (attrs.layers or [ ]) ++ groupLayers attrs;
       perms = map
         (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
         (attrs.perms or [ ]);
@@ -465,7 +490,11 @@ let
           copyToRootMode = attrs.copyToRootMode or "copy";
           initializeNixDatabase = nixDB;
           inherit nixUid nixGid;
-        };
+        }
+        # issue 16: left out when not given, so that earlier images keep
+        # their derivations; a list of groups became `layers` above.
+        // (if attrs.stream or false then { stream = true; } else { })
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -513,7 +542,12 @@ let
       };
     in
     drv // { ociLayer = true; ociLayerRoots = closureRoots deps; };
+
+  # streamImage: buildImage { stream = true; }: the store keeps the manifest,
+  # the config and stream.json; push, copy, archive and unpack make the
+  # layers again (docs/buildImage.md, "Streamed images").
+  streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer;
+  inherit buildImage buildLayer streamImage;
 }

@@ -10,8 +10,10 @@ package layout
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -164,6 +166,32 @@ func (e *ContentError) Detail() string {
 }
 
 func (e *ContentError) Error() string { return fmt.Sprintf("blob %s: got %s", e.Digest, e.Detail()) }
+
+// LinkBlob makes blob d a symlink to target, a file of size bytes in another
+// store path (a buildLayer output): images share its bytes instead of holding
+// a copy, and Nix sees the reference, so the target stays in the closure.
+// Readers check the digest when they read (Reader follows the link).
+func (l *Layout) LinkBlob(target string, d digest.Digest, size int64) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("layout: blob %q: %w", d, err)
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("layout: blob %s: %w", d, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		return fmt.Errorf("layout: blob %s: %s is not a regular file of %d bytes", d, target, size)
+	}
+	err = os.Symlink(target, l.BlobPath(d))
+	if errors.Is(err, fs.ErrExist) {
+		// Two layers with the same content: one link serves both.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	return nil
+}
 
 // WriteIndex writes index.json pointing at manifest, tagged ref (written as
 // the org.opencontainers.image.ref.name annotation). It is written last: a
