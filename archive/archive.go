@@ -152,11 +152,19 @@ func Write(w io.Writer, dir string, opts Options) error {
 	}
 
 	// Nothing is written before every blob is known to be what its
-	// descriptor says.
+	// descriptor says; the archive is then written from the same open files.
+	files := make([]*layout.VerifiedReader, 0, len(blobs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	for _, b := range blobs {
-		if err := r.VerifyBlob(b); err != nil {
+		f, err := verified(r, b)
+		if err != nil {
 			return err
 		}
+		files = append(files, f)
 	}
 	tw := tar.NewWriter(w)
 	if err := writeFile(tw, v1.ImageLayoutFile, layoutJSON); err != nil {
@@ -179,8 +187,8 @@ func Write(w io.Writer, dir string, opts Options) error {
 			return fmt.Errorf("writing the archive: %w", err)
 		}
 	}
-	for _, b := range blobs {
-		if err := copyBlob(tw, r, b); err != nil {
+	for i, b := range blobs {
+		if err := copyBlob(tw, files[i], b); err != nil {
 			return err
 		}
 	}
@@ -299,17 +307,29 @@ func blobPath(d digest.Digest) string {
 	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded()
 }
 
-// copyBlob copies the blob d into the archive, failing when its size or
-// digest differ from the descriptor's.
-func copyBlob(tw *tar.Writer, r *layout.Reader, d v1.Descriptor) error {
+// verified opens the blob d, reads it through to check it, and rewinds it.
+func verified(r *layout.Reader, d v1.Descriptor) (*layout.VerifiedReader, error) {
 	if err := checkDescriptor(d); err != nil {
-		return err
+		return nil, err
 	}
 	v, err := r.OpenVerified(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer v.Close()
+	if err := v.Verify(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if err := v.Rewind(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// copyBlob copies the verified blob v into the archive, checking it again
+// on the way.
+func copyBlob(tw *tar.Writer, v *layout.VerifiedReader, d v1.Descriptor) error {
 	if err := tw.WriteHeader(header(blobPath(d.Digest), tar.TypeReg, 0o444, d.Size)); err != nil {
 		return fmt.Errorf("writing the archive: %w", err)
 	}

@@ -197,6 +197,17 @@ func (v *VerifiedReader) Verify() error {
 	return nil
 }
 
+// Rewind starts reading the blob again from its first byte, from the same
+// open file: what a first pass verified is what the second reads (and
+// checks again), and a blob a BlobSource made is made once.
+func (v *VerifiedReader) Rewind() error {
+	if _, err := v.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("blob %s: %w", v.desc.Digest, err)
+	}
+	v.r, v.v, v.n = io.LimitReader(v.f, v.desc.Size), v.desc.Digest.Verifier(), 0
+	return nil
+}
+
 // Close closes the file.
 func (v *VerifiedReader) Close() error { return v.f.Close() }
 
