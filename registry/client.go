@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/unpack"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
@@ -38,6 +40,9 @@ type Options struct {
 	Stall time.Duration
 	// Attempts bounds tries of one operation on transient failures (default 4).
 	Attempts int
+	// Platform, when set, makes a pull of an index fetch only the image for
+	// that platform (and a pull of one image check that it is for it).
+	Platform *unpack.Platform
 }
 
 func (o *Options) jobs() int {

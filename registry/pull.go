@@ -18,8 +18,9 @@ import (
 	"github.com/ocitools/ocitools/image/layout"
 )
 
-// Pull fetches ref (a manifest, or an index with every image it lists) into
-// a new OCI image layout at dir. Every manifest and blob is checked against
+// Pull fetches ref (a manifest, or an index with every image it lists, or
+// with o.Platform only that platform's image) into a new OCI image layout at
+// dir. Every manifest and blob is checked against
 // its size and digest as it arrives; manifests are bounded by
 // MaxManifestSize. The layout is assembled in a temporary sibling directory
 // and renamed into place at the end, so a failure leaves nothing at dir.
@@ -79,7 +80,13 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if ref.Digest != "" && root.Digest.String() != ref.Digest {
 		return nil, fmt.Errorf("pull %s: the registry answered with manifest %s", ref, root.Digest)
 	}
-	if err := p.graph(ctx, root, data, parent); err != nil {
+	w := p.walker(root, data)
+	if o.Platform != nil {
+		if root, err = w.Select(ctx, root, 0, o.Platform.String(), o.Platform.Matches); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
+	if err := p.graph(ctx, w, root, parent); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	eg, gctx := errgroup.WithContext(ctx)
@@ -90,7 +97,12 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if err := eg.Wait(); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}
+	if o.Platform != nil {
+		if err := p.checkPlatform(*o.Platform); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
+	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: root.Platform}
 	if err := out.WriteIndex(root, ref.Tag); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
@@ -153,33 +165,12 @@ func readManifest(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 	return data, nil
 }
 
-// graph reads the image graph under root (its bytes are data) through
-// image/layout's walker, each manifest and index fetched once, stores them,
-// and checks the declared sizes of what is left to fetch against the free
-// space of the file system holding dir before any blob is fetched.
-func (p *puller) graph(ctx context.Context, root ocispec.Descriptor, data []byte, dir string) error {
-	fetch := func(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
-		if d.Digest == root.Digest {
-			return data, nil
-		}
-		var cdata []byte
-		err := withRetry(ctx, p.o.attempts(), func() error {
-			mctx, cancel := context.WithTimeout(ctx, p.o.stall())
-			defer cancel()
-			rc, err := p.repo.Manifests().Fetch(mctx, d)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			cdata, err = readManifest(rc, d)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", d.Digest, explain(p.ref, err))
-		}
-		return cdata, nil
-	}
-	g, err := layout.NewWalker(fetch).Walk(ctx, root)
+// graph reads the image graph under root through the walker (each manifest
+// and index fetched once), stores it, and checks the declared sizes of what
+// is left to fetch against the free space of the file system holding dir
+// before any blob is fetched.
+func (p *puller) graph(ctx context.Context, w *layout.Walker, root ocispec.Descriptor, dir string) error {
+	g, err := w.Walk(ctx, root)
 	if err != nil {
 		return err
 	}
@@ -209,9 +200,13 @@ func freeBytes(dir string) (int64, bool) {
 	return int64(min(st.Bavail*uint64(st.Bsize), 1<<62)), true
 }
 
-// blob downloads one blob to a temporary file, checking size and digest as
-// it streams, and renames it into place.
+// blob downloads one blob into the layout.
 func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
+	return p.blobTo(ctx, desc, p.out.BlobPath(desc.Digest))
+}
+
+// blobTo downloads one blob to path through image/layout's verified sink.
+func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path string) error {
 	var n int64
 	err := withRetry(ctx, p.o.attempts(), func() error {
 		actx, cancel := context.WithCancelCause(ctx)
@@ -224,7 +219,7 @@ func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
 		p.prog.Start(desc, "fetching")
 		n = 0
 		sr := newStallReader(rc, p.o.stall(), cancel, func(k int) { n += int64(k); p.prog.Add(desc, k) })
-		err = p.out.CopyBlob(sr, desc.Digest, desc.Size)
+		err = layout.SaveBlob(path, sr, desc.Digest, desc.Size)
 		sr.stop()
 		var ce *layout.ContentError
 		switch {

@@ -6,14 +6,12 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 
-	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/image/compress"
@@ -94,7 +92,9 @@ func ParsePlatform(s string) (Platform, error) {
 	return p, nil
 }
 
-func (p Platform) matches(q *ocispec.Platform) bool {
+// Matches says whether a descriptor's platform is p (an empty variant on
+// either side matches any).
+func (p Platform) Matches(q *ocispec.Platform) bool {
 	if q == nil {
 		return false
 	}
@@ -142,19 +142,21 @@ func (l *Layout) Resolve(ctx context.Context, tag string, plat Platform) (*Image
 	case len(cands) == 0:
 		return nil, fmt.Errorf("%s holds no image (index.json lists no manifest)", l.Dir)
 	}
-	s := &search{l: l, w: layout.NewWalker(l.reader().Fetch), plat: plat, tried: map[digest.Digest]bool{}}
+	s := &search{l: l, w: layout.NewWalker(l.reader().Fetch), plat: plat}
 	if len(cands) == 1 {
-		return s.resolve(ctx, cands[0], cands[0].Annotations[ocispec.AnnotationRefName], 0)
+		return s.resolve(ctx, cands[0], cands[0].Annotations[ocispec.AnnotationRefName])
 	}
 	// Several: a multi-platform layout listing its manifests directly, or
 	// several tags, one of which must be chosen.
 	if tag == "" && len(tags) > 1 {
 		return nil, fmt.Errorf("%s holds several images: name one as %s:TAG (tags: %s)", l.Dir, l.Dir, listOrNone(tags))
 	}
-	if d, ok := pickPlatform(cands, plat); ok {
-		return s.resolve(ctx, d, tag, 0)
+	for _, d := range cands {
+		if layout.IsManifest(d.MediaType) && plat.Matches(d.Platform) {
+			return s.resolve(ctx, d, tag)
+		}
 	}
-	return nil, &noPlatformError{where: l.Dir, plat: plat, has: platformsOf(cands)}
+	return nil, &layout.NoPlatformError{Where: l.Dir, Want: plat.String(), Has: cands}
 }
 
 func listOrNone(xs []string) string {
@@ -164,88 +166,26 @@ func listOrNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
-// noPlatformError: an index (or a branch of nested ones) has no image for
-// the platform; a search goes on with the next branch.
-type noPlatformError struct {
-	where string
-	plat  Platform
-	has   string
-}
-
-func (e *noPlatformError) Error() string {
-	return fmt.Sprintf("%s has no image for platform %s (it has %s); choose one with --platform", e.where, e.plat, e.has)
-}
-
-// platformsOf names the distinct platforms of ds, a few of them: a hostile
-// index may list thousands.
-func platformsOf(ds []ocispec.Descriptor) string {
-	var out []string
-	seen := map[string]bool{}
-	for _, d := range ds {
-		if d.Platform != nil {
-			p := Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture, Variant: d.Platform.Variant}.String()
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return "no platform annotations"
-	}
-	const few = 8
-	if len(out) > few {
-		return fmt.Sprintf("%s and %d more", strings.Join(out[:few], ", "), len(out)-few)
-	}
-	return strings.Join(out, ", ")
-}
-
-func pickPlatform(ds []ocispec.Descriptor, plat Platform) (ocispec.Descriptor, bool) {
-	for _, d := range ds {
-		if layout.IsManifest(d.MediaType) && plat.matches(d.Platform) {
-			return d, true
-		}
-	}
-	return ocispec.Descriptor{}, false
-}
-
-// search looks for the platform's image below a descriptor, reading through
-// one walker; tried holds the indexes already searched without a match.
+// search reads an image through one walker.
 type search struct {
-	l     *Layout
-	w     *layout.Walker
-	plat  Platform
-	tried map[digest.Digest]bool
+	l    *Layout
+	w    *layout.Walker
+	plat Platform
 }
 
-func (s *search) resolve(ctx context.Context, d ocispec.Descriptor, refName string, depth int) (*Image, error) {
-	if !layout.IsIndex(d.MediaType) {
-		return s.image(ctx, d, refName, depth)
-	}
-	n, err := s.w.Read(ctx, d, depth)
+// resolve reads the image d names, choosing the platform's when d is an
+// index (image/layout's Select).
+func (s *search) resolve(ctx context.Context, d ocispec.Descriptor, refName string) (*Image, error) {
+	md, err := s.w.Select(ctx, d, 0, s.plat.String(), s.plat.Matches)
 	if err != nil {
 		return nil, err
 	}
-	if md, ok := pickPlatform(n.Index.Manifests, s.plat); ok {
-		return s.image(ctx, md, refName, depth+1)
-	}
-	for _, md := range n.Index.Manifests {
-		if !layout.IsIndex(md.MediaType) || s.tried[md.Digest] {
-			continue
-		}
-		img, err := s.resolve(ctx, md, refName, depth+1)
-		var none *noPlatformError
-		if !errors.As(err, &none) {
-			return img, err
-		}
-		s.tried[md.Digest] = true
-	}
-	return nil, &noPlatformError{where: "image index " + d.Digest.String(), plat: s.plat, has: platformsOf(n.Index.Manifests)}
+	return s.image(ctx, md, refName)
 }
 
 // image reads the manifest d and its config, and checks them.
-func (s *search) image(ctx context.Context, d ocispec.Descriptor, refName string, depth int) (*Image, error) {
-	n, err := s.w.Read(ctx, d, depth)
+func (s *search) image(ctx context.Context, d ocispec.Descriptor, refName string) (*Image, error) {
+	n, err := s.w.Read(ctx, d, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -117,32 +117,58 @@ func (l *Layout) WriteJSON(mediaType string, v any) (v1.Descriptor, error) {
 	return l.WriteBytes(mediaType, data)
 }
 
-// CopyBlob is the verified blob sink: it copies a blob from r under a
-// temporary name, checking its size and digest on the way, and gives it its
-// name only when both match. A mismatch leaves nothing.
+// CopyBlob is the verified blob sink of the layout (SaveBlob at the blob's
+// path).
 func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
 	if err := want.Validate(); err != nil {
 		return fmt.Errorf("layout: blob %q: %w", want, err)
 	}
-	b, err := l.NewBlob()
-	if err != nil {
-		return err
+	return SaveBlob(l.BlobPath(want), r, want, size)
+}
+
+// SaveBlob is the verified blob sink: it copies a blob from r to a temporary
+// file beside path, checking its size and digest on the way, and renames it
+// to path only when both match. A mismatch (a *ContentError) leaves nothing.
+func SaveBlob(path string, r io.Reader, want digest.Digest, size int64) error {
+	if err := want.Validate(); err != nil {
+		return fmt.Errorf("blob %q: %w", want, err)
 	}
-	dg := want.Algorithm().Digester()
-	n, err := io.Copy(io.MultiWriter(b, dg.Hash()), io.LimitReader(r, size+1))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".partial-")
 	if err != nil {
-		b.Abort()
+		return fmt.Errorf("layout: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	dg := want.Algorithm().Digester()
+	n, err := io.Copy(io.MultiWriter(f, dg.Hash()), io.LimitReader(r, size+1))
+	if err != nil {
 		return fmt.Errorf("copying blob %s: %w", want, err)
 	}
 	if n != size {
-		b.Abort()
 		return &ContentError{Digest: want, Want: size, Got: n}
 	}
 	if got := dg.Digest(); got != want {
-		b.Abort()
 		return &ContentError{Digest: want, Want: size, Got: n, OtherDigest: got}
 	}
-	return b.Commit(want)
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	ok = true
+	return nil
 }
 
 // ContentError says that a blob's bytes are not what its descriptor
