@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -29,16 +30,17 @@ func Root(dir string, idx *v1.Index, tag string) (v1.Descriptor, error) {
 		names = append(names, fmt.Sprintf("%q", name))
 	}
 	return v1.Descriptor{}, fmt.Errorf("%s/index.json lists %d manifests (ref.name %s) and none is named %q: name one with the tag of the destination",
-		dir, len(ms), Few(names, 5), tag)
+		dir, len(ms), few(names), tag)
 }
 
-// Few lists at most n of xs, then how many more there are: an error about a
+// few lists the first of xs, then how many more there are: an error about a
 // hostile index must not list all of its 18,000 entries.
-func Few(xs []string, n int) string {
+func few(xs []string) string {
+	const n = 8
 	if len(xs) <= n {
-		return fmt.Sprint(xs)
+		return strings.Join(xs, ", ")
 	}
-	return fmt.Sprintf("%v and %d more", xs[:n], len(xs)-n)
+	return fmt.Sprintf("%s and %d more", strings.Join(xs[:n], ", "), len(xs)-n)
 }
 
 // CheckEmptyTarget refuses to write a layout over an existing file or a

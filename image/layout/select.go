@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -41,11 +40,7 @@ func PlatformsOf(ds []v1.Descriptor) string {
 	if len(out) == 0 {
 		return "no platform annotations"
 	}
-	const few = 8
-	if len(out) > few {
-		return fmt.Sprintf("%s and %d more", strings.Join(out[:few], ", "), len(out)-few)
-	}
-	return strings.Join(out, ", ")
+	return few(out)
 }
 
 // Select finds the image manifest for a platform below root, an index at
