@@ -92,6 +92,7 @@ func buildRootfs(req Request, r *options.Request, cfg *specs.Spec) error {
 		MountFiles:  files,
 		Symlinks:    spec.RootfsSymlinks(cfg),
 		SourceRoot:  req.SourceRoot,
+		Accounts:    r.Accounts,
 	}
 	if cfg.Process != nil {
 		plan.UID, plan.GID = cfg.Process.User.UID, cfg.Process.User.GID

@@ -465,6 +465,9 @@ func TestFromBuildImage(t *testing.T) {
   hello = writeScript "hello" "#!/bin/sh\necho from-app $FROM_BASE; ls /bin/busybox\n";
 in ociTools.buildImage { name = "app"; tag = "a"; arch = "amd64"; fromImage = base; config.Entrypoint = [ "${hello}" ]; }`
 	out := nixBuild(t, expr)
+	if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+		t.Errorf("an image on a base is not reproducible (nix-build --check): %v\n%s", err, log)
+	}
 	if o, err := ocitoolsCmd(t, nil, "validate", out); err != nil {
 		t.Errorf("validate: %v\n%s", err, o)
 	}

@@ -281,6 +281,9 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"duplicate uids", `ociTools.buildImage { name = "x"; users = { a.uid = 5; b.uid = 5; }; }`, "buildImage: `users` element 1 (b): uid 5 is also a's; uids must be distinct"},
 		{"home not absolute", `ociTools.buildImage { name = "x"; users = [ { name = "a"; uid = 5; home = "home/a"; } ]; }`, "buildImage: `users` element 0 (a): home must be a clean absolute path"},
 		{"config.User unknown", `ociTools.buildImage { name = "x"; users = [ { name = "app"; uid = 1000; } ]; config.User = "ap"; }`, "buildImage: `config`: User \"ap\": \"ap\" is not a user of the image; known users are app, root, nobody"},
+		{"perms unknown user", `ociTools.buildImage { name = "x"; users = [ { name = "app"; uid = 1000; } ]; perms = [ { path = "${busybox}"; uid = "ap"; } ]; }`, "buildImage: `perms` element 0: uid \"ap\" is not a user of the image; known users are app, root, nobody"},
+		{"dirs unknown group", `ociTools.buildImage { name = "x"; dirs = [ { path = "/data"; gid = "data"; } ]; }`, "buildImage: `dirs` element 0: gid \"data\" is not a group of the image"},
+		{"users unknown group", `ociTools.buildImage { name = "x"; users = [ { name = "app"; uid = 1000; groups = [ "wheel" ]; } ]; }`, "buildImage: `users` app: group \"wheel\" is not a group of the image"},
 		{"dirs in the store", `ociTools.buildImage { name = "x"; dirs = [ "/nix/store/x" ]; }`, "buildImage: `dirs` element 0: /nix/store/x is in the Nix store"},
 		{"perms regex and glob", `ociTools.buildImage { name = "x"; perms = [ { regex = "/a"; glob = "/b"; } ]; }`, "buildImage: `perms` element 0: give regex or glob, not both"},
 		{"files two kinds", `ociTools.buildImage { name = "x"; files = [ { path = "/a"; text = "x"; symlink = "/b"; } ]; }`, "give exactly one of text, source or symlink"},
@@ -299,7 +302,7 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"nixGid negative", `ociTools.buildImage { name = "x"; initializeNixDatabase = true; nixGid = -1; }`, "buildImage: `nixGid` must be a non-negative integer"},
 		{"nixUid with explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; nixUid = 1; }`, "the explicit `layers` are built owned by 0:0"},
 		{"maxLayers below the database layer", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; maxLayers = 1; }`, "the 1 explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) and the Nix database layer alone make 3 layers"},
-		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\" or a list of groups"},
+		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups"},
 		{"layering group", `ociTools.buildImage { name = "x"; layering = [ [ busybox ] busybox ]; }`, "buildImage: `layering` element 1 must be a non-empty list of packages"},
 		{"stream", `ociTools.buildImage { name = "x"; stream = "yes"; }`, "buildImage: `stream` must be a boolean"},
 	} {

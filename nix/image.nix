@@ -317,7 +317,7 @@ let
   # ---- issue 16: stream and layering (move to options/known.json rows
   # once the argument table covers buildImage) ----
   checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
-  layeringStrategies = [ "popularity" "auto" ];
+  layeringStrategies = [ "popularity" "auto" "auto-derivations" ];
   checkLayering = v:
     if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
     else if isList v then
@@ -335,6 +335,29 @@ let
       compression = attrs.compression or "gzip";
     in
     builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+  # layering = "auto-derivations": the "auto" groups, planned by a derivation
+  # that compresses nothing and read at evaluation (import from derivation),
+  # each built by a layer derivation of its own. A group's derivation depends
+  # only on its paths (their strings lose the plan's context, and get their
+  # own back), so a new app rebuilds the plan and its own group, and Nix
+  # reuses every other group's compressed layer.
+  plannedLayers = { roots, explicit, budget, compression, baseName }:
+    let
+      plan = derivation {
+        name = "${baseName}-layer-plan";
+        inherit system builder;
+        args = [ "plan-layers" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        outputs = [ "out" ];
+        plan = { maxLayers = budget; layers = map (l: "${l}") explicit; };
+      };
+      groups = (builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}"))).groups;
+      own = p: let q = builtins.unsafeDiscardStringContext p; in builtins.appendContext q { ${q} = { path = true; }; };
+      layer = g: layerDerivation "oci-layer" (map own g)
+        { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
+    in
+    map layer groups;
   # ---- end of issue 16's block ----
 
   imageArguments = {
@@ -416,6 +439,24 @@ let
     names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
   groupNames = users: groups:
     map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+  # uid and gid names in perms, dirs and files, and users' groups, must be
+  # users and groups of the image (the builder says the same).
+  checkOwnerNames = users: groups: args:
+    let
+      known = userNames users groups;
+      knownGroups = groupNames users groups;
+      bad = arg: i: e:
+        if isString (e.uid or null) && !(elem e.uid known) then "`${arg}` element ${toString i}: uid \"${e.uid}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a number)"
+        else if isString (e.gid or null) && !(elem e.gid knownGroups) then "`${arg}` element ${toString i}: gid \"${e.gid}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`, or give a number)"
+        else null;
+      errors = builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
+        ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
+          if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users;
+      e = firstError errors;
+    in
+    e == null || throw "buildImage: ${e}";
+  imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (length xs);
+
   checkConfigUser = users: groups: user:
     let
       parts = builtins.match "([^:]*)(:(.*))?" user;
@@ -424,7 +465,7 @@ let
       numeric = x: match "[0-9]+" x != null;
       known = userNames users groups;
     in
-    if users == [ ] && groups == [ ] then true
+    if user == "" || (users == [ ] && groups == [ ]) then true
     else if !(numeric u) && !(elem u known) then throw "buildImage: `config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a uid)"
     else if g != null && g != "" && !(numeric g) && !(elem g (groupNames users groups)) then throw "buildImage: `config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList (groupNames users groups)}"
     else true;
@@ -475,7 +516,14 @@ let
       name = attrs.name;
       config = normConfig (attrs.config or { });
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
-      layers = (attrs.layers or [ ]) ++ groupLayers attrs;
+      explicitLayers = (attrs.layers or [ ]) ++ groupLayers attrs;
+      layers = explicitLayers ++ (if (attrs.layering or null) != "auto-derivations" then [ ] else plannedLayers {
+        inherit roots baseName;
+        explicit = explicitLayers;
+        budget = (attrs.maxLayers or defaultMaxLayers) - length explicitLayers - 1 - (if nixDB then 1 else 0)
+          - (if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0);
+        compression = attrs.compression or "gzip";
+      });
       perms = map
         (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
         (attrs.perms or [ ]);
@@ -485,7 +533,7 @@ let
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
-      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -511,7 +559,7 @@ let
         # issue 16: left out when not given, so that earlier images keep
         # their derivations; a list of groups became `layers` above.
         // (if attrs.stream or false then { stream = true; } else { })
-        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { })
+        // (if isString (attrs.layering or null) then { layering = if attrs.layering == "auto-derivations" then "auto" else attrs.layering; } else { })
         # A base and, when pulled, its registry name (push mounts its layers from there).
         // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
         // (if isAttrs (attrs.fromImage or null) && attrs.fromImage ? imageDigest
@@ -527,6 +575,7 @@ let
       drv = imageDrv tag;
     in
     assert checkConfigUser users groups (config.User or "");
+    assert checkOwnerNames users groups { inherit perms dirs files; };
     finishImage (drv // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
@@ -550,21 +599,54 @@ let
       deps = let d = attrs.deps; in map str (if isList d then d else [ d ]);
       layers = attrs.layers or [ ];
       perms = map (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); }) (attrs.perms or [ ]);
-      drv = derivation {
-        name = attrs.name or "oci-layer";
-        inherit system builder;
-        args = [ "build-layer" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = closureRoots deps;
-        outputs = [ "out" ];
-        layer = {
-          inherit perms;
-          layers = map (l: "${l}") layers;
-          compression = attrs.compression or "gzip";
-        };
-      };
     in
-    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; };
+    layerDerivation (attrs.name or "oci-layer") (closureRoots deps) {
+      inherit perms;
+      layers = map (l: "${l}") layers;
+      compression = attrs.compression or "gzip";
+    };
+
+  # One build-layer derivation: the layer of roots' closure (or of exactly
+  # layer.paths), with its arguments in the "layer" structured attribute.
+  layerDerivation = name: roots: layer: derivation {
+    inherit name system builder layer;
+    args = [ "build-layer" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = roots;
+    outputs = [ "out" ];
+  } // { ociLayer = true; ociLayerRoots = roots; };
+
+  # Helpers for the root layer (docs/buildImage.md, "A non-root service").
+  # Each takes the package as an argument, so they work with nixpkgs
+  # (caCertificates pkgs.cacert) and without it (any derivation or store
+  # path with the same layout), and each returns `files` entries or `users`.
+  helpers = rec {
+    # The CA bundle at the paths TLS libraries look in (OpenSSL on Debian,
+    # Go, Fedora, Nix's NIX_SSL_CERT_FILE default). cacert is a package with
+    # etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert), or the bundle file itself.
+    caCertificates = cacert:
+      let
+        s = str cacert;
+        bundle = if match ".*\\.(crt|pem)" s != null then s else "${s}/etc/ssl/certs/ca-bundle.crt";
+      in
+      map (path: { inherit path; symlink = bundle; }) [
+        "/etc/ssl/certs/ca-certificates.crt"
+        "/etc/ssl/certs/ca-bundle.crt"
+        "/etc/pki/tls/certs/ca-bundle.crt"
+      ];
+    # /usr/bin/env, for scripts starting with #!/usr/bin/env: a package with
+    # bin/env (coreutils, busybox).
+    usrBinEnv = pkg: [ { path = "/usr/bin/env"; symlink = "${str pkg}/bin/env"; } ];
+    # /bin/sh: a package with bin/sh (bash, dash, busybox).
+    binSh = pkg: [ { path = "/bin/sh"; symlink = "${str pkg}/bin/sh"; } ];
+    # dockerTools' fakeNss: root and nobody, with /etc/passwd, /etc/group,
+    # /etc/shadow (locked) and /etc/nsswitch.conf. `users = fakeNss;`, or
+    # `users = fakeNss ++ [ { name = "app"; uid = 1000; } ]`.
+    fakeNss = [
+      { name = "root"; uid = 0; gid = 0; home = "/root"; shell = "/bin/sh"; }
+      { name = "nobody"; uid = 65534; gid = 65534; home = "/var/empty"; shell = "/bin/false"; }
+    ];
+  };
 
   # streamImage: buildImage { stream = true; }: the store keeps the manifest,
   # the config and stream.json; push, copy, archive and unpack make the
@@ -572,5 +654,7 @@ let
   streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer streamImage;
+  inherit buildImage buildLayer streamImage helpers;
+  # buildContainer's users and groups get the same checks.
+  accountChecks = { users = checkUsers; groups = checkGroups; };
 }
