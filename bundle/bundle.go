@@ -4,7 +4,6 @@
 package bundle
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -160,11 +159,10 @@ func runnerName(name string) string {
 }
 
 func writeConfig(path string, cfg *specs.Spec) error {
-	data, err := json.MarshalIndent(cfg, "", "  ")
+	data, err := spec.EncodeConfig(path, cfg)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", layout.ConfigFile, err)
+		return err
 	}
-	data = append(data, '\n')
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", layout.ConfigFile, err)

@@ -7,8 +7,6 @@ package registry
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -42,21 +40,4 @@ func OpenLayout(dir string) (*Layout, error) {
 // one whose org.opencontainers.image.ref.name is tag.
 func (l *Layout) Root(tag string) (ocispec.Descriptor, error) {
 	return layout.Root(l.Dir, &l.Index, tag)
-}
-
-// readLimited reads a file of at most max bytes, refusing a larger one.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
 }

@@ -8,6 +8,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -16,7 +17,7 @@ import (
 func (p *puller) fetchManifest(ctx context.Context, c ocispec.Descriptor) ([]byte, error) {
 	var data []byte
 	err := withRetry(ctx, p.o.attempts(), func() error {
-		mctx, cancel := context.WithTimeout(ctx, p.o.stall())
+		mctx, cancel := withTimeout(ctx, p.o.stall(), "manifest", "--stall-timeout")
 		defer cancel()
 		rc, err := p.repo.Manifests().Fetch(mctx, c)
 		if err != nil {
@@ -24,7 +25,7 @@ func (p *puller) fetchManifest(ctx context.Context, c ocispec.Descriptor) ([]byt
 		}
 		defer rc.Close()
 		data, err = readManifest(rc, c)
-		return err
+		return p.o.nameDeadline(mctx, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", c.Digest, explain(p.ref, err))
@@ -50,7 +51,7 @@ func (p *puller) checkPlatform(plat unpack.Platform) (*ocispec.Platform, error) 
 		if !layout.IsConfig(b.MediaType) {
 			continue
 		}
-		data, err := readLimited(p.out.BlobPath(b.Digest), layout.MaxConfigSize)
+		data, err := readfile.Following(p.out.BlobPath(b.Digest), layout.MaxConfigSize)
 		if err != nil {
 			return nil, err
 		}
