@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	digest "github.com/opencontainers/go-digest"
-	imgspecs "github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
+	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/registry/registrytest"
 	"github.com/ocitools/ocitools/unpack/unpacktest"
 )
@@ -170,34 +165,9 @@ func TestAdversarialRegistryKilledReclaimed(t *testing.T) {
 // documents before it gives up (k=400: about 11 s on the test machine).
 func fanOutLayout(t *testing.T, dir string, k int) {
 	t.Helper()
-	must(t, os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755))
-	put := func(v any, mt string, plat *ocispec.Platform) ocispec.Descriptor {
-		data, err := json.Marshal(v)
-		must(t, err)
-		d := digest.FromBytes(data)
-		must(t, os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), data, 0o644))
-		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(data)), Platform: plat}
-	}
-	index := func(ds []ocispec.Descriptor, note string) ocispec.Index {
-		return ocispec.Index{Versioned: imgspecs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
-			Manifests: ds, Annotations: map[string]string{"n": note}}
-	}
-	amd64 := &ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	cfg := put(map[string]any{"architecture": "s390x", "os": "linux", "rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}}, ocispec.MediaTypeImageConfig, nil)
-	man := put(ocispec.Manifest{Versioned: imgspecs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{}},
-		ocispec.MediaTypeImageManifest, &ocispec.Platform{OS: "linux", Architecture: "s390x"})
-	var grand, children []ocispec.Descriptor
-	for i := 0; i < k; i++ {
-		grand = append(grand, put(index([]ocispec.Descriptor{man}, fmt.Sprint("g", i)), ocispec.MediaTypeImageIndex, amd64))
-	}
-	for i := 0; i < k; i++ {
-		children = append(children, put(index(grand, fmt.Sprint("c", i)), ocispec.MediaTypeImageIndex, amd64))
-	}
-	top := put(index(children, "top"), ocispec.MediaTypeImageIndex, nil)
-	data, err := json.Marshal(ocispec.Index{Versioned: imgspecs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{top}})
+	leaf, err := layouttest.Image(dir, "linux", "s390x")
 	must(t, err)
-	must(t, os.WriteFile(filepath.Join(dir, "index.json"), data, 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644))
+	must(t, layouttest.FanOut(dir, k, 2, leaf))
 }
 
 // Image resolution that does not watch for signals (a walk of a hostile
