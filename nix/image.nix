@@ -46,6 +46,7 @@ let
     let where = "`users` element ${toString i}${if u ? name then " (${u.name})" else ""}"; in
     if !(u ? name) then "${where}: name is required in a list of users"
     else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
+    else if u.name == "root" && u.uid != 0 then "${where}: root's uid is 0, not ${toString u.uid}; give this user another name"
     else if u ? home && u.home != "/" && unclean u.home then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not \"${u.home}\""
     else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
     else null;
@@ -64,9 +65,11 @@ let
   groupsError = groups:
     let
       zero = filter (g: g.gid == 0 && g.name != "root") groups;
+      badRoot = filter (g: g.name == "root" && g.gid != 0) groups;
       dup = let d = filter (i: dupAt (map (g: g.name) groups) i || dupAt (map (g: g.gid) groups) i) (genList (i: i) (length groups)); in if d == [ ] then null else head d;
     in
     if zero != [ ] then "`groups`: ${(head zero).name}: gid 0 is root's group; a group with gid 0 must be named root"
+    else if badRoot != [ ] then "`groups` (root): the root group's gid is 0, not ${toString (head badRoot).gid}; give this group another name"
     else if dup != null then "`groups` element ${toString dup} (${(elemAt groups dup).name}): its name or gid is given twice; group names and gids must be distinct"
     else null;
 
