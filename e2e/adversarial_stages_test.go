@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/registry/registrytest"
+	"github.com/ocitools/ocitools/unpack/unpacktest"
 )
 
 // stopWithin is how long a stage may take to stop after SIGINT or SIGTERM
@@ -41,6 +42,12 @@ func startHostile(t *testing.T, s *registrytest.Server, verb string, extra ...st
 		args = []string{"unpack", ref, filepath.Join(h.scratch, "bundle")}
 	case "run":
 		args = []string{"run", ref}
+	case "push":
+		// A layer of 4 MiB: at a byte every 50 ms, never sent whole.
+		im := unpacktest.Image{Tag: "v1", Layers: []unpacktest.Layer{{Compression: "",
+			Entries: []unpacktest.Entry{{Name: "big", Body: strings.Repeat("x", 4<<20)}}}}}
+		im.Config.Cmd = []string{"/big"}
+		args = []string{"push", "--quiet", writeLayout(t, filepath.Join(t.TempDir(), "layout"), im), ref}
 	}
 	args = append(args[:1], append(extra, args[1:]...)...)
 	h.cmd = exec.Command(ocitoolsBin, args...)
@@ -53,11 +60,15 @@ func startHostile(t *testing.T, s *registrytest.Server, verb string, extra ...st
 			_ = h.cmd.Wait()
 		}
 	})
-	before := s.Count("layer")
+	kind := "layer"
+	if verb == "push" {
+		kind = "upload"
+	}
+	before := s.Count(kind)
 	deadline := time.Now().Add(20 * time.Second)
-	for s.Count("layer") == before {
+	for s.Count(kind) == before {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never asked for the layer: %s", verb, h.out.String())
+			t.Fatalf("%s never started sending or fetching the layer: %s", verb, h.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -80,19 +91,20 @@ func (h *hostileCmd) leftovers() []string {
 	return left
 }
 
-// Every stage that reads a registry (pull; image resolution in unpack and
-// run) stops on SIGINT or SIGTERM within about a second while a hostile
-// registry trickles a layer, exits 128+N, and leaves nothing behind.
+// Every stage that talks to a registry (pull; image resolution in unpack
+// and run; push) stops on SIGINT or SIGTERM within about a second while a
+// hostile registry trickles a layer (or reads an upload a byte at a time),
+// exits 128+N, and leaves nothing behind.
 func TestAdversarialRegistryInterrupted(t *testing.T) {
 	if !enabled {
 		t.Skip("set OCITOOLS_E2E=1")
 	}
-	for _, verb := range []string{"pull", "unpack", "run"} {
+	for _, verb := range []string{"pull", "unpack", "run", "push"} {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 			t.Run(verb+"/"+sig.String(), func(t *testing.T) {
 				s := registrytest.New(t, registrytest.Trickle)
 				h := startHostile(t, s, verb)
-				if left := h.leftovers(); len(left) == 0 {
+				if left := h.leftovers(); len(left) == 0 && verb != "push" {
 					t.Fatalf("%s wrote nothing while pulling: the test checks nothing", verb)
 				}
 				start := time.Now()
