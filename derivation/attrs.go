@@ -1,6 +1,7 @@
 // Package derivation reads the build environment Nix gives a structured-attrs
 // builder: the output paths, the closure exported by exportReferencesGraph and the
-// container options, as typed values.
+// builder's arguments (the attribute each builder names), as typed values, for
+// every builder (build, build-image, build-layer, plan-layers).
 package derivation
 
 import (
@@ -58,10 +59,10 @@ type rawAttrs struct {
 	Closure []PathInfoJSON    `json:"closure"`
 }
 
-// FindAttrsFile returns the structured-attrs file of the current build. Nix 2.8
-// sets NIX_ATTRS_JSON_FILE to the host-side path, which does not exist inside the
-// sandbox, so the copy in the build directory (the working directory) is the
-// fallback.
+// FindAttrsFile returns the structured-attrs file of the current build. Some Nix
+// versions set NIX_ATTRS_JSON_FILE to the host-side path, which does not exist
+// inside the sandbox (NixOS/nix#6736), so the copy in the build directory
+// (NIX_BUILD_TOP, else the working directory) is the fallback.
 func FindAttrsFile() (string, error) {
 	if p := os.Getenv("NIX_ATTRS_JSON_FILE"); p != "" {
 		if _, err := os.Stat(p); err == nil {
@@ -132,7 +133,8 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 	}, nil
 }
 
-// Validate checks an absolute store path with go-nix.
+// validateStorePath checks that p is exactly an absolute store path (no
+// trailing sub-path) with go-nix.
 func validateStorePath(p string) (*storepath.StorePath, error) {
 	// go-nix reports a sub-path as an invalid character; say what it is.
 	if rest, ok := strings.CutPrefix(p, storepath.StoreDir+"/"); ok {

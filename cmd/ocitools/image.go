@@ -25,7 +25,7 @@ the partial output (exit 128+N); what SIGKILL leaves (.NAME.partial-* beside
 
 const buildLayerDescription = `build-layer is the builder of buildLayer derivations: one layer holding the
 closure of its deps (minus the paths of the layers it sits on), written once
-and copied as it is into every image that lists it. Its output holds "blob"
+and linked as it is into every image that lists it. Its output holds "blob"
 (the compressed layer) and "layer.json" (media type, digest, size, diff_id and
 the store paths it holds).`
 
