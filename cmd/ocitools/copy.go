@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/registry"
 )
 
@@ -142,7 +143,7 @@ func runCopy(p *copyProgram, args []string) error {
 			if t == "" {
 				t = tag
 			}
-			if err := registry.CopyLayout(p.Image, dir, t); err != nil {
+			if err := layout.Copy(p.Image, dir, t); err != nil {
 				return fmt.Errorf("copyTo %s: %w", dest, err)
 			}
 			fmt.Printf("copied %s to %s (tag %s)\n", p.Image, dir, t)

@@ -178,10 +178,17 @@ afterwards.`
 		}()
 		err = runStage("run", func(ctx context.Context, st *stage) error {
 			st.onForce(func() { _ = unpack.RemoveTree(tmp) })
+			// Local: after a forced stop this may still run, and the
+			// caller's variables are no longer its to write.
+			var b string
+			var err error
 			if inNS {
-				bundle, err = unpackInUserNS(ctx, st, c, image, tmp, rest, uidMap, gidMap)
+				b, err = unpackInUserNS(ctx, st, c, image, tmp, rest, uidMap, gidMap)
 			} else {
-				bundle, err = unpackTemp(ctx, st, c, image, tmp, rest)
+				b, err = unpackTemp(ctx, st, c, image, tmp, rest)
+			}
+			if err == nil {
+				bundle = b
 			}
 			return err
 		})
