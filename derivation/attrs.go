@@ -36,6 +36,9 @@ type Attrs struct {
 	Closure *Closure
 	// Options is the raw "container" attribute, decoded by the spec package.
 	Options json.RawMessage
+	// SBOM is the raw "sbom" attribute, decoded by the sbom package (absent
+	// or null: no SBOM).
+	SBOM json.RawMessage
 }
 
 // Out returns the path of the "out" output.
@@ -54,6 +57,7 @@ type rawAttrs struct {
 	Outputs map[string]string `json:"outputs"`
 	Closure []PathInfoJSON    `json:"closure"`
 	Options json.RawMessage   `json:"container"`
+	SBOM    json.RawMessage   `json:"sbom"`
 }
 
 // FindAttrsFile returns the structured-attrs file of the current build. Nix 2.8
@@ -121,6 +125,7 @@ func ParseAttrs(data []byte) (*Attrs, error) {
 		Outputs: raw.Outputs,
 		Closure: closure,
 		Options: raw.Options,
+		SBOM:    raw.SBOM,
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 // closureKey is the exportReferencesGraph key nix/image.nix uses, as
@@ -22,6 +23,10 @@ type Attrs struct {
 	Outputs map[string]string
 	Closure *derivation.Closure
 	Options json.RawMessage
+	// SBOM is the sbom attribute; LayerClosure exportReferencesGraph's
+	// closure of the explicit layers (both build-image only, maybe absent).
+	SBOM         json.RawMessage
+	LayerClosure []derivation.PathInfoJSON
 }
 
 // ReadAttrs reads a structured-attrs file: the outputs, the closure
@@ -52,7 +57,7 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
 	}
-	a := &Attrs{Options: raw[key]}
+	a := &Attrs{Options: raw[key], SBOM: raw[sbom.AttrKey]}
 	if len(a.Options) == 0 || string(a.Options) == "null" {
 		return nil, fmt.Errorf("structured attrs: no %q attribute", key)
 	}
@@ -74,6 +79,11 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 		return nil, err
 	}
 	a.Closure = closure
+	if lc, ok := raw[layerClosureKey]; ok {
+		if err := json.Unmarshal(lc, &a.LayerClosure); err != nil {
+			return nil, fmt.Errorf("structured attrs: %s: %w", layerClosureKey, err)
+		}
+	}
 	return a, nil
 }
 

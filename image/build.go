@@ -21,6 +21,7 @@ import (
 	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/rootfs"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 // LayerInfoFile is the description a buildLayer output holds beside its blob.
@@ -49,6 +50,11 @@ type Request struct {
 	// Root is prepended to store paths when reading them: "" in a build,
 	// a fake store's parent in tests.
 	Root string
+	// SBOM is the sbom attribute (absent: no SBOM), LayerClosure the
+	// closure of the explicit layers (their store paths' hashes and
+	// references); build-image only.
+	SBOM         json.RawMessage
+	LayerClosure []derivation.PathInfoJSON
 }
 
 // layerJob is one layer to write, or to copy from a buildLayer output.
@@ -74,6 +80,10 @@ func Build(req Request) (err error) {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	bom, err := sbomInput(req, p, jobs)
+	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)
@@ -115,6 +125,13 @@ func Build(req Request) (err error) {
 	desc.Platform = &plat
 	if err := l.WriteIndex(desc, p.tag); err != nil {
 		return fmt.Errorf("build-image: %w", err)
+	}
+	if bom != nil {
+		// Beside index.json, outside the image: it describes the image and
+		// is attached to it as a referrer when pushed.
+		if err := sbom.Write(req.Out, bom); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
 	}
 	return nil
 }

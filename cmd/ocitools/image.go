@@ -92,7 +92,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 		}
 		// Written straight into the output: on failure build removes it, and
 		// Nix registers nothing.
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	}
 	attrs, err := image.ReadAttrs(attrsFile, key)
 	if err != nil {
@@ -114,7 +114,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	err = buildOrRemove(name, tmp, sigs, func() error {
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	})
 	if err != nil {
 		return err
