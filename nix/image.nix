@@ -38,7 +38,15 @@ let
   # Every store path mentioned anywhere in a value (strings, derivations,
   # paths, nested lists and attribute sets), as exportReferencesGraph wants
   # them: the closure roots (nix/lib.nix, shared with buildContainer).
-  inherit (import ./lib.nix) closureRoots;
+  inherit (import ./lib.nix) closureRoots sbomAttr sbomMetadata checkSbom;
+
+  # The SBOM files a result holds, and the attributes pointing at them.
+  sbomFiles = { cyclonedx = "sbom.cdx.json"; spdx = "sbom.spdx.json"; };
+  withSbom = drv: arg:
+    let formats = if arg == true then [ "cyclonedx" ] else if arg == false then [ ] else arg; in
+    if formats == [ ] then { } else
+    { sbom = "${drv}/${sbomFiles.${head formats}}"; }
+    // (if elem "spdx" formats then { sbomSPDX = "${drv}/${sbomFiles.spdx}"; } else { });
 
   isStringLike = v: isString v || isPath v || (isAttrs v && v ? outPath);
   str = v: if isString v then v else "${v}";
@@ -188,6 +196,7 @@ let
     arch = checkArch;
     perms = checkPerms;
     annotations = checkAnnotations;
+    sbom = checkSbom;
   };
 
   suggestArg = args: n:
@@ -225,6 +234,8 @@ let
       name = attrs.name;
       config = normConfig (attrs.config or { });
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
+      copyToRootValues = let c = attrs.copyToRoot or [ ]; in if isList c then c else [ c ];
+      sbomArg = attrs.sbom or true;
       layers = attrs.layers or [ ];
       perms = map
         (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); })
@@ -237,7 +248,15 @@ let
         inherit system builder;
         args = [ "build-image" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = roots;
+        exportReferencesGraph = { closure = roots; }
+          # The explicit layers' store paths, with their hashes and
+          # references, for the SBOM.
+          // (if layers == [ ] || sbomArg == false then { } else { layerClosure = layers; });
+        # The SBOM: the closure roots, and what evaluation knows about the
+        # packages in the arguments and the explicit layers (docs/sbom.md).
+        sbom = sbomAttr sbomArg roots
+          (builtins.foldl' (a: l: a // (l.sbomMetadata or { })) { } layers
+            // sbomMetadata { config = attrs.config or { }; copyToRoot = copyToRootValues; });
         outputs = [ "out" ];
         image = {
           inherit name tag config copyToRoot perms;
@@ -258,7 +277,7 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    finishImage (drv // {
+    finishImage (drv // withSbom drv sbomArg // {
       imageName = name;
       imageTag = tag;
       meta = { description = "OCI image layout ${name}:${tag}"; };
@@ -294,7 +313,9 @@ let
         };
       };
     in
-    drv // { ociLayer = true; };
+    # sbomMetadata: what evaluation knows about deps, for the SBOM of the
+    # images that list this layer.
+    drv // { ociLayer = true; sbomMetadata = sbomMetadata attrs.deps; };
 in
 {
   inherit buildImage buildLayer;

@@ -111,18 +111,14 @@ func DecodeAttr(raw json.RawMessage) (*Attr, error) {
 	return &a, nil
 }
 
-// check refuses metadata or roots for paths the result does not hold: the
-// Nix side only passes paths it put into the closure, so anything else is a
-// mismatch between the wrapper and the builder.
+// check refuses roots the result does not hold: the Nix side passes the
+// closure roots, so anything else is a mismatch between the wrapper and the
+// builder. Metadata may name more paths (every output of a derivation): only
+// those in the closure are used.
 func (in *Input) check() error {
 	have := make(map[string]bool, len(in.Paths))
 	for _, p := range in.Paths {
 		have[p.Path()] = true
-	}
-	for p := range in.Attr.Metadata {
-		if !have[p] {
-			return fmt.Errorf("sbom: metadata for %s, which is not in the closure", p)
-		}
 	}
 	for _, p := range in.Attr.Roots {
 		if !have[p] {
