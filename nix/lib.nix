@@ -73,7 +73,8 @@ rec {
      anywhere in `value` (not inside derivations), keyed by output path, in the
      shape the builder's sbom package reads (docs/sbom.md): pname, version,
      meta.description, meta.homepage, meta.license (SPDX ids where the licence
-     has one) and the string-valued meta.identifiers (cpe, purl, ...). Every
+     has one) and the string-valued meta.identifiers (cpe, purl, ...), for
+     the derivations that have pname, version or meta. Every
      output of a derivation gets the entry; the builder uses those in the
      closure. Strings lose their context: metadata is no dependency. */
   sbomMetadata = value:
@@ -107,7 +108,9 @@ rec {
       outputsOf = drv:
         let outs = if isList (drv.outputs or null) then map (o: drv.${o} or null) drv.outputs else [ ];
         in [ drv ] ++ filter (o: o != null && o ? outPath) outs;
-      pairs = concatLists (map (drv: map (o: { name = builtins.unsafeDiscardStringContext o.outPath; value = entry drv; }) (outputsOf drv)) (found value));
+      # A derivation without pname, version or meta adds nothing to its name.
+      described = filter (drv: drv ? pname || drv ? version || drv ? meta) (found value);
+      pairs = concatLists (map (drv: map (o: { name = builtins.unsafeDiscardStringContext o.outPath; value = entry drv; }) (outputsOf drv)) described);
     in
     listToAttrs pairs;
 
