@@ -22,6 +22,7 @@ buildGoModule rec {
       ../options/known.json
       ../spec/schema
       ../image/validate/schema
+      ../sbom/schema
     ];
   };
 
