@@ -58,10 +58,14 @@ func (l *imageLayout) tag() string {
 	return l.index.Manifests[0].Annotations[v1.AnnotationRefName]
 }
 
-// storePaths lists, per layer, the store paths its history entry names.
+// storePaths lists, per layer, the store paths its history entry names
+// (the root layer of synthesized entries, always last, is left out).
 func (l *imageLayout) storePaths() [][]string {
 	var out [][]string
 	for _, h := range l.config.History {
+		if strings.HasPrefix(h.Comment, "root:") {
+			continue
+		}
 		_, list, _ := strings.Cut(h.Comment, ": ")
 		out = append(out, strings.Fields(list))
 	}
@@ -106,8 +110,8 @@ func TestImageLayerPerStorePath(t *testing.T) {
 	}`)
 	img := readImage(t, out)
 	paths := img.storePaths()
-	if len(img.manifest.Layers) != 4 || len(paths) != 4 {
-		t.Fatalf("%d layers (%v), want 4: busybox, app, conf, data", len(img.manifest.Layers), paths)
+	if len(img.manifest.Layers) != 5 || len(paths) != 4 {
+		t.Fatalf("%d layers (%v), want 5: busybox, app, conf, data and the root layer", len(img.manifest.Layers), paths)
 	}
 	// busybox, data and the config file are each used by the script (ties
 	// broken by name); the script, used by nothing, is the top layer.
@@ -175,9 +179,10 @@ func TestImageCompressions(t *testing.T) {
 	}
 }
 
-// maxLayers merges the least shared paths into the last layer.
+// maxLayers merges the least shared paths into the last store layer (the
+// root layer counts as one).
 func TestImageMaxLayers(t *testing.T) {
-	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "m"; maxLayers = 2; config.Entrypoint = [ app ]; }`)
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "m"; maxLayers = 3; config.Entrypoint = [ app ]; }`)
 	paths := readImage(t, out).storePaths()
 	if len(paths) != 2 || len(paths[0]) != 1 || len(paths[1]) != 3 {
 		t.Errorf("layers %v, want app.conf then the three others together", paths)
@@ -213,7 +218,7 @@ func TestImageExplicitLayersShared(t *testing.T) {
 		if len(paths[1]) != 1 || !strings.HasSuffix(paths[1][0], "-"+app) {
 			t.Errorf("%s: automatic layer holds %v, want only the app (busybox is in the explicit layer)", app, paths[1])
 		}
-		if !strings.HasPrefix(img.config.History[2].Comment, "copyToRoot: ") {
+		if !strings.HasPrefix(img.config.History[2].Comment, "root: copyToRoot (copy) ") {
 			t.Errorf("%s: last layer %q, want copyToRoot", app, img.config.History[2].Comment)
 		}
 	}
@@ -262,10 +267,25 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"compression", `ociTools.buildImage { name = "x"; compression = "xz"; }`, "buildImage: `compression` must be one of \"gzip\", \"zstd\", \"none\""},
 		{"layers element", `ociTools.buildImage { name = "x"; layers = [ busybox ]; }`, "buildImage: `layers` element 0 is the string \"/nix/store/"},
 		{"layer listed twice", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l l ]; }`, "buildImage: `layers` element 1 is the same layer as an earlier one"},
-		{"maxLayers below the explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; copyToRoot = [ busybox ]; maxLayers = 1; }`, "buildImage: `maxLayers` is 1, but the 1 explicit `layers` and the copyToRoot layer alone make 2 layers"},
+		{"maxLayers below the explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; copyToRoot = [ busybox ]; maxLayers = 1; }`, "buildImage: `maxLayers` is 1, but the 1 explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) alone make 2 layers"},
 		{"perms mode", `ociTools.buildImage { name = "x"; perms = [ { path = "/x"; mode = 0755; } ]; }`, "mode must be an octal string"},
 		{"perms relative", `ociTools.buildImage { name = "x"; perms = [ { path = "x"; } ]; }`, "must be absolute"},
-		{"created", `ociTools.buildImage { name = "x"; created = "now"; }`, "buildImage: `created` must be an RFC 3339 time"},
+		{"created", `ociTools.buildImage { name = "x"; created = "yesterday"; }`, "buildImage: `created` must be an RFC 3339 time"},
+		{"created now", `ociTools.buildImage { name = "x"; created = "now"; }`, "buildImage: `created` \"now\" is refused: the image would differ on every build"},
+		{"uid 0 not root", `ociTools.buildImage { name = "x"; users = [ { name = "admin"; uid = 0; } ]; }`, "buildImage: `users` element 0 (admin): uid 0 is root's; a user with uid 0 must be named root"},
+		{"duplicate uids", `ociTools.buildImage { name = "x"; users = { a.uid = 5; b.uid = 5; }; }`, "buildImage: `users` element 1 (b): uid 5 is also a's; uids must be distinct"},
+		{"home not absolute", `ociTools.buildImage { name = "x"; users = [ { name = "a"; uid = 5; home = "home/a"; } ]; }`, "buildImage: `users` element 0 (a): home must be a clean absolute path"},
+		{"config.User unknown", `ociTools.buildImage { name = "x"; users = [ { name = "app"; uid = 1000; } ]; config.User = "ap"; }`, "buildImage: `config`: User \"ap\": \"ap\" is not a user of the image; known users are app, root, nobody"},
+		{"dirs in the store", `ociTools.buildImage { name = "x"; dirs = [ "/nix/store/x" ]; }`, "buildImage: `dirs` element 0: /nix/store/x is in the Nix store"},
+		{"perms regex and glob", `ociTools.buildImage { name = "x"; perms = [ { regex = "/a"; glob = "/b"; } ]; }`, "buildImage: `perms` element 0: give regex or glob, not both"},
+		{"files two kinds", `ociTools.buildImage { name = "x"; files = [ { path = "/a"; text = "x"; symlink = "/b"; } ]; }`, "give exactly one of text, source or symlink"},
+		{"copyToRootMode", `ociTools.buildImage { name = "x"; copyToRootMode = "links"; }`, "buildImage: `copyToRootMode` must be \"copy\""},
+		{"runAsRoot", `ociTools.buildImage { name = "x"; runAsRoot = "chown 1000 /data"; }`, "buildImage: `runAsRoot` is not supported: it runs a script as root in a VM. Give users with `users`"},
+		{"fakeRootCommands", `ociTools.buildImage { name = "x"; fakeRootCommands = ""; }`, "buildImage: `fakeRootCommands` is not supported"},
+		{"extraCommands", `ociTools.buildImage { name = "x"; extraCommands = ""; }`, "buildImage: `extraCommands` is not supported"},
+		{"enableFakechroot", `ociTools.buildImage { name = "x"; enableFakechroot = true; }`, "buildImage: `enableFakechroot` is not supported"},
+		{"contents and copyToRoot", `ociTools.buildImage { name = "x"; contents = [ busybox ]; copyToRoot = [ busybox ]; }`, "buildImage: `contents` (dockerTools' name) and `copyToRoot` are the same argument"},
+		{"compressor", `ociTools.buildImage { name = "x"; compressor = "xz"; }`, "buildImage: `compressor` must be one of"},
 		{"arch", `ociTools.buildImage { name = "x"; arch = "sparc"; }`, "buildImage: `arch` unknown value \"sparc\""},
 		{"unknown argument", `ociTools.buildImage { name = "x"; maxlayers = 3; }`, "buildImage: unknown argument `maxlayers` (did you mean \"maxLayers\"?)"},
 		{"buildLayer deps", `ociTools.buildLayer { }`, "buildLayer: `deps` is required"},
@@ -327,7 +347,7 @@ func TestBuildImageOutsideNix(t *testing.T) {
 	if msg, err := exec.Command(ocitoolsBin, "validate", out).CombinedOutput(); err != nil {
 		t.Errorf("validate: %v\n%s", err, msg)
 	}
-	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 1 {
+	if img := readImage(t, out); img.tag() != "t" || len(img.manifest.Layers) != 2 { // busybox and the root layer
 		t.Errorf("tag %q, %d layers", img.tag(), len(img.manifest.Layers))
 	}
 	if msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", good, "--out", out).CombinedOutput(); err == nil || !strings.Contains(string(msg), "already exists") {

@@ -79,7 +79,7 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config, jobs, p.perms, req.Root); err != nil {
+	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	bom, err := sbomInput(req, p, jobs)
@@ -98,12 +98,14 @@ func Build(req Request) (err error) {
 	if err := writeLayers(l, jobs, p.compression); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	img := v1.Image{
+	if err := checkPatternHits(p.perms); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	img := imageJSON{Image: v1.Image{
 		Created:  &p.created,
 		Platform: p.platform,
-		Config:   p.config,
 		RootFS:   v1.RootFS{Type: "layers"},
-	}
+	}, Config: p.config}
 	manifest := v1.Manifest{
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   v1.MediaTypeImageManifest,
@@ -174,21 +176,9 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 			auto++
 		}
 	}
-	var entries []layer.Entry
-	if len(p.copyToRoot) > 0 {
-		forced := map[string]bool{"nix": true, "nix/store": true}
-		plan, err := rootfs.PlanContents(root, p.copyToRoot, forced)
-		if err != nil {
-			return nil, fmt.Errorf("`copyToRoot`: %w", err)
-		}
-		for _, e := range plan {
-			if e.Rel == "nix" || strings.HasPrefix(e.Rel, "nix/") {
-				// /nix comes from the store layers; a package's own nix/ tree
-				// would shadow them.
-				return nil, fmt.Errorf("`copyToRoot`: %s has a top-level nix/ directory, which would mix with /nix/store; leave it out of copyToRoot", e.Target)
-			}
-			entries = append(entries, layer.Entry{Path: "/" + e.Rel, Dir: e.Dir, Linkname: e.Target})
-		}
+	entries, err := rootEntries(rootInput{p: p, closure: closure, root: root})
+	if err != nil {
+		return nil, err
 	}
 	budget := p.maxLayers - len(jobs)
 	if len(entries) > 0 {
@@ -200,7 +190,6 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
-		var err error
 		if autoLayers, err = layering.Plan(nodes, budget, exclude); err != nil {
 			return nil, err
 		}
@@ -212,10 +201,7 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: "copyToRoot: " + strings.Join(p.copyToRoot, " ")})
-	}
-	if len(jobs) == 0 {
-		return nil, errors.New("the image would have no layers: give config (Entrypoint or Cmd naming a program), copyToRoot or layers")
+		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: rootComment(p)})
 	}
 	return jobs, nil
 }
@@ -227,11 +213,14 @@ func checkPerms(perms []layer.Perm, closure *derivation.Closure, exclude map[str
 	links := map[string]string{}
 	for _, e := range entries {
 		generated[path.Clean(e.Path)] = true
-		if !e.Dir {
+		if !e.Dir && !e.File {
 			links[path.Clean(e.Path)] = e.Linkname
 		}
 	}
 	for _, pm := range perms {
+		if pm.IsPattern() {
+			continue // checked by its hits once the layers are written
+		}
 		p := path.Clean(pm.Path)
 		if p == "/" || p == "/nix" || p == "/nix/store" {
 			return fmt.Errorf("`perms`: %s cannot be changed: /, /nix and /nix/store are the same in every layer (mode 0755, owner 0:0), so that the order layers are applied in does not matter", pm.Path)
@@ -348,4 +337,38 @@ func WriteLayerBlob(l *layout.Layout, s layer.Spec, alg compress.Algorithm) (com
 		return compress.Result{}, err
 	}
 	return res, nil
+}
+
+// rootComment describes the root layer in the image's history.
+func rootComment(p *parsed) string {
+	parts := []string{"root:"}
+	if len(p.copyToRoot) > 0 {
+		parts = append(parts, "copyToRoot ("+p.copyToRootMode+") "+strings.Join(p.copyToRoot, " ")+";")
+	}
+	if p.accounts != nil && p.accounts.given {
+		parts = append(parts, "users and groups;")
+	}
+	parts = append(parts, "dirs, files")
+	return strings.Join(parts, " ")
+}
+
+// checkPatternHits refuses a perms pattern that matched nothing: most likely
+// a typo, which would otherwise leave the intended files as they were.
+func checkPatternHits(perms []layer.Perm) error {
+	for _, pm := range perms {
+		if pm.IsPattern() && pm.Hits.Load() == 0 {
+			pat := pm.Glob
+			if pm.Regex != nil {
+				pat = "regex " + strings.TrimSuffix(strings.TrimPrefix(pm.Regex.String(), "^(?:"), ")$")
+			} else {
+				pat = "glob " + pat
+			}
+			where := ""
+			if pm.Path != "" {
+				where = " below " + pm.Path
+			}
+			return fmt.Errorf("`perms`: the %s matches no path of the image%s; patterns match whole absolute paths, such as \"/var/lib/app(/.*)?\" or \"/etc/*.conf\"", pat, where)
+		}
+	}
+	return nil
 }

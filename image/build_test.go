@@ -109,8 +109,9 @@ func TestBuildLayerPerPath(t *testing.T) {
 	if got := b.index.Manifests[0].Annotations[v1.AnnotationRefName]; got != "v1" {
 		t.Errorf("tag %q, want v1", got)
 	}
-	if len(b.manifest.Layers) != 4 || len(b.config.RootFS.DiffIDs) != 4 || len(b.config.History) != 4 {
-		t.Fatalf("%d layers, %d diff_ids, %d history entries; want 4 each", len(b.manifest.Layers), len(b.config.RootFS.DiffIDs), len(b.config.History))
+	// One layer per store path, then the root layer (/tmp).
+	if len(b.manifest.Layers) != 5 || len(b.config.RootFS.DiffIDs) != 5 || len(b.config.History) != 5 {
+		t.Fatalf("%d layers, %d diff_ids, %d history entries; want 5 each", len(b.manifest.Layers), len(b.config.RootFS.DiffIDs), len(b.config.History))
 	}
 	// libc is the most shared, then lib; app and etc are used by nothing.
 	for i, want := range []string{pLibc, pLib, pApp, pEtc} {
@@ -168,8 +169,8 @@ func dirDigest(t *testing.T, dir string) string {
 
 func TestBuildMaxLayers(t *testing.T) {
 	root := fakeStore(t)
-	b := readLayout(t, build(t, root, appClosure(t), opts(t, map[string]any{"maxLayers": 2})))
-	if len(b.manifest.Layers) != 2 || b.config.History[1].Comment != "store paths: "+strings.Join([]string{pApp, pLib, pEtc}, " ") {
+	b := readLayout(t, build(t, root, appClosure(t), opts(t, map[string]any{"maxLayers": 3})))
+	if len(b.manifest.Layers) != 3 || b.config.History[1].Comment != "store paths: "+strings.Join([]string{pApp, pLib, pEtc}, " ") {
 		t.Errorf("%d layers, history %+v", len(b.manifest.Layers), b.config.History)
 	}
 }
@@ -192,7 +193,7 @@ func TestBuildExplicitLayer(t *testing.T) {
 	}
 	out := build(t, root, appClosure(t), opts(t, map[string]any{"layers": []string{layerDir}}))
 	b := readLayout(t, out)
-	if len(b.manifest.Layers) != 3 || b.manifest.Layers[0].Digest != info.Digest || b.config.RootFS.DiffIDs[0] != info.DiffID {
+	if len(b.manifest.Layers) != 4 || b.manifest.Layers[0].Digest != info.Digest || b.config.RootFS.DiffIDs[0] != info.DiffID {
 		t.Fatalf("layers %+v, want the explicit layer first then app and etc", b.manifest.Layers)
 	}
 	if !strings.HasPrefix(b.config.History[0].Comment, "buildLayer ") || b.config.History[1].Comment != "store paths: "+pApp {
@@ -215,22 +216,19 @@ func TestBuildCopyToRoot(t *testing.T) {
 	o := opts(t, map[string]any{"copyToRoot": []string{pApp, pEtc}, "config": map[string]any{"Entrypoint": []string{"/bin/app"}}})
 	b := readLayout(t, build(t, root, appClosure(t), o))
 	last := b.config.History[len(b.config.History)-1].Comment
-	if len(b.manifest.Layers) != 5 || last != "copyToRoot: "+pApp+" "+pEtc {
+	if len(b.manifest.Layers) != 5 || last != "root: copyToRoot (copy) "+pApp+" "+pEtc+"; dirs, files" {
 		t.Errorf("%d layers, last history %q", len(b.manifest.Layers), last)
 	}
 }
 
 func TestBuildErrors(t *testing.T) {
 	root := fakeStore(t)
-	tests := []struct {
-		name string
-		o    map[string]any
-		want string
-	}{
-		{"copyToRoot conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}}, "provided by both " + pApp + "/bin/app and " + pLibc},
+	tests := []buildErrorCase{
+		{"copyToRoot conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}}, "given by both " + pApp + "/bin/app and " + pLibc + "/bin/app"},
+		{"copyToRoot symlink conflict names both", map[string]any{"copyToRoot": []string{pApp, pLibc}, "copyToRootMode": "symlink"}, "provided by both " + pApp + "/bin/app and " + pLibc},
 		{"perms outside the image", map[string]any{"perms": []map[string]any{{"path": "/nix/store/" + strings.Repeat("e", 32) + "-x", "mode": "0755"}}}, "`perms`: /nix/store/eeee"},
 		{"perms missing file", map[string]any{"perms": []map[string]any{{"path": pApp + "/bin/nope", "mode": "0755"}}}, "not in the image"},
-		{"perms below a copyToRoot link", map[string]any{"copyToRoot": []string{pApp}, "perms": []map[string]any{{"path": "/bin/app", "mode": "0700"}}}, "give " + pApp + "/bin/app"},
+		{"perms below a copyToRoot link", map[string]any{"copyToRoot": []string{pApp}, "copyToRootMode": "symlink", "perms": []map[string]any{{"path": "/bin/app", "mode": "0700"}}}, "give " + pApp + "/bin/app"},
 		{"perms on /nix/store", map[string]any{"perms": []map[string]any{{"path": "/nix/store", "mode": "0700"}}}, "cannot be changed"},
 		{"perms bad mode", map[string]any{"perms": []map[string]any{{"path": pApp, "mode": "999"}}}, "octal"},
 		{"entrypoint not in the image", map[string]any{"config": map[string]any{"Entrypoint": []string{pApp + "/bin/missing"}}}, "the program"},
@@ -247,6 +245,18 @@ func TestBuildErrors(t *testing.T) {
 		{"layers element", map[string]any{"layers": []string{pEtc}}, "not a buildLayer output"},
 		{"unknown option", map[string]any{"bogus": 1}, "unknown field"},
 	}
+	wantBuildErrors(t, root, tests)
+}
+
+type buildErrorCase struct {
+	name string
+	o    map[string]any
+	want string
+}
+
+// wantBuildErrors checks that each case fails with its message and leaves
+// nothing behind.
+func wantBuildErrors(t *testing.T, root string, tests []buildErrorCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "image")

@@ -27,7 +27,7 @@ func BuildLayer(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-layer: `compression`: %w", err)
 	}
-	perms, err := parsePerms(o.Perms)
+	perms, err := parsePerms(o.Perms, nil)
 	if err != nil {
 		return fmt.Errorf("build-layer: %w", err)
 	}

@@ -31,6 +31,7 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 	}
 	stores := map[string]bool{}
 	links := map[string]string{}
+	files := map[string]layer.Entry{}
 	for _, j := range jobs {
 		for _, sp := range j.spec.StorePaths {
 			stores[sp] = true
@@ -39,7 +40,10 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 			stores[sp] = true
 		}
 		for _, e := range j.spec.Entries {
-			if !e.Dir {
+			switch {
+			case e.File:
+				files[path.Clean(e.Path)] = e
+			case !e.Dir:
 				links[path.Clean(e.Path)] = e.Linkname
 			}
 		}
@@ -47,6 +51,9 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 	p := path.Clean(prog)
 	// Follow copyToRoot's symlinks (at most a few hops) to a store path.
 	for hop := 0; hop < 40; hop++ {
+		if e, ok := files[p]; ok {
+			return checkRootProgram(prog, e, perms)
+		}
 		if sp := storePathOf(p); sp != "" {
 			if !stores[sp] {
 				return fmt.Errorf("`config`: the program %s is not in the image (%s is in no layer)", prog, sp)
@@ -67,6 +74,9 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 		found := false
 		for dir := p; dir != "/"; dir = path.Dir(dir) {
 			if target, ok := links[dir]; ok {
+				if !path.IsAbs(target) {
+					target = path.Join(path.Dir(dir), target)
+				}
 				p = path.Join(target, strings.TrimPrefix(p, dir))
 				found = true
 				break
@@ -77,4 +87,24 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 		}
 	}
 	return fmt.Errorf("`config`: the program %s: too many levels of symbolic links", prog)
+}
+
+// checkRootProgram checks a program that is a file of the root layer (a
+// copied copyToRoot file, or `files`).
+func checkRootProgram(prog string, e layer.Entry, perms []layer.Perm) error {
+	mode := e.Mode
+	if e.Host != "" && mode == 0 {
+		fi, err := os.Stat(e.Host)
+		if err != nil {
+			return fmt.Errorf("`config`: the program %s: %w", prog, err)
+		}
+		mode = int64(fi.Mode().Perm())
+	}
+	if pm, ok := layer.LookupPerm(perms, e.Path); ok && pm.Mode != nil {
+		mode = *pm.Mode
+	}
+	if mode&0o111 == 0 {
+		return fmt.Errorf("`config`: the program %s is not executable in the image (mode %04o)", prog, mode)
+	}
+	return nil
 }

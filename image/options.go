@@ -8,9 +8,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -52,6 +54,38 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// The root layer (image/rootentries.go).
+	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
+	Users          []UserJSON  `json:"users,omitempty"`
+	Groups         []GroupJSON `json:"groups,omitempty"`
+	Dirs           []DirJSON   `json:"dirs,omitempty"`
+	Files          []FileJSON  `json:"files,omitempty"`
+}
+
+// copyToRootMode values: real files (the default) or buildEnv-style links.
+const (
+	CopyToRootCopy    = "copy"
+	CopyToRootSymlink = "symlink"
+)
+
+// DirJSON is one `dirs` element: an empty directory of the root layer.
+type DirJSON struct {
+	Path string `json:"path"`
+	Mode string `json:"mode,omitempty"`
+	UID  *ID    `json:"uid,omitempty"`
+	GID  *ID    `json:"gid,omitempty"`
+}
+
+// FileJSON is one `files` element: a file with the given text, a copy of a
+// store file (source), or a symlink.
+type FileJSON struct {
+	Path    string  `json:"path"`
+	Text    *string `json:"text,omitempty"`
+	Source  string  `json:"source,omitempty"`
+	Symlink string  `json:"symlink,omitempty"`
+	Mode    string  `json:"mode,omitempty"`
+	UID     *ID     `json:"uid,omitempty"`
+	GID     *ID     `json:"gid,omitempty"`
 }
 
 // LayerOptions are buildLayer's arguments.
@@ -63,18 +97,22 @@ type LayerOptions struct {
 
 // PermJSON is one `perms` element: mode is an octal string ("0755"), because
 // Nix has no octal integers (0755 would be seven hundred and fifty-five).
+// uid and gid are numbers or names of the image's users and groups; regex
+// or glob select every matching path (below path, when given).
 type PermJSON struct {
-	Path      string `json:"path"`
+	Path      string `json:"path,omitempty"`
+	Regex     string `json:"regex,omitempty"`
+	Glob      string `json:"glob,omitempty"`
 	Mode      string `json:"mode,omitempty"`
-	UID       *int   `json:"uid,omitempty"`
-	GID       *int   `json:"gid,omitempty"`
+	UID       *ID    `json:"uid,omitempty"`
+	GID       *ID    `json:"gid,omitempty"`
 	Recursive bool   `json:"recursive,omitempty"`
 }
 
 // parsed are checked options.
 type parsed struct {
 	name, tag   string
-	config      v1.ImageConfig
+	config      Config
 	copyToRoot  []string
 	layers      []string
 	maxLayers   int
@@ -83,6 +121,10 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+
+	copyToRootMode string
+	accounts       *accounts
+	dirs, files    []layer.Entry
 }
 
 var (
@@ -122,31 +164,180 @@ func ParseMode(s string) (int64, error) {
 	return m, nil
 }
 
-func parsePerms(in []PermJSON) ([]layer.Perm, error) {
+// parsePerms checks perms, resolving user and group names against a (nil:
+// no users, as in buildLayer) and compiling patterns.
+func parsePerms(in []PermJSON, a *accounts) ([]layer.Perm, error) {
+	if a == nil {
+		a = &accounts{}
+	}
 	out := make([]layer.Perm, 0, len(in))
 	seen := map[string]bool{}
 	for i, p := range in {
-		if !strings.HasPrefix(p.Path, "/") {
-			return nil, fmt.Errorf("`perms` element %d: path %q must be an absolute path in the image", i, p.Path)
+		where := fmt.Sprintf("`perms` element %d", i)
+		lp := layer.Perm{Path: path.Clean(p.Path), Recursive: p.Recursive, Glob: p.Glob}
+		switch {
+		case p.Regex != "" && p.Glob != "":
+			return nil, fmt.Errorf("%s: give regex or glob, not both", where)
+		case p.Path == "" && p.Regex == "" && p.Glob == "":
+			return nil, fmt.Errorf("%s: give path (an absolute path in the image), regex or glob", where)
+		case p.Path != "" && !strings.HasPrefix(p.Path, "/"):
+			return nil, fmt.Errorf("%s: path %q must be an absolute path in the image", where, p.Path)
+		case p.Glob != "":
+			if _, err := path.Match(p.Glob, "/"); err != nil || !strings.HasPrefix(p.Glob, "/") {
+				return nil, fmt.Errorf("%s: glob %q must be an absolute path pattern such as \"/etc/*.conf\" (path.Match syntax)", where, p.Glob)
+			}
+		case p.Regex != "":
+			re, err := regexp.Compile(`^(?:` + p.Regex + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("%s: regex %q: %w", where, p.Regex, err)
+			}
+			lp.Regex = re
 		}
-		if seen[p.Path] {
-			return nil, fmt.Errorf("`perms`: %s is given twice", p.Path)
+		if p.Path == "" {
+			lp.Path = ""
 		}
-		seen[p.Path] = true
-		lp := layer.Perm{Path: p.Path, UID: p.UID, GID: p.GID, Recursive: p.Recursive}
+		if lp.IsPattern() {
+			lp.Hits = new(atomic.Int64)
+			where += " (" + p.Regex + p.Glob + ")"
+		} else {
+			where = "`perms` " + p.Path
+			if seen[p.Path] {
+				return nil, fmt.Errorf("`perms`: %s is given twice", p.Path)
+			}
+			seen[p.Path] = true
+		}
 		if p.Mode != "" {
 			m, err := ParseMode(p.Mode)
 			if err != nil {
-				return nil, fmt.Errorf("`perms` %s: %w", p.Path, err)
+				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			lp.Mode = &m
 		}
-		if (p.UID != nil && *p.UID < 0) || (p.GID != nil && *p.GID < 0) {
-			return nil, fmt.Errorf("`perms` %s: uid and gid must not be negative", p.Path)
+		if p.UID != nil {
+			uid, err := a.uid(p.UID, where)
+			if err != nil {
+				return nil, err
+			}
+			lp.UID = &uid
+		}
+		if p.GID != nil {
+			gid, err := a.gid(p.GID, where)
+			if err != nil {
+				return nil, err
+			}
+			lp.GID = &gid
 		}
 		out = append(out, lp)
 	}
 	return out, nil
+}
+
+// parseDirs makes the `dirs` entries: mode 0755 and owner 0:0 unless given.
+func parseDirs(in []DirJSON, a *accounts) ([]layer.Entry, error) {
+	var out []layer.Entry
+	for i, d := range in {
+		where := fmt.Sprintf("`dirs` element %d (%s)", i, d.Path)
+		e := layer.Entry{Path: d.Path, Dir: true, Mode: 0o755, Origin: where}
+		if err := checkRootPath(path.Clean(d.Path)); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if err := fillMeta(&e, d.Mode, d.UID, d.GID, a, where); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// parseFiles makes the `files` entries: exactly one of text, source or
+// symlink each.
+func parseFiles(in []FileJSON, a *accounts) ([]layer.Entry, error) {
+	var out []layer.Entry
+	for i, f := range in {
+		where := fmt.Sprintf("`files` element %d (%s)", i, f.Path)
+		if err := checkRootPath(path.Clean(f.Path)); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		e := layer.Entry{Path: f.Path, Origin: where}
+		n := 0
+		if f.Text != nil {
+			n++
+			e.File, e.Data = true, []byte(*f.Text)
+		}
+		if f.Source != "" {
+			n++
+			if storePathOf(path.Clean(f.Source)) == "" {
+				return nil, fmt.Errorf("%s: source %q must be a file in the Nix store", where, f.Source)
+			}
+			e.File, e.Host = true, path.Clean(f.Source) // checked when planned (fileEntries)
+		}
+		if f.Symlink != "" {
+			n++
+			e.Linkname = f.Symlink
+		}
+		if n != 1 {
+			return nil, fmt.Errorf("%s: give exactly one of text, source or symlink", where)
+		}
+		if e.Linkname != "" && f.Mode != "" {
+			return nil, fmt.Errorf("%s: a symlink has no mode", where)
+		}
+		if err := fillMeta(&e, f.Mode, f.UID, f.GID, a, where); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// parseRoot checks the arguments of the root layer: accounts first, as the
+// others may name users and groups.
+func parseRoot(p *parsed, o *Options) error {
+	switch o.CopyToRootMode {
+	case "", CopyToRootCopy:
+		p.copyToRootMode = CopyToRootCopy
+	case CopyToRootSymlink:
+		p.copyToRootMode = CopyToRootSymlink
+	default:
+		return fmt.Errorf("`copyToRootMode` %q: valid values are %q (the packages' files, copied) and %q (buildEnv-style links into the store)", o.CopyToRootMode, CopyToRootCopy, CopyToRootSymlink)
+	}
+	var err error
+	if p.accounts, err = parseAccounts(o.Users, o.Groups); err != nil {
+		return err
+	}
+	if err := p.accounts.checkConfigUser(p.config.User); err != nil {
+		return err
+	}
+	if p.perms, err = parsePerms(o.Perms, p.accounts); err != nil {
+		return err
+	}
+	if p.dirs, err = parseDirs(o.Dirs, p.accounts); err != nil {
+		return err
+	}
+	if p.files, err = parseFiles(o.Files, p.accounts); err != nil {
+		return err
+	}
+	return nil
+}
+
+func fillMeta(e *layer.Entry, mode string, uid, gid *ID, a *accounts, where string) error {
+	if mode != "" {
+		m, err := ParseMode(mode)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if m == 0 {
+			return fmt.Errorf("%s: mode 0000 leaves it unusable; give a mode such as \"0755\"", where)
+		}
+		e.Mode = m
+	}
+	var err error
+	if e.UID, err = a.uid(uid, where); err != nil {
+		return err
+	}
+	if e.GID, err = a.gid(gid, where); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Platform normalises os and arch exactly as bundles do (options.Platform:
@@ -178,13 +369,51 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// configKeys are the config fields buildImage accepts (image-spec names).
-var configKeys = []string{"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped"}
+// configKeys are the config fields buildImage accepts (image-spec names,
+// then Docker's own).
+var configKeys = []string{"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped",
+	"Healthcheck", "OnBuild", "Shell", "Hostname", "Domainname", "StopTimeout"}
+
+// Config is the image config: image-spec's fields, plus the fields only
+// Docker's image format has. They are written in the same JSON object, where
+// Docker reads them, and podman too once the image is in Docker's format
+// (the archive that docker load and podman load read); image-spec readers
+// ignore fields they do not know.
+type Config struct {
+	v1.ImageConfig
+	DockerConfig
+}
+
+// DockerConfig are Docker's config fields that image-spec lacks.
+type DockerConfig struct {
+	Healthcheck *HealthConfig `json:"Healthcheck,omitempty"`
+	OnBuild     []string      `json:"OnBuild,omitempty"`
+	Shell       []string      `json:"Shell,omitempty"`
+	Hostname    string        `json:"Hostname,omitempty"`
+	Domainname  string        `json:"Domainname,omitempty"`
+	StopTimeout *int          `json:"StopTimeout,omitempty"`
+}
+
+// HealthConfig is Docker's health check; durations are nanoseconds.
+type HealthConfig struct {
+	Test          []string `json:"Test,omitempty"`
+	Interval      int64    `json:"Interval,omitempty"`
+	Timeout       int64    `json:"Timeout,omitempty"`
+	StartPeriod   int64    `json:"StartPeriod,omitempty"`
+	StartInterval int64    `json:"StartInterval,omitempty"`
+	Retries       int      `json:"Retries,omitempty"`
+}
+
+// imageJSON is the image config blob: image-spec's, with Config widened.
+type imageJSON struct {
+	v1.Image
+	Config Config `json:"config,omitempty"`
+}
 
 // ParseConfig decodes the `config` argument strictly: an unknown field is an
 // error that suggests the image-spec spelling.
-func ParseConfig(raw json.RawMessage) (v1.ImageConfig, error) {
-	var c v1.ImageConfig
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	var c Config
 	if len(raw) == 0 || string(raw) == "null" {
 		return c, nil
 	}
@@ -253,7 +482,7 @@ func parseOptions(o *Options) (*parsed, error) {
 	if p.platform, err = Platform(o.OS, arch); err != nil {
 		return nil, err
 	}
-	if p.perms, err = parsePerms(o.Perms); err != nil {
+	if err := parseRoot(p, o); err != nil {
 		return nil, err
 	}
 	return p, nil

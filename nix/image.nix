@@ -78,7 +78,8 @@ let
     else "must be one of ${quoteList compressions} (gzip is read by every client; zstd needs image-spec 1.1 readers such as podman), not ${describe v}";
 
   checkCreated = v:
-    if isString v && match "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})" v != null then null
+    if v == "now" then "\"now\" is refused: the image would differ on every build (nix-build --check fails, caches miss); give a fixed RFC 3339 time such as \"2024-01-01T00:00:00Z\", or leave it out (1970-01-01T00:00:01Z)"
+    else if isString v && match "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})" v != null then null
     else "must be an RFC 3339 time such as \"1970-01-01T00:00:01Z\" (a fixed time: the image must not depend on when it was built), not ${describe v}";
 
   checkOS = v:
@@ -94,24 +95,144 @@ let
   isStringAttrs = v: isAttrs v && all (n: isString v.${n}) (attrNames v);
   checkAnnotations = v: if isStringAttrs v && !(v ? outPath) then null else "must be an attribute set of strings, not ${describe v}";
 
-  permKeys = [ "path" "mode" "uid" "gid" "recursive" ];
+  # uid and gid: a number, or the name of a user or group of the image.
+  checkId = what: v:
+    if (isInt v && v >= 0) || (isString v && match accountName v != null) then null
+    else "${what} must be a non-negative integer or a ${if what == "uid" then "user" else "group"} name, not ${describe v}";
+  checkMode = where: v:
+    if isString v && match "0?[0-7]{3,4}" v != null && match "0*" v == null then null
+    else "${where}: mode must be an octal string such as \"0755\" (Nix has no octal numbers: 0755 is seven hundred and fifty-five), not ${describe v}";
+
+  permKeys = [ "path" "regex" "glob" "mode" "uid" "gid" "recursive" ];
   checkPerm = i: p:
     let where = "element ${toString i}"; in
-    if !(isAttrs p) then "${where} must be { path, mode ? \"0755\", uid ? 0, gid ? 0, recursive ? false }, not ${describe p}"
+    if !(isAttrs p) then "${where} must be { path, mode ? \"0755\", uid ? 0, gid ? 0, recursive ? false } or { regex | glob, ... }, not ${describe p}"
     else
-      let extra = filter (n: !(elem n permKeys)) (attrNames p); in
+      let
+        extra = filter (n: !(elem n permKeys)) (attrNames p);
+        what = if p ? path then str p.path else p.regex or p.glob or "?";
+      in
       if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList permKeys}"
-      else if !(p ? path) || !(isStringLike p.path) then "${where}: `path` (an absolute path in the image) is required"
-      else if substring 0 1 (str p.path) != "/" then "${where}: path \"${str p.path}\" must be absolute"
-      else if p ? mode && !(isString p.mode && match "0?[0-7]{3,4}" p.mode != null)
-      then "${where} (${str p.path}): mode must be an octal string such as \"0755\" (Nix has no octal numbers: 0755 is seven hundred and fifty-five), not ${describe p.mode}"
-      else if p ? uid && !(isInt p.uid && p.uid >= 0) then "${where} (${str p.path}): uid must be a non-negative integer"
-      else if p ? gid && !(isInt p.gid && p.gid >= 0) then "${where} (${str p.path}): gid must be a non-negative integer"
-      else if p ? recursive && !(isBool p.recursive) then "${where} (${str p.path}): recursive must be a boolean"
+      else if p ? regex && p ? glob then "${where}: give regex or glob, not both"
+      else if !(p ? path) && !(p ? regex) && !(p ? glob) then "${where}: give `path` (an absolute path in the image), `regex` or `glob`"
+      else if p ? path && !(isStringLike p.path) then "${where}: `path` must be an absolute path in the image, not ${describe p.path}"
+      else if p ? path && substring 0 1 (str p.path) != "/" then "${where}: path \"${str p.path}\" must be absolute"
+      else if p ? regex && !(isString p.regex && p.regex != "") then "${where}: regex must be a non-empty string (matched against whole absolute paths), not ${describe p.regex}"
+      else if p ? glob && !(isString p.glob && substring 0 1 p.glob == "/") then "${where}: glob must be an absolute path pattern such as \"/etc/*.conf\", not ${describe p.glob}"
+      else if p ? mode && checkMode "${where} (${what})" p.mode != null then checkMode "${where} (${what})" p.mode
+      else if p ? uid && checkId "uid" p.uid != null then "${where} (${what}): ${checkId "uid" p.uid}"
+      else if p ? gid && checkId "gid" p.gid != null then "${where} (${what}): ${checkId "gid" p.gid}"
+      else if p ? recursive && !(isBool p.recursive) then "${where} (${what}): recursive must be a boolean"
       else null;
   checkPerms = v:
-    if !(isList v) then "must be a list of { path, mode ?, uid ?, gid ?, recursive ? }, not ${describe v}"
+    if !(isList v) then "must be a list of { path | regex | glob, mode ?, uid ?, gid ?, recursive ? }, not ${describe v}"
     else firstError (builtins.genList (i: checkPerm i (builtins.elemAt v i)) (length v));
+
+  # Users, groups, dirs and files: the root layer (docs/buildImage.md).
+  accountName = "[a-z_][a-z0-9_-]{0,30}\\$?";
+  inStore = p: p == "/nix" || p == "/nix/store" || substring 0 11 p == "/nix/store/";
+  cleanAbs = p: isString p && substring 0 1 p == "/" && match ".*(//|/\\./|/\\.\\./|/\\.?\\.?$).*" p == null;
+  # users may be a list of { name, uid, ... } or an attribute set name -> { uid, ... }.
+  normUsers = v: if isAttrs v && !(v ? outPath) then map (n: { name = n; } // v.${n}) (attrNames v) else v;
+  userKeys = [ "name" "uid" "gid" "home" "shell" "groups" "description" ];
+  groupKeys = [ "name" "gid" "members" ];
+  checkUser = i: u:
+    let where = "element ${toString i}${if isAttrs u && u ? name && isString u.name then " (${u.name})" else ""}"; in
+    if !(isAttrs u) then "${where} must be { name, uid, gid ? uid, home ? \"/home/NAME\", shell ? \"/bin/sh\", groups ? [ ] }, not ${describe u}"
+    else let extra = filter (n: !(elem n userKeys)) (attrNames u); in
+      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList userKeys}"
+      else if !(u ? name) || !(isString u.name) || match accountName u.name == null then "${where}: name must be a user name (up to 32 lower-case letters, digits, '_' or '-', starting with a letter or '_'), not ${describe (u.name or null)}"
+      else if !(u ? uid) || !(isInt u.uid) || u.uid < 0 || u.uid > 4294967294 then "${where}: uid must be an integer between 0 and 4294967294, not ${describe (u.uid or null)}"
+      else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
+      else if u ? gid && !(isInt u.gid && u.gid >= 0 && u.gid <= 4294967294) then "${where}: gid must be an integer between 0 and 4294967294, not ${describe u.gid}"
+      else if u ? home && !(u.home == "/" || cleanAbs u.home) then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not ${describe u.home}"
+      else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
+      else if u ? shell && !(isStringLike u.shell) then "${where}: shell must be a path, not ${describe u.shell}"
+      else if u ? groups && !(isList u.groups && all isString u.groups) then "${where}: groups must be a list of group names, not ${describe u.groups}"
+      else null;
+  dupOf = xs: i: elem (builtins.elemAt xs i) (builtins.genList (j: builtins.elemAt xs j) i);
+  checkUsers = v0:
+    let v = normUsers v0; in
+    if !(isList v) then "must be a list of { name, uid, ... } or an attribute set of users by name, not ${describe v0}"
+    else
+      let
+        e = firstError (builtins.genList (i: checkUser i (builtins.elemAt v i)) (length v));
+        names = map (u: u.name) v;
+        uids = map (u: u.uid) v;
+        dupName = filter (dupOf names) (builtins.genList (i: i) (length v));
+        dupUid = filter (dupOf uids) (builtins.genList (i: i) (length v));
+        owner = uid: head (filter (u: u.uid == uid) v);
+      in
+      if e != null then e
+      else if dupName != [ ] then "element ${toString (head dupName)}: the name ${builtins.elemAt names (head dupName)} is given twice; each user once"
+      else if dupUid != [ ] then let u = builtins.elemAt v (head dupUid); in "element ${toString (head dupUid)} (${u.name}): uid ${toString u.uid} is also ${(owner u.uid).name}'s; uids must be distinct"
+      else null;
+  checkGroup = i: g:
+    let where = "element ${toString i}"; in
+    if !(isAttrs g) then "${where} must be { name, gid, members ? [ ] }, not ${describe g}"
+    else let extra = filter (n: !(elem n groupKeys)) (attrNames g); in
+      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList groupKeys}"
+      else if !(g ? name) || !(isString g.name) || match accountName g.name == null then "${where}: name must be a group name (up to 32 lower-case letters, digits, '_' or '-'), not ${describe (g.name or null)}"
+      else if !(g ? gid) || !(isInt g.gid) || g.gid < 0 || g.gid > 4294967294 then "${where} (${g.name}): gid must be an integer between 0 and 4294967294, not ${describe (g.gid or null)}"
+      else if g.gid == 0 && g.name != "root" then "${where} (${g.name}): gid 0 is root's group; a group with gid 0 must be named root"
+      else if g ? members && !(isList g.members && all isString g.members) then "${where} (${g.name}): members must be a list of user names"
+      else null;
+  checkGroups = v:
+    if !(isList v) then "must be a list of { name, gid, members ? [ ] }, not ${describe v}"
+    else
+      let
+        e = firstError (builtins.genList (i: checkGroup i (builtins.elemAt v i)) (length v));
+        dup = filter (i: dupOf (map (g: g.name) v) i || dupOf (map (g: g.gid) v) i) (builtins.genList (i: i) (length v));
+      in
+      if e != null then e
+      else if dup != [ ] then "element ${toString (head dup)} (${(builtins.elemAt v (head dup)).name}): its name or gid is given twice; group names and gids must be distinct"
+      else null;
+
+  dirKeys = [ "path" "mode" "uid" "gid" ];
+  normDir = d: if isString d then { path = d; } else d;
+  checkDir = i: d0:
+    let d = normDir d0; where = "element ${toString i}"; in
+    if !(isAttrs d) then "${where} must be a path or { path, mode ? \"0755\", uid ? 0, gid ? 0 }, not ${describe d0}"
+    else let extra = filter (n: !(elem n dirKeys)) (attrNames d); in
+      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList dirKeys}"
+      else if !(d ? path) || !(cleanAbs d.path) then "${where}: path must be a clean absolute path such as \"/var/lib/app\", not ${describe (d.path or null)}"
+      else if inStore d.path then "${where}: ${d.path} is in the Nix store (or is /nix), which the closure's layers make read-only; valid paths are outside /nix/store, such as \"/var/lib/app\""
+      else if d ? mode && checkMode "${where} (${d.path})" d.mode != null then checkMode "${where} (${d.path})" d.mode
+      else if d ? uid && checkId "uid" d.uid != null then "${where} (${d.path}): ${checkId "uid" d.uid}"
+      else if d ? gid && checkId "gid" d.gid != null then "${where} (${d.path}): ${checkId "gid" d.gid}"
+      else null;
+  checkDirs = v:
+    if !(isList v) then "must be a list of paths or { path, mode ?, uid ?, gid ? }, not ${describe v}"
+    else firstError (builtins.genList (i: checkDir i (builtins.elemAt v i)) (length v));
+
+  fileKeys = [ "path" "text" "source" "symlink" "mode" "uid" "gid" ];
+  checkFile = i: f:
+    let where = "element ${toString i}"; in
+    if !(isAttrs f) || f ? outPath then "${where} must be { path, text | source | symlink, mode ?, uid ?, gid ? }, not ${describe f}"
+    else let
+      extra = filter (n: !(elem n fileKeys)) (attrNames f);
+      kinds = filter (k: f ? ${k}) [ "text" "source" "symlink" ];
+    in
+      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList fileKeys}"
+      else if !(f ? path) || !(cleanAbs f.path) then "${where}: path must be a clean absolute path such as \"/etc/app.conf\", not ${describe (f.path or null)}"
+      else if inStore f.path then "${where}: ${f.path} is in the Nix store; valid paths are outside /nix/store"
+      else if length kinds != 1 then "${where} (${f.path}): give exactly one of text, source or symlink"
+      else if f ? text && !(isString f.text) then "${where} (${f.path}): text must be a string"
+      else if f ? source && !(isStringLike f.source && builtins.substring 0 (stringLength builtins.storeDir + 1) (str f.source) == "${builtins.storeDir}/") then "${where} (${f.path}): source must be a file in the Nix store (\"\${pkg}/etc/file\"), not ${describe f.source}"
+      else if f ? symlink && !(isStringLike f.symlink && str f.symlink != "") then "${where} (${f.path}): symlink must be the link's target"
+      else if f ? symlink && f ? mode then "${where} (${f.path}): a symlink has no mode"
+      else if f ? mode && checkMode "${where} (${f.path})" f.mode != null then checkMode "${where} (${f.path})" f.mode
+      else if f ? uid && checkId "uid" f.uid != null then "${where} (${f.path}): ${checkId "uid" f.uid}"
+      else if f ? gid && checkId "gid" f.gid != null then "${where} (${f.path}): ${checkId "gid" f.gid}"
+      else null;
+  checkFiles = v:
+    if !(isList v) then "must be a list of { path, text | source | symlink, ... } (for instance from ociTools.caCertificates), not ${describe v}"
+    else firstError (builtins.genList (i: checkFile i (builtins.elemAt v i)) (length v));
+
+  copyToRootModes = [ "copy" "symlink" ];
+  checkCopyToRootMode = v:
+    if elem v copyToRootModes then null
+    else "must be \"copy\" (the packages' files at /, the default) or \"symlink\" (buildEnv-style links into the store), not ${describe v}";
 
   firstError = errs: let e = filter (x: x != null) errs; in if e == [ ] then null else head e;
 
@@ -148,7 +269,23 @@ let
     Labels = v: if isStringAttrs v then null else "must be an attribute set of strings, not ${describe v}";
     StopSignal = v: if isString v && v != "" then null else "must be a signal name such as \"SIGTERM\", not ${describe v}";
     ArgsEscaped = v: if isBool v then null else "must be a boolean (it only matters for Windows images), not ${describe v}";
+    # Docker's own fields (docs/buildImage.md: where Docker and podman read them).
+    Healthcheck = checkHealthcheck;
+    OnBuild = checkStringList;
+    Shell = checkStringList;
+    Hostname = v: if isString v && stringLength v <= 64 then null else "must be a host name of at most 64 bytes, not ${describe v}";
+    Domainname = v: if isString v && stringLength v <= 64 then null else "must be a domain name of at most 64 bytes, not ${describe v}";
+    StopTimeout = v: if isInt v && v >= 0 then null else "must be a number of seconds, not ${describe v}";
   };
+  healthKeys = [ "Test" "Interval" "Timeout" "StartPeriod" "StartInterval" "Retries" ];
+  checkHealthcheck = v:
+    if !(isAttrs v) || v ? outPath then "must be { Test = [ \"CMD\" \"/bin/check\" ]; Interval ? nanoseconds; Timeout ?; StartPeriod ?; Retries ?; }, not ${describe v}"
+    else let extra = filter (n: !(elem n healthKeys)) (attrNames v); in
+      if extra != [ ] then "unknown field ${quoteList extra}; valid fields are ${showList healthKeys} (durations in nanoseconds, as Docker's config holds them)"
+      else if v ? Test && !(isList v.Test && all isStringLike v.Test) then "Test must be a list of strings such as [ \"CMD\" \"/bin/check\" ] or [ \"NONE\" ]"
+      else let bad = filter (k: k != "Test" && !(isInt v.${k} && v.${k} >= 0)) (attrNames v); in
+        if bad != [ ] then "${head bad} must be a non-negative integer (nanoseconds for durations), not ${describe v.${head bad}}"
+        else null;
   checkStringList = v:
     if isList v && all isStringLike v then null
     else "must be a list of strings, not ${describe v}";
@@ -176,9 +313,11 @@ let
   # Lists become what the image-spec types hold.
   toSet = v: if isList v then listToAttrs (map (k: { name = k; value = { }; }) v) else v;
   normConfig = c:
-    (removeAttrs c [ "Entrypoint" "Cmd" "Env" "ExposedPorts" "Volumes" ])
+    (removeAttrs c [ "Entrypoint" "Cmd" "Env" "ExposedPorts" "Volumes" "Healthcheck" ])
+    // (if c ? Healthcheck then { inherit (c) Healthcheck; } else { })
     // (if c ? Entrypoint then { Entrypoint = map str c.Entrypoint; } else { })
     // (if c ? Cmd then { Cmd = map str c.Cmd; } else { })
+    // (if c ? Healthcheck && c.Healthcheck ? Test then { Healthcheck = c.Healthcheck // { Test = map str c.Healthcheck.Test; }; } else { })
     // (if c ? Env then { Env = if isList c.Env then c.Env else map (n: "${n}=${toString c.Env.${n}}") (attrNames c.Env); } else { })
     // (if c ? ExposedPorts then { ExposedPorts = toSet c.ExposedPorts; } else { })
     // (if c ? Volumes then { Volumes = toSet c.Volumes; } else { });
@@ -197,6 +336,28 @@ let
     perms = checkPerms;
     annotations = checkAnnotations;
     sbom = checkSbom;
+    copyToRootMode = checkCopyToRootMode;
+    users = checkUsers;
+    groups = checkGroups;
+    dirs = checkDirs;
+    files = checkFiles;
+  } // dockerToolsArguments;
+
+  # dockerTools' spellings (docs/buildImage.md, "Migrating from dockerTools").
+  dockerToolsArguments = {
+    contents = checkPackages;
+    architecture = checkArch;
+    compressor = v: if elem v (attrNames compressors) then null
+      else "must be one of ${quoteList (attrNames compressors)} (dockerTools' names; `compression` is this builder's), not ${describe v}";
+    meta = v: if isAttrs v then null else "must be an attribute set, not ${describe v}";
+    passthru = v: if isAttrs v then null else "must be an attribute set, not ${describe v}";
+  } // builtins.mapAttrs (n: why: _: why) refusedDockerArguments;
+  compressors = { gz = "gzip"; gzip = "gzip"; zstd = "zstd"; none = "none"; };
+  refusedDockerArguments = {
+    runAsRoot = "is not supported: it runs a script as root in a VM. Give users with `users`/`groups`, directories with `dirs` (mode, uid, gid), files with `files`, and ownership or modes with `perms`; all are written into the layer without root";
+    extraCommands = "is not supported: it runs a script in the image's root. Put files in a package and give it to `copyToRoot`, or give them with `files` and `dirs`";
+    fakeRootCommands = "is not supported: it runs a script under fakeroot to set ownership. Give owners and modes with `perms` (path, regex or glob; uid and gid as numbers or names), `dirs` and `files`";
+    enableFakechroot = "is not supported (it serves fakeRootCommands): use `perms`, `dirs` and `files`";
   };
 
   suggestArg = args: n:
@@ -219,17 +380,50 @@ let
   # The default maxLayers: see docs/buildImage.md ("maxLayers").
   defaultMaxLayers = 100;
 
-  buildImage = attrs:
-    assert checkArguments "buildImage" imageArguments attrs;
+  # The image's user names (config.User is checked against them): the
+  # users given, plus root and nobody, which the builder adds.
+  userNames = users: groups:
+    let names = map (u: u.name) users; uids = map (u: u.uid) users; in
+    names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
+  groupNames = users: groups:
+    map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+  checkConfigUser = users: groups: user:
+    let
+      parts = builtins.match "([^:]*)(:(.*))?" user;
+      u = builtins.elemAt parts 0;
+      g = builtins.elemAt parts 2;
+      numeric = x: match "[0-9]+" x != null;
+      known = userNames users groups;
+    in
+    if users == [ ] && groups == [ ] then true
+    else if !(numeric u) && !(elem u known) then throw "buildImage: `config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a uid)"
+    else if g != null && g != "" && !(numeric g) && !(elem g (groupNames users groups)) then throw "buildImage: `config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList (groupNames users groups)}"
+    else true;
+
+  # dockerTools' spellings become ours; both spellings at once is an error.
+  dockerAliases = { contents = "copyToRoot"; architecture = "arch"; compressor = "compression"; };
+  fromDockerTools = attrs:
+    let
+      both = filter (n: attrs ? ${n} && attrs ? ${dockerAliases.${n}}) (attrNames dockerAliases);
+      renamed = builtins.mapAttrs (n: v: if n == "compressor" then compressors.${v} else v)
+        (builtins.intersectAttrs dockerAliases attrs);
+    in
+    if both != [ ] then throw "buildImage: `${head both}` (dockerTools' name) and `${dockerAliases.${head both}}` are the same argument; give only `${dockerAliases.${head both}}`"
+    else removeAttrs attrs (attrNames dockerAliases ++ [ "meta" "passthru" ])
+      // listToAttrs (map (n: { name = dockerAliases.${n}; value = renamed.${n}; }) (attrNames renamed));
+
+  buildImage = attrs0:
+    assert checkArguments "buildImage" imageArguments attrs0;
+    let attrs = fromDockerTools attrs0; in
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + (if (attrs.copyToRoot or [ ]) == [ ] then 0 else 1);
+        fixed = length (attrs.layers or [ ]) + 1;
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if (attrs.copyToRoot or [ ]) == [ ] then "" else " and the copyToRoot layer"} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -238,9 +432,13 @@ let
       sbomArg = attrs.sbom or true;
       layers = attrs.layers or [ ];
       perms = map
-        (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); })
+        (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
         (attrs.perms or [ ]);
-      roots = closureRoots [ config copyToRoot ];
+      users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (attrs.users or [ ]));
+      groups = attrs.groups or [ ];
+      dirs = map normDir (attrs.dirs or [ ]);
+      files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
+      roots = closureRoots [ config copyToRoot files users ];
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -256,10 +454,10 @@ let
         # packages in the arguments and the explicit layers (docs/sbom.md).
         sbom = sbomAttr sbomArg roots
           (builtins.foldl' (a: l: a // (l.sbomMetadata or { })) { } layers
-            // sbomMetadata { config = attrs.config or { }; copyToRoot = copyToRootValues; });
+            // sbomMetadata { config = attrs.config or { }; copyToRoot = copyToRootValues; files = attrs.files or [ ]; });
         outputs = [ "out" ];
         image = {
-          inherit name tag config copyToRoot perms;
+          inherit name tag config copyToRoot perms users groups dirs files;
           layers = map (l: "${l}") layers;
           maxLayers = attrs.maxLayers or defaultMaxLayers;
           compression = attrs.compression or "gzip";
@@ -267,6 +465,7 @@ let
           os = attrs.os or "linux";
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
+          copyToRootMode = attrs.copyToRootMode or "copy";
         };
       };
 
@@ -277,10 +476,11 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    finishImage (drv // withSbom drv sbomArg // {
+    assert checkConfigUser users groups (config.User or "");
+    finishImage (drv // withSbom drv sbomArg // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
-      meta = { description = "OCI image layout ${name}:${tag}"; };
+      meta = { description = "OCI image layout ${name}:${tag}"; } // (attrs0.meta or { });
     });
 
   layerArguments = {

@@ -65,6 +65,14 @@ func configArguments(img *Image, args []string, users userDB) ([]byte, error) {
 		wd = path.Clean(wd)
 	}
 	a["workingDir"] = wd
+	// The host's name is not the container's: without this the uts
+	// namespace would start with a copy of it. Podman names a container by
+	// its id's first 12 hex digits; an unpacked bundle has no container id,
+	// so the image's own (the manifest digest's) stands in, the same for
+	// every unpack of the image.
+	if hex := img.ManifestDesc.Digest.Encoded(); len(hex) >= 12 && osName == "linux" {
+		a["hostname"] = hex[:12]
+	}
 	u, err := resolveUser(c.User, users)
 	if err != nil {
 		return nil, fmt.Errorf("the image config's User %q: %w", c.User, err)

@@ -524,6 +524,10 @@ func TestConfig(t *testing.T) {
 	if !p.NoNewPrivileges || p.Capabilities == nil || s.Linux == nil || len(s.Linux.MaskedPaths) == 0 {
 		t.Errorf("the hardened defaults are missing: %+v", p)
 	}
+	// Not the host's name: the manifest digest's first 12 hex digits.
+	if want := a[AnnotationManifest]; len(s.Hostname) != 12 || !strings.HasPrefix(want, "sha256:"+s.Hostname) {
+		t.Errorf("hostname %q, want the first 12 hex digits of %s", s.Hostname, want)
+	}
 }
 
 func TestResolveUser(t *testing.T) {

@@ -172,6 +172,51 @@ func TestGeneratedEntries(t *testing.T) {
 	}
 }
 
+// Generated files, and directories with their own mode and owner (the Nix
+// database, /etc files): parents come from the spec's owner.
+func TestGeneratedFilesAndOwners(t *testing.T) {
+	got := list(t, write(t, Spec{UID: 7, GID: 8, Entries: []Entry{
+		{Path: "/nix/var/nix/db/schema", File: true, Data: []byte("10"), UID: 1000, GID: 100},
+		{Path: "/nix/var/nix/db", Dir: true, Mode: 0o700, UID: 1000, GID: 100},
+		{Path: "/tmp", Dir: true, Mode: 0o1777},
+		{Path: "/etc/secret", File: true, Mode: 0o600},
+	}}))
+	want := []hdr{
+		{name: "etc/", typ: tar.TypeDir, mode: 0o755, uid: 7, gid: 8},
+		{name: "etc/secret", typ: tar.TypeReg, mode: 0o600},
+		{name: "nix/", typ: tar.TypeDir, mode: 0o755, uid: 7, gid: 8},
+		{name: "nix/var/", typ: tar.TypeDir, mode: 0o755, uid: 7, gid: 8},
+		{name: "nix/var/nix/", typ: tar.TypeDir, mode: 0o755, uid: 7, gid: 8},
+		{name: "nix/var/nix/db/", typ: tar.TypeDir, mode: 0o700, uid: 1000, gid: 100},
+		{name: "nix/var/nix/db/schema", typ: tar.TypeReg, mode: 0o644, uid: 1000, gid: 100, data: "10"},
+		{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Spec.UID and GID own every store entry and /nix, /nix/store; perms still win.
+func TestSpecOwner(t *testing.T) {
+	root := fixture(t)
+	zero := 0
+	got := list(t, write(t, Spec{StorePaths: []string{pa}, Root: root, UID: 1000, GID: 100, Perms: []Perm{{Path: pa + "/bin/app", UID: &zero}}}))
+	for _, h := range got {
+		wantUID := 1000
+		if strings.HasSuffix(h.name, "/bin/app") {
+			wantUID = 0
+		}
+		if h.uid != wantUID || h.gid != 100 {
+			t.Errorf("%s: owner %d:%d, want %d:100", h.name, h.uid, h.gid, wantUID)
+		}
+	}
+}
+
 // Long names need PAX records; they are written the same way every time.
 func TestLongNames(t *testing.T) {
 	long := pa + "/" + strings.Repeat("d", 90) + "/" + strings.Repeat("f", 120)
@@ -203,6 +248,8 @@ func TestWriteErrors(t *testing.T) {
 		{"missing", Spec{StorePaths: []string{pb + "x"}, Root: root}, "no such file"},
 		{"twice", Spec{StorePaths: []string{pb, pb}, Root: root}, "given twice"},
 		{"relative entry", Spec{Entries: []Entry{{Path: "bin", Dir: true}}}, "not an absolute path"},
+		{"bad mode", Spec{Entries: []Entry{{Path: "/bin", Dir: true, Mode: 0o10000}}}, "not a valid entry"},
+		{"negative owner", Spec{Entries: []Entry{{Path: "/f", File: true, UID: -1}}}, "not a valid entry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

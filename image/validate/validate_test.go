@@ -159,7 +159,7 @@ func TestProblems(t *testing.T) {
 		{"diff_id missing", "gzip", func(t *testing.T, l *layoutFiles) {
 			l.config.RootFS.DiffIDs = []digest.Digest{}
 			l.save(t)
-		}, "0 diff_ids for 1 layers"},
+		}, "0 diff_ids for 2 layers"},
 		{"entrypoint missing", "gzip", func(t *testing.T, l *layoutFiles) {
 			l.config.Config.Entrypoint = []string{pApp + "/bin/nope"}
 			l.save(t)
