@@ -130,7 +130,8 @@ func (o *Options) Repository(ctx context.Context, ref Ref) (*remote.Repository, 
 	repo.Client = client
 	repo.PlainHTTP = o.PlainHTTP
 	repo.MaxMetadataBytes = MaxManifestSize
-	// Referrers are not used; skip oras-go's probing of them on manifest pushes.
+	// Image pushes use no referrers; skip oras-go's probing of them on
+	// manifest pushes (the SBOM referrer gets its own, referrersRepository).
 	_ = repo.SetReferrersCapability(false)
 	if err := ping(ctx, repo, ref); err != nil {
 		return nil, err

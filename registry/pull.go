@@ -83,6 +83,10 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if err := eg.Wait(); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
+	gotSBOM, err := pullSBOM(ctx, repo, root, tmp, &o)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+	}
 	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}
 	if ref.Tag != "" {
 		root.Annotations = map[string]string{ocispec.AnnotationRefName: ref.Tag}
@@ -106,7 +110,11 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		cache.add(ref.Registry, b.Digest.String(), ref.Repository)
 	}
 	_ = cache.save()
-	return &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, Elapsed: time.Since(start)}, nil
+	st := &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, Elapsed: time.Since(start)}
+	if gotSBOM {
+		st.SBOMsAttached = 1
+	}
+	return st, nil
 }
 
 // checkEmptyTarget refuses to pull over an existing layout or file.
