@@ -11,6 +11,7 @@ package archive
 import (
 	"archive/tar"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -78,8 +79,8 @@ func Write(w io.Writer, dir string, opts Options) error {
 	if len(index.Manifests) == 0 {
 		return fmt.Errorf("%s lists no manifest: there is no image to archive", v1.ImageIndexFile)
 	}
-	if opts.Tag != "" && len(index.Manifests) > 1 {
-		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, len(index.Manifests))
+	if n := len(index.Manifests) - countReferrers(index.Manifests); opts.Tag != "" && n > 1 {
+		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, n)
 	}
 	if opts.Name != "" && !validName(opts.Name) {
 		return fmt.Errorf("name %q is not a valid repository name (lowercase letters, digits and separators . _ __ -, components joined by /, optionally after a registry host[:port])", opts.Name)
@@ -90,11 +91,23 @@ func Write(w io.Writer, dir string, opts Options) error {
 
 	var images []image
 	for i, d := range index.Manifests {
+		if isReferrer(d) {
+			// An SBOM or signature attached to an image (an OCI layout may
+			// list them): not an image to load, and podman load refuses an
+			// archive whose index.json lists two manifests.
+			continue
+		}
 		img, err := readImage(r, i, d, opts)
+		if errors.Is(err, errReferrer) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		images = append(images, img)
+	}
+	if len(images) == 0 {
+		return fmt.Errorf("%s lists only artifacts attached to images (referrers), no image to archive", v1.ImageIndexFile)
 	}
 
 	// index.json as written: the tag, and the full name for containerd-based
@@ -187,6 +200,27 @@ func Write(w io.Writer, dir string, opts Options) error {
 	return nil
 }
 
+// isReferrer tells an artifact manifest attached to an image (what oras-go's
+// layout store and other OCI 1.1 tools list in index.json) from an image:
+// it has an artifactType.
+func isReferrer(d v1.Descriptor) bool {
+	return d.MediaType == v1.MediaTypeImageManifest && d.ArtifactType != ""
+}
+
+// errReferrer marks a manifest of index.json that is attached to an image
+// (it has a subject or an artifactType) rather than an image.
+var errReferrer = errors.New("a referrer, not an image")
+
+func countReferrers(ds []v1.Descriptor) int {
+	n := 0
+	for _, d := range ds {
+		if isReferrer(d) {
+			n++
+		}
+	}
+	return n
+}
+
 // readImage checks the i-th manifest of index.json and reads it.
 func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, error) {
 	what := fmt.Sprintf("%s manifests[%d]", v1.ImageIndexFile, i)
@@ -200,6 +234,9 @@ func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, e
 	var m v1.Manifest
 	if err := readBlobJSON(r, d, &m); err != nil {
 		return image{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if m.Subject != nil || m.ArtifactType != "" {
+		return image{}, errReferrer
 	}
 	if m.SchemaVersion != 2 {
 		return image{}, fmt.Errorf("%s: manifest %s: schemaVersion is %d, want 2", what, d.Digest, m.SchemaVersion)

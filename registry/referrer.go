@@ -272,3 +272,36 @@ func pullSBOM(ctx context.Context, repo *remote.Repository, root ocispec.Descrip
 	}
 	return true, nil
 }
+
+// RemoteSBOM reads the SBOM attached to the image ref names.
+func RemoteSBOM(ctx context.Context, ref Ref, o Options) ([]byte, error) {
+	if ref.Tag == "" && ref.Digest == "" {
+		ref.Tag = "latest"
+	}
+	repo, err := o.Repository(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var root ocispec.Descriptor
+	err = withRetry(ctx, o.attempts(), func() error {
+		mctx, cancel := context.WithTimeout(ctx, o.stall())
+		defer cancel()
+		var err error
+		root, err = repo.Manifests().Resolve(mctx, ref.Reference())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, explain(ref, err))
+	}
+	if ref.Digest != "" && root.Digest.String() != ref.Digest {
+		return nil, fmt.Errorf("%s: the registry answered with manifest %s", ref, root.Digest)
+	}
+	if !isManifest(root.MediaType) {
+		return nil, fmt.Errorf("%s is %s, not an image manifest: an SBOM is attached to each image of an index; name one by its digest (REPOSITORY@sha256:...)", ref, root.MediaType)
+	}
+	data, err := FetchSBOM(ctx, repo, root, &o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, explain(ref, err))
+	}
+	return data, nil
+}

@@ -29,6 +29,7 @@ func newApp() *cli.App {
 			archiveCommand(),
 			pushCommand(),
 			pullCommand(),
+			sbomCommand(),
 			buildIndexCommand(),
 			copyProgramCommand(),
 		},
