@@ -28,7 +28,7 @@ buildGoModule rec {
 
   # scripts/vendorhash prints it from the tracked files; nix/package_test.go
   # checks it the same way.
-  vendorHash = "sha256-ZcgAO7RKFK7UDvrD5e56Vidhuh0LfCA3IlQao2XfBx0=";
+  vendorHash = "sha256-EuAFCL2XXOEnS/xRQMHTq7u/YfDjl/MRC4zd4APTZUo=";
 
   subPackages = [ "cmd/ocitools" ];
 
