@@ -316,6 +316,21 @@ func TestImageSBOMDefault(t *testing.T) {
 	on := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "e2e/sbom-default"; config.Entrypoint = [ app ]; }`)
 	doc := readSBOM(t, filepath.Join(on, sbom.CycloneDXFile))
 	checkSBOMGraph(t, doc, layerStorePaths(t, readImage(t, on)))
+	// ocitools validate checks the SBOM beside a layout against the schema.
+	tampered := filepath.Join(t.TempDir(), "layout")
+	if out, err := exec.Command("cp", "-r", on, tampered).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	f := filepath.Join(tampered, sbom.CycloneDXFile)
+	if err := os.Chmod(f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"no type"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(ocitoolsBin, "validate", tampered).CombinedOutput(); err == nil || !strings.Contains(string(out), "CycloneDX 1.6 schema") {
+		t.Errorf("ocitools validate of a layout with an invalid SBOM: %v\n%s", err, out)
+	}
 	off := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "e2e/sbom-default"; config.Entrypoint = [ app ]; sbom = false; }`)
 	if _, err := os.Stat(filepath.Join(off, sbom.CycloneDXFile)); !os.IsNotExist(err) {
 		t.Errorf("sbom = false: %v", err)

@@ -26,8 +26,8 @@ func TestBuildSBOMWithExplicitLayer(t *testing.T) {
 	// What Nix exports for the layer output: itself and the paths it names.
 	layerOut := storetest.Path('f', "oci-layer")
 	layerGraph := []derivation.PathInfoJSON{
-		{Path: layerOut, NarHash: "sha256:" + strings.Repeat("0", 51)+"1", NarSize: 9, References: []string{pEtc}},
-		{Path: pEtc, NarHash: "sha256:" + strings.Repeat("0", 51)+"2", NarSize: 3},
+		{Path: layerOut, NarHash: "sha256:" + strings.Repeat("0", 51) + "1", NarSize: 9, References: []string{pEtc}},
+		{Path: pEtc, NarHash: "sha256:" + strings.Repeat("0", 51) + "2", NarSize: 3},
 	}
 	appOnly := closure(t, map[string][]string{pApp: {pLib}, pLib: {pLibc}, pLibc: nil})
 	out := filepath.Join(t.TempDir(), "image")

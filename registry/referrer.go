@@ -19,7 +19,6 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/registry/remote"
 
-	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/sbom"
 )
 
@@ -27,29 +26,8 @@ import (
 // referrer: CycloneDX JSON.
 const SBOMArtifactType = "application/vnd.cyclonedx+json"
 
-// MaxSBOMSize bounds an SBOM read from a layout or a registry (a component
-// takes about 700 bytes: this is far above any closure).
-const MaxSBOMSize = 64 << 20
-
 // ErrNoSBOM says that an image has no SBOM attached.
-var ErrNoSBOM = errors.New("no SBOM is attached to the image")
-
-// ReadSBOMFile reads DIR/sbom.cdx.json, bounded, and checks it against the
-// CycloneDX 1.6 schema; ErrNoSBOM (wrapped) when there is none.
-func ReadSBOMFile(dir string) ([]byte, error) {
-	p := filepath.Join(dir, sbom.CycloneDXFile)
-	data, err := readfile.Regular(p, MaxSBOMSize)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", dir, ErrNoSBOM)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := sbom.Validate(data); err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return data, nil
-}
+var ErrNoSBOM = sbom.ErrNoSBOM
 
 // sbomManifest packs the referrer of the SBOM data for subject: an OCI 1.1
 // artifact manifest (empty config, one layer), into a memory store. Its
@@ -116,7 +94,7 @@ func layoutSBOM(l *Layout, root ocispec.Descriptor) ([]byte, error) {
 	if !isManifest(root.MediaType) {
 		return nil, nil
 	}
-	data, err := ReadSBOMFile(l.Dir)
+	data, err := sbom.ReadFile(l.Dir)
 	if errors.Is(err, ErrNoSBOM) {
 		return nil, nil
 	}
@@ -222,7 +200,7 @@ func fetchSBOMReferrer(ctx context.Context, repo *remote.Repository, desc, subje
 	case m.ArtifactType != SBOMArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != SBOMArtifactType:
 		return nil, fmt.Errorf("SBOM referrer %s: want artifactType %s and one layer of that type", desc.Digest, SBOMArtifactType)
 	}
-	data, err := fetchVerified(ctx, repo.Blobs(), m.Layers[0], MaxSBOMSize, o)
+	data, err := fetchVerified(ctx, repo.Blobs(), m.Layers[0], sbom.MaxSize, o)
 	if err != nil {
 		return nil, fmt.Errorf("SBOM %s: %w", m.Layers[0].Digest, err)
 	}

@@ -8,6 +8,7 @@ package sbom
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/nar"
 )
 
@@ -211,4 +213,29 @@ func Write(dir string, in *Input) error {
 		}
 	}
 	return nil
+}
+
+// MaxSize bounds an SBOM read from a layout, a bundle or a registry (a
+// component takes about 700 bytes: this is far above any closure).
+const MaxSize = 64 << 20
+
+// ErrNoSBOM says that there is no SBOM (no file, no referrer).
+var ErrNoSBOM = errors.New("no SBOM")
+
+// ReadFile reads DIR/sbom.cdx.json (a regular file, not a link, bounded) and
+// checks it against the CycloneDX 1.6 schema; ErrNoSBOM (wrapped) when there
+// is none.
+func ReadFile(dir string) ([]byte, error) {
+	p := filepath.Join(dir, CycloneDXFile)
+	data, err := readfile.Regular(p, MaxSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoSBOM)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return data, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"github.com/ocitools/ocitools/image"
 	imagevalidate "github.com/ocitools/ocitools/image/validate"
 	"github.com/ocitools/ocitools/rootfs"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 const buildImageDescription = `build-image is the builder of the derivations that buildImage (nix/image.nix)
@@ -149,5 +151,10 @@ func withImageLayouts(cmd *cli.Command) *cli.Command {
 // image-spec schemas, every blob's digest and size, diff_ids against the
 // uncompressed layers, and the entrypoint present in the layers.
 func validateImage(c *cli.Context, dir string) error {
-	return reportProblems(c, dir, "valid OCI image layout", imagevalidate.Layout(dir))
+	problems := imagevalidate.Layout(dir)
+	// The SBOM beside the layout, when there is one: the CycloneDX schema.
+	if _, err := sbom.ReadFile(dir); err != nil && !errors.Is(err, sbom.ErrNoSBOM) {
+		problems = append(problems, err)
+	}
+	return reportProblems(c, dir, "valid OCI image layout", problems)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/registry"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 func sbomCommand() *cli.Command {
@@ -31,7 +32,7 @@ func sbomCommand() *cli.Command {
 			var data []byte
 			var err error
 			if fi, statErr := os.Stat(arg); statErr == nil && fi.IsDir() {
-				data, err = registry.ReadSBOMFile(arg)
+				data, err = sbom.ReadFile(arg)
 			} else {
 				ref, perr := registry.ParseRef(arg)
 				if perr != nil {
