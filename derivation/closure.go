@@ -24,6 +24,7 @@ type PathInfo struct {
 	NarHash    *nixhash.Hash
 	NarSize    uint64
 	References []string // absolute store paths, each in the closure
+	CA         string   // the content address of a content-addressed path, else ""
 }
 
 // Path is the absolute store path.
@@ -58,7 +59,7 @@ func NewClosure(items []PathInfoJSON) (*Closure, error) {
 				return nil, fmt.Errorf("closure: %s: reference: %w", it.Path, err)
 			}
 		}
-		pi := &PathInfo{StorePath: sp, NarHash: &h.Hash, NarSize: it.NarSize, References: refs}
+		pi := &PathInfo{StorePath: sp, NarHash: &h.Hash, NarSize: it.NarSize, References: refs, CA: it.CA}
 		c.byPath[it.Path] = pi
 		c.Paths = append(c.Paths, pi)
 	}

@@ -215,6 +215,11 @@ func TestImageExplicitLayersShared(t *testing.T) {
 		if string(img.manifest.Layers[0].Digest) != info.Digest || string(img.config.RootFS.DiffIDs[0]) != info.DiffID {
 			t.Errorf("%s: first layer %s, want the shared layer %s", app, img.manifest.Layers[0].Digest, info.Digest)
 		}
+		// No second copy: the blob is a link to the layer's own file.
+		blob := filepath.Join(img.dir, "blobs", "sha256", strings.TrimPrefix(info.Digest, "sha256:"))
+		if target, err := os.Readlink(blob); err != nil || target != filepath.Join(layerOut, "blob") {
+			t.Errorf("%s: blob %s links to %q (%v), want %s/blob", app, blob, target, err, layerOut)
+		}
 		if len(paths[1]) != 1 || !strings.HasSuffix(paths[1][0], "-"+app) {
 			t.Errorf("%s: automatic layer holds %v, want only the app (busybox is in the explicit layer)", app, paths[1])
 		}
@@ -289,6 +294,14 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"arch", `ociTools.buildImage { name = "x"; arch = "sparc"; }`, "buildImage: `arch` unknown value \"sparc\""},
 		{"unknown argument", `ociTools.buildImage { name = "x"; maxlayers = 3; }`, "buildImage: unknown argument `maxlayers` (did you mean \"maxLayers\"?)"},
 		{"buildLayer deps", `ociTools.buildLayer { }`, "buildLayer: `deps` is required"},
+		{"initializeNixDatabase", `ociTools.buildImage { name = "x"; initializeNixDatabase = "yes"; }`, "buildImage: `initializeNixDatabase` must be a boolean"},
+		{"nixUid without a database", `ociTools.buildImage { name = "x"; nixUid = 1000; }`, "they need `initializeNixDatabase = true`"},
+		{"nixGid negative", `ociTools.buildImage { name = "x"; initializeNixDatabase = true; nixGid = -1; }`, "buildImage: `nixGid` must be a non-negative integer"},
+		{"nixUid with explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; nixUid = 1; }`, "the explicit `layers` are built owned by 0:0"},
+		{"maxLayers below the database layer", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; maxLayers = 1; }`, "the 1 explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) and the Nix database layer alone make 3 layers"},
+		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\" or a list of groups"},
+		{"layering group", `ociTools.buildImage { name = "x"; layering = [ [ busybox ] busybox ]; }`, "buildImage: `layering` element 1 must be a non-empty list of packages"},
+		{"stream", `ociTools.buildImage { name = "x"; stream = "yes"; }`, "buildImage: `stream` must be a boolean"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := nixBuildFail(t, tc.expr)

@@ -54,6 +54,9 @@ func imageExpr(compression string) string {
     Env = [ "PATH=${busybox}/bin" ];
   };
   copyToRoot = [ (runCommand "msg" { } "mkdir $out; echo from-root > $out/msg") ];
+  # busybox comes from a buildLayer: its blob is a symlink into that layer's
+  # store path, which every consumer must follow.
+  layers = [ (ociTools.buildLayer { deps = [ busybox ]; compression = %[1]q; }) ];
 }`, compression, consumerMarker)
 }
 
@@ -85,6 +88,10 @@ func consumerImagesFor(t *testing.T) map[string]*consumerImage {
 				return
 			}
 			readJSONFile(t, filepath.Join(out, "blobs", "sha256", idx.Manifests[0].Digest.Encoded()), &c.manifest)
+			if fi, err := os.Lstat(filepath.Join(out, "blobs", "sha256", c.manifest.Layers[0].Digest.Encoded())); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				consumerErr = fmt.Sprintf("%s: the buildLayer blob is not a symlink into the layer's store path (%v)", out, err)
+				return
+			}
 			for _, attr := range []string{"toArchive", "toOCIArchive"} {
 				expr := archivesExpr(imageExpr(comp), attr)
 				file, log, err := nixBuildResult(t, expr)

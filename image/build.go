@@ -20,6 +20,7 @@ import (
 	"github.com/ocitools/ocitools/image/layer"
 	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/image/stream"
 	"github.com/ocitools/ocitools/rootfs"
 	"github.com/ocitools/ocitools/sbom"
 )
@@ -63,6 +64,8 @@ type layerJob struct {
 	from    string // a buildLayer output to copy
 	info    LayerInfo
 	comment string
+	// streamed is set when the layer is recorded in stream.json, not stored.
+	streamed *compress.Result
 }
 
 // Build writes the image layout for an ImageOptions request.
@@ -95,7 +98,7 @@ func Build(req Request) (err error) {
 			_ = rootfs.RemoveAll(req.Out)
 		}
 	}()
-	if err := writeLayers(l, jobs, p.compression); err != nil {
+	if err := writeLayers(l, jobs, p.compression, p.stream); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	if err := checkPatternHits(p.perms); err != nil {
@@ -125,6 +128,11 @@ func Build(req Request) (err error) {
 	}
 	plat := p.platform
 	desc.Platform = &plat
+	if p.stream {
+		if err := writeRecord(l.Dir, jobs, p.compression); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
+	}
 	if err := l.WriteIndex(desc, p.tag); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
@@ -171,7 +179,7 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 	nodes := make([]layering.Node, 0, len(closure.Paths))
 	auto := 0
 	for _, pi := range closure.Paths {
-		nodes = append(nodes, layering.Node{Path: pi.Path(), References: pi.References})
+		nodes = append(nodes, layering.Node{Path: pi.Path(), References: pi.References, NarSize: pi.NarSize})
 		if !exclude[pi.Path()] {
 			auto++
 		}
@@ -181,16 +189,22 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		return nil, err
 	}
 	budget := p.maxLayers - len(jobs)
+	var fixed []string
 	if len(entries) > 0 {
 		budget--
+		fixed = append(fixed, " and the root layer")
+	}
+	if p.nixDB {
+		budget--
+		fixed = append(fixed, " and the Nix database layer")
 	}
 	if auto > 0 && budget < 1 {
 		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
-			p.maxLayers, len(p.layers), map[bool]string{true: " and the copyToRoot layer", false: ""}[len(entries) > 0], auto)
+			p.maxLayers, len(p.layers), strings.Join(fixed, ""), auto)
 	}
 	var autoLayers []layering.Layer
 	if auto > 0 {
-		if autoLayers, err = layering.Plan(nodes, budget, exclude); err != nil {
+		if autoLayers, err = layering.ByName(p.layering, nodes, budget, exclude); err != nil {
 			return nil, err
 		}
 	}
@@ -198,10 +212,18 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		return nil, err
 	}
 	for _, al := range autoLayers {
-		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root}, comment: "store paths: " + strings.Join(al.Paths, " ")})
+		jobs = append(jobs, &layerJob{spec: layer.Spec{StorePaths: al.Paths, Perms: p.perms, Root: root, UID: p.nixUID, GID: p.nixGID}, comment: "store paths: " + strings.Join(al.Paths, " ")})
 	}
 	if len(entries) > 0 {
 		jobs = append(jobs, &layerJob{spec: layer.Spec{Entries: entries, Perms: p.perms, Root: root}, comment: rootComment(p)})
+	}
+	if p.nixDB {
+		// Last, so that it is the top layer: nothing below can shadow it.
+		db, err := nixDBLayer(closure, jobs, p.nixUID, p.nixGID)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, db)
 	}
 	return jobs, nil
 }
@@ -288,7 +310,9 @@ func ReadLayerInfo(dir string) (*LayerInfo, error) {
 // writeLayers writes (or copies) every layer's blob and fills in its info.
 // Two layers are written at once; each compresses on every core, so that one
 // large store path keeps them all busy too.
-func writeLayers(l *layout.Layout, jobs []*layerJob, alg compress.Algorithm) error {
+// With stream, the layers made from the store are compressed only to learn
+// their digests, and recorded (writeRecord) instead of stored.
+func writeLayers(l *layout.Layout, jobs []*layerJob, alg compress.Algorithm, stream bool) error {
 	sem := make(chan struct{}, 2)
 	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
@@ -298,23 +322,29 @@ func writeLayers(l *layout.Layout, jobs []*layerJob, alg compress.Algorithm) err
 		go func(i int, j *layerJob) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = writeLayer(l, j, alg)
+			errs[i] = writeLayer(l, j, alg, stream)
 		}(i, j)
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func writeLayer(l *layout.Layout, j *layerJob, alg compress.Algorithm) error {
+func writeLayer(l *layout.Layout, j *layerJob, alg compress.Algorithm, stream bool) error {
 	if j.from != "" {
-		f, err := os.Open(filepath.Join(j.from, LayerBlobFile))
-		if err != nil {
+		// A link, not a copy: the layer's bytes stay in its own store path.
+		if err := l.LinkBlob(filepath.Join(j.from, LayerBlobFile), j.info.Digest, j.info.Size); err != nil {
 			return fmt.Errorf("layer %s: %w", j.from, err)
 		}
-		defer f.Close()
-		return l.CopyBlob(f, j.info.Digest, j.info.Size)
+		return nil
 	}
-	res, err := WriteLayerBlob(l, j.spec, alg)
+	var res compress.Result
+	var err error
+	if stream {
+		res, err = compress.Encode(io.Discard, alg, func(w io.Writer) error { return layer.Write(w, j.spec) })
+		j.streamed = &res
+	} else {
+		res, err = WriteLayerBlob(l, j.spec, alg)
+	}
 	if err != nil {
 		return err
 	}
@@ -337,6 +367,19 @@ func WriteLayerBlob(l *layout.Layout, s layer.Spec, alg compress.Algorithm) (com
 		return compress.Result{}, err
 	}
 	return res, nil
+}
+
+// writeRecord writes stream.json: every layer made from the store, with what
+// makes it again. The paths the builder read under a test root are recorded
+// as store paths.
+func writeRecord(dir string, jobs []*layerJob, alg compress.Algorithm) error {
+	rec := stream.Record{Version: stream.Version, Generator: stream.Generator()}
+	for _, j := range jobs {
+		if j.streamed != nil {
+			rec.Layers = append(rec.Layers, stream.FromSpec(j.spec, alg, *j.streamed))
+		}
+	}
+	return stream.Write(dir, rec)
 }
 
 // rootComment describes the root layer in the image's history.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
+	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/options"
 )
 
@@ -54,12 +55,23 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// Layering names the strategy for the automatic layers ("popularity",
+	// "auto"); a list of groups never reaches the builder (nix/image.nix
+	// makes them buildLayer outputs).
+	Layering string `json:"layering,omitempty"`
+	// Stream: store only the manifest, config and stream.json (image/stream).
+	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
 	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
 	Users          []UserJSON  `json:"users,omitempty"`
 	Groups         []GroupJSON `json:"groups,omitempty"`
 	Dirs           []DirJSON   `json:"dirs,omitempty"`
 	Files          []FileJSON  `json:"files,omitempty"`
+	// InitializeNixDatabase adds a layer with a Nix database registering the
+	// image's store paths; NixUID and NixGID own the store and it.
+	InitializeNixDatabase bool `json:"initializeNixDatabase"`
+	NixUID                int  `json:"nixUid"`
+	NixGID                int  `json:"nixGid"`
 }
 
 // copyToRootMode values: real files (the default) or buildEnv-style links.
@@ -121,10 +133,15 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	layering    string
+	stream      bool
 
 	copyToRootMode string
 	accounts       *accounts
 	dirs, files    []layer.Entry
+
+	nixDB          bool
+	nixUID, nixGID int
 }
 
 var (
@@ -444,7 +461,10 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream}
+	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
+		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
+	}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}
@@ -483,6 +503,13 @@ func parseOptions(o *Options) (*parsed, error) {
 		return nil, err
 	}
 	if err := parseRoot(p, o); err != nil {
+		return nil, err
+	}
+	p.nixDB, p.nixUID, p.nixGID = o.InitializeNixDatabase, o.NixUID, o.NixGID
+	if p.nixUID < 0 || p.nixGID < 0 {
+		return nil, fmt.Errorf("`nixUid` and `nixGid` must not be negative, not %d and %d", p.nixUID, p.nixGID)
+	}
+	if err := checkNixOwner(p); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -322,7 +322,32 @@ let
     // (if c ? ExposedPorts then { ExposedPorts = toSet c.ExposedPorts; } else { })
     // (if c ? Volumes then { Volumes = toSet c.Volumes; } else { });
 
+  # ---- issue 16: stream and layering (move to options/known.json rows
+  # once the argument table covers buildImage) ----
+  checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
+  layeringStrategies = [ "popularity" "auto" ];
+  checkLayering = v:
+    if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
+    else if isList v then
+      let bad = filter (i: let g = builtins.elemAt v i; in !(isList g) || g == [ ] || !(all isStringLike g)) (builtins.genList (i: i) (length v)); in
+      if v == [ ] then "must not be an empty list (leave it out for the default, \"popularity\")"
+      else if bad != [ ] then "element ${toString (head bad)} must be a non-empty list of packages (one group, one layer), not ${describe (builtins.elemAt v (head bad))}"
+      else null
+    else "must be ${quoteList layeringStrategies} or a list of groups (lists of packages), not ${describe v}";
+  # A list of groups: each group is a buildLayer over the layers below it, so
+  # its derivation (and its compressed bytes) stays the same while its
+  # packages do, whatever else in the image changes.
+  groupLayers = attrs:
+    let
+      groups = if isList (attrs.layering or null) then attrs.layering else [ ];
+      compression = attrs.compression or "gzip";
+    in
+    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+  # ---- end of issue 16's block ----
+
   imageArguments = {
+    stream = checkStream;
+    layering = checkLayering;
     name = checkName;
     tag = checkTag;
     config = checkConfig;
@@ -341,6 +366,10 @@ let
     groups = checkGroups;
     dirs = checkDirs;
     files = checkFiles;
+    # The Nix database (docs/buildImage.md, "initializeNixDatabase").
+    initializeNixDatabase = v: if isBool v then null else "must be a boolean, not ${describe v}";
+    nixUid = checkNixId;
+    nixGid = checkNixId;
   } // dockerToolsArguments;
 
   # dockerTools' spellings (docs/buildImage.md, "Migrating from dockerTools").
@@ -359,6 +388,7 @@ let
     fakeRootCommands = "is not supported: it runs a script under fakeroot to set ownership. Give owners and modes with `perms` (path, regex or glob; uid and gid as numbers or names), `dirs` and `files`";
     enableFakechroot = "is not supported (it serves fakeRootCommands): use `perms`, `dirs` and `files`";
   };
+  checkNixId = v: if isInt v && v >= 0 then null else "must be a non-negative integer (a uid or gid), not ${describe v}";
 
   suggestArg = args: n:
     let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
@@ -414,23 +444,32 @@ let
 
   buildImage = attrs0:
     assert checkArguments "buildImage" imageArguments attrs0;
-    let attrs = fromDockerTools attrs0; in
+    let
+      attrs = fromDockerTools attrs0;
+      nixDB = attrs.initializeNixDatabase or false;
+      nixUid = attrs.nixUid or 0;
+      nixGid = attrs.nixGid or 0;
+    in
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + 1;
+        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + 1 + (if nixDB then 1 else 0);
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if isList (attrs.layering or null) then ", the ${toString (length attrs.layering)} `layering` groups" else ""} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+    assert (nixUid == 0 && nixGid == 0) || nixDB
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
+    assert (nixUid == 0 && nixGid == 0) || ((attrs.layers or [ ]) == [ ] && !(isList (attrs.layering or null)))
+      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
       copyToRootValues = let c = attrs.copyToRoot or [ ]; in if isList c then c else [ c ];
       sbomArg = attrs.sbom or true;
-      layers = attrs.layers or [ ];
+      layers = (attrs.layers or [ ]) ++ groupLayers attrs;
       perms = map
         (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
         (attrs.perms or [ ]);
@@ -438,7 +477,9 @@ let
       groups = attrs.groups or [ ];
       dirs = map normDir (attrs.dirs or [ ]);
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
-      roots = closureRoots [ config copyToRoot files users ];
+      # With a Nix database, the explicit layers' store paths are registered
+      # too: their closure gives the NAR hashes.
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -466,7 +507,13 @@ let
           arch = attrs.arch or defaultArch;
           annotations = attrs.annotations or { };
           copyToRootMode = attrs.copyToRootMode or "copy";
-        };
+          initializeNixDatabase = nixDB;
+          inherit nixUid nixGid;
+        }
+        # issue 16: left out when not given, so that earlier images keep
+        # their derivations; a list of groups became `layers` above.
+        // (if attrs.stream or false then { stream = true; } else { })
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -515,8 +562,13 @@ let
     in
     # sbomMetadata: what evaluation knows about deps, for the SBOM of the
     # images that list this layer.
-    drv // { ociLayer = true; sbomMetadata = sbomMetadata attrs.deps; };
+    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; sbomMetadata = sbomMetadata attrs.deps; };
+
+  # streamImage: buildImage { stream = true; }: the store keeps the manifest,
+  # the config and stream.json; push, copy, archive and unpack make the
+  # layers again (docs/buildImage.md, "Streamed images").
+  streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer;
+  inherit buildImage buildLayer streamImage;
 }

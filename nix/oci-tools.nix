@@ -190,7 +190,7 @@ in
   # one-file forms (archive, ociArchive: nix/archive.nix) and `nix run`
   # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
   # copyToPodman: nix/registry.nix).
-  inherit (images) buildImage buildLayer;
+  inherit (images) buildImage buildLayer streamImage;
   # Multi-arch image indexes (docs/registry.md).
   inherit (registry) buildIndex withCopyPrograms;
   inherit (archives) toArchive toOCIArchive;

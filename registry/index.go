@@ -70,6 +70,10 @@ func BuildIndex(out, tag string, images []string) error {
 				return fmt.Errorf("buildIndex: %s: %w", img, err)
 			}
 			p, _ := l.blobPath(b.Digest)
+			if _, err := os.Lstat(p); err != nil {
+				// Made by a BlobSource (a streamed image): nothing to link to.
+				return fmt.Errorf("buildIndex: %s: blob %s is not a file of the layout (a streamed image?): the index links to its images' blobs, so build them with stream = false", img, b.Digest)
+			}
 			links[b.Digest] = p
 		}
 		child := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: &plat}

@@ -1,5 +1,9 @@
-// Package layering splits a closure into image layers: one layer per store
-// path, the most shared paths first, the tail merged into the last layer.
+// Package layering splits a closure into image layers. Two strategies:
+// "popularity" (Plan: one layer per store path, the most shared paths first,
+// the tail merged into the last layer) and "auto" (Auto: the largest paths and
+// the image's top paths become layer roots, the other paths are grouped by the
+// set of roots that use them, so that a change of the application leaves the
+// other layers' bytes alone).
 package layering
 
 import (
@@ -12,6 +16,24 @@ import (
 type Node struct {
 	Path       string
 	References []string
+	// NarSize is the path's size in the store (exportReferencesGraph's
+	// narSize); only Auto reads it.
+	NarSize uint64
+}
+
+// Strategies are the values of buildImage's `layering` argument that name a
+// strategy (a list of groups is the third form, handled by nix/image.nix).
+var Strategies = []string{"popularity", "auto"}
+
+// ByName plans with the strategy named s ("" is popularity, the default).
+func ByName(s string, nodes []Node, maxLayers int, exclude map[string]bool) ([]Layer, error) {
+	switch s {
+	case "", "popularity":
+		return Plan(nodes, maxLayers, exclude)
+	case "auto":
+		return Auto(nodes, maxLayers, exclude)
+	}
+	return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", s)
 }
 
 // Layer is the store paths of one automatic layer.

@@ -8,8 +8,10 @@ package layout
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -137,6 +139,32 @@ func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
 		return fmt.Errorf("layout: blob %s has digest %s", want, got)
 	}
 	return b.Commit(want)
+}
+
+// LinkBlob makes blob d a symlink to target, a file of size bytes in another
+// store path (a buildLayer output): images share its bytes instead of holding
+// a copy, and Nix sees the reference, so the target stays in the closure.
+// Readers check the digest when they read (Reader follows the link).
+func (l *Layout) LinkBlob(target string, d digest.Digest, size int64) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("layout: blob %q: %w", d, err)
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("layout: blob %s: %w", d, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		return fmt.Errorf("layout: blob %s: %s is not a regular file of %d bytes", d, target, size)
+	}
+	err = os.Symlink(target, l.BlobPath(d))
+	if errors.Is(err, fs.ErrExist) {
+		// Two layers with the same content: one link serves both.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	return nil
 }
 
 // WriteIndex writes index.json pointing at manifest, tagged ref (written as

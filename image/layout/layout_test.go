@@ -83,3 +83,35 @@ func TestCopyBlob(t *testing.T) {
 		})
 	}
 }
+
+// LinkBlob links instead of copying; the Reader follows the link and checks
+// the digest; a target of another size is refused at once.
+func TestLinkBlob(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "l")
+	l, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "blob")
+	data := []byte("layer bytes")
+	if err := os.WriteFile(target, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(data)
+	if err := l.LinkBlob(target, d, int64(len(data))+1); err == nil || !strings.Contains(err.Error(), "not a regular file of") {
+		t.Errorf("a target of another size: %v", err)
+	}
+	for i := 0; i < 2; i++ { // twice: the same blob twice keeps one link
+		if err := l.LinkBlob(target, d, int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := os.Readlink(l.BlobPath(d)); err != nil || got != target {
+		t.Fatalf("blob is %q (%v), want a link to %s", got, err, target)
+	}
+	r := &Reader{Dir: dir}
+	got, err := r.ReadBlob(v1.Descriptor{Digest: d, Size: int64(len(data))}, 1<<20)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("reading the linked blob: %q, %v", got, err)
+	}
+}

@@ -106,6 +106,16 @@ func (r *Reader) OpenBlob(d v1.Descriptor) (*os.File, error) {
 		return nil, err
 	}
 	f, err := openRegular(p)
+	if errors.Is(err, os.ErrNotExist) {
+		// Not a file: a streamed image makes it again (BlobSource).
+		sf, ok, serr := r.fromSources(d)
+		switch {
+		case serr != nil:
+			return nil, fmt.Errorf("blob %s of %s: %w", d.Digest, r.Dir, serr)
+		case ok:
+			f, err = sf, nil
+		}
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("blob %s is missing from %s", d.Digest, r.Dir)

@@ -1,7 +1,12 @@
 # One benchmark build of scripts/bench-image: buildImage of a workload closure.
 # Every path argument is a store path string (from `nix-store --add`), turned
 # into a dependency with builtins.storePath, so evaluation hashes nothing.
-{ repo, ocitools, busybox, workload, compression }:
+#
+# app (a version string) adds a small application path over the workload, the
+# entrypoint's file, for the rebuild rows: v1 then v2 is "only the app
+# changed". mode: "stored" (buildImage), "stream" (streamImage) or "groups"
+# (the workload in one `layering` group: a buildLayer Nix reuses).
+{ repo, ocitools, busybox, workload, compression, app ? null, mode ? "stored" }:
 
 let
   system = builtins.currentSystem;
@@ -19,13 +24,26 @@ let
   };
 
   ociTools = import (repo + "/nix/oci-tools.nix") { ocitools = sp ocitools; };
+
+  appPath = derivation {
+    name = "bench-app";
+    inherit system;
+    builder = "${bb}/bin/sh";
+    args = [ "-c" "echo app ${app} ${root} > $out" ];
+  };
+  top = if app == null then root else appPath;
+  modeArgs = {
+    stored = { };
+    stream = { stream = true; };
+    groups = { layering = [ ([ bb ] ++ paths) ]; };
+  }.${mode};
 in
 {
   inherit root;
-  image = ociTools.buildImage {
+  image = ociTools.buildImage ({
     name = "bench";
     tag = compression;
     inherit compression;
-    config.Entrypoint = [ "${bb}/bin/sh" "-c" "cat ${root}" ];
-  };
+    config.Entrypoint = [ "${bb}/bin/sh" "-c" "cat ${top}" ];
+  } // modeArgs);
 }
