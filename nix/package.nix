@@ -28,7 +28,7 @@ buildGoModule rec {
 
   # scripts/vendorhash prints it from the tracked files; nix/package_test.go
   # checks it the same way.
-  vendorHash = "sha256-EuAFCL2XXOEnS/xRQMHTq7u/YfDjl/MRC4zd4APTZUo=";
+  vendorHash = "sha256-E0G7H6W7/Uxft4wwZ3Zx9J+jKOar66RyLeaqSvjADLU=";
 
   subPackages = [ "cmd/ocitools" ];
 
