@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/layout"
+	"github.com/ocitools/ocitools/nixdb"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/rootfs"
 	"github.com/ocitools/ocitools/sbom"
@@ -120,6 +121,26 @@ func buildRootfs(req Request, r *options.Request, cfg *specs.Spec) error {
 	}
 	if err := rootfs.WriteManifest(req.Out, req.Attrs.Closure, r.StoreMode); err != nil {
 		return fmt.Errorf("manifest: %w", err)
+	}
+	if r.NixDatabase {
+		return writeNixDatabase(filepath.Join(req.Out, layout.RootfsDir), req.Attrs.Closure)
+	}
+	return nil
+}
+
+// writeNixDatabase registers the whole closure (what the rootfs's store
+// holds, copied or bound) in the rootfs's /nix/var/nix/db.
+func writeNixDatabase(rootfsDir string, c *derivation.Closure) error {
+	paths, err := nixdb.FromClosure(c, c.StorePaths())
+	if err != nil {
+		return fmt.Errorf("`initializeNixDatabase`: %w", err)
+	}
+	dir := filepath.Join(rootfsDir, filepath.FromSlash(nixdb.Dir))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("`initializeNixDatabase`: %w", err)
+	}
+	if err := nixdb.WriteDir(dir, paths); err != nil {
+		return fmt.Errorf("`initializeNixDatabase`: %w", err)
 	}
 	return nil
 }

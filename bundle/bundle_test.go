@@ -186,3 +186,41 @@ func TestCopyModeBindsOwnCopies(t *testing.T) {
 		})
 	}
 }
+
+// initializeNixDatabase: the rootfs holds Nix's database registering the
+// closure with its NAR hash, and the schema file.
+func TestBuildNixDatabase(t *testing.T) {
+	root, item := fakeStore(t)
+	for _, mode := range []string{"copy", "bind"} {
+		out := filepath.Join(t.TempDir(), "bundle")
+		req := Request{
+			Attrs:      attrsWith(t, item, `{"args":["`+fakeStorePath+`/bin/sh"],"initializeNixDatabase":true,"storeMode":"`+mode+`"}`),
+			Out:        out,
+			Self:       "/nix/store/00000000000000000000000000000000-ocitools/bin/ocitools",
+			SourceRoot: root,
+		}
+		if err := Build(req); err != nil {
+			t.Fatalf("%s: Build: %v", mode, err)
+		}
+		db := filepath.Join(out, "rootfs/nix/var/nix/db")
+		if b, err := os.ReadFile(filepath.Join(db, "schema")); err != nil || string(b) != "10" {
+			t.Errorf("%s: schema file %q (%v), want 10", mode, b, err)
+		}
+		b, err := os.ReadFile(filepath.Join(db, "db.sqlite"))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		// The path and its hash in base16 are in the file (the nixdb package
+		// tests the database itself).
+		h, _, err := nar.HashPath(filepath.Join(root, fakeStorePath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), fakeStorePath) || !strings.Contains(string(b), fmt.Sprintf("sha256:%x", h.Digest())) {
+			t.Errorf("%s: the database does not register %s with its NAR hash", mode, fakeStorePath)
+		}
+		if errs := spec.ValidateBundle(out); len(errs) > 0 {
+			t.Errorf("%s: bundle does not validate: %v", mode, errs)
+		}
+	}
+}

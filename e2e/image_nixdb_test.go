@@ -124,3 +124,57 @@ func hostNix(t *testing.T, args ...string) string {
 	}
 	return b.String()
 }
+
+// buildContainer's initializeNixDatabase: Nix inside the bundle, run by
+// `ocitools run` as root (its throwaway writable layer takes Nix's writes),
+// verifies the closure and knows its references, in both store modes.
+func TestContainerNixDatabase(t *testing.T) {
+	requireE2E(t)
+	for _, mode := range []string{"copy", "bind"} {
+		t.Run(mode, func(t *testing.T) {
+			bind := func(dst, src string) string {
+				return `mounts."` + dst + `" = { type = "bind"; source = "` + src + `"; options = [ "rbind" "ro" ]; };`
+			}
+			bundle := nixBuild(t, imageLet+`ociTools.buildContainer {
+			  args = [ "${busybox}/bin/sh" "-c" "/usr/bin/nix-store --verify --check-contents && echo verified && /usr/bin/nix-store -q --references ${app}" ];
+			  env = { USER = "root"; };
+			  # Every directory of a Nix output is 0555: Nix, as root, writes
+			  # to /nix/store and /nix/var/nix through this capability.
+			  capabilities = [ "CAP_DAC_OVERRIDE" ];
+			  initializeNixDatabase = true;
+			  storeMode = "`+mode+`";
+			  `+bind("/usr", "/usr")+bind("/lib", "/usr/lib")+bind("/lib64", "/usr/lib64")+`
+			}`)
+			var app, data, busybox string
+			for _, p := range strings.Fields(hostNix(t, "-q", "--requisites", bundle)) {
+				switch {
+				case strings.HasSuffix(p, "-app"):
+					app = p
+				case strings.HasSuffix(p, "-data"):
+					data = p
+				case strings.HasSuffix(p, "-busybox"):
+					busybox = p
+				}
+			}
+			if app == "" {
+				t.Fatalf("the bundle %s does not refer to the app script", bundle)
+			}
+			cmd := exec.Command(ocitoolsBin, "run", bundle)
+			cmd.Env = append(cmd.Environ(), "TMPDIR="+emptyTmp(t, 0, 0))
+			res := runCmd(t, cmd)
+			if want := "verified\n" + hostNix(t, "-q", "--references", app); res.code != 0 || res.stdout != want {
+				t.Errorf("exit %d, stdout %q, stderr %s; want 0 and %q", res.code, res.stdout, res.stderr, want)
+			}
+			if mode == "copy" {
+				// The bundle's own copy, modified in the throwaway layer: reported.
+				cmd := exec.Command(ocitoolsBin, "run", bundle, "--", busybox+"/bin/sh", "-c", "echo tampered > "+data+"/share/msg && /usr/bin/nix-store --verify --check-contents")
+				cmd.Env = append(cmd.Environ(), "TMPDIR="+emptyTmp(t, 0, 0))
+				res := runCmd(t, cmd)
+				if res.code == 0 || !strings.Contains(res.stderr, "path '"+data+"' was modified") {
+					t.Errorf("a modified %s was not reported: exit %d, stderr %s", data, res.code, res.stderr)
+				}
+			}
+			verifyStorePath(t, bundle)
+		})
+	}
+}

@@ -78,11 +78,18 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	jobs, err := plan(req.Closure, p, req.Root)
+	var base *baseImage
+	if p.fromImage != "" {
+		// Read and verified before anything is written.
+		if base, err = readBase(p.fromImage, p.platform); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
+	}
+	jobs, err := plan(req.Closure, p, req.Root, base.layerCount())
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root); err != nil {
+	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root, base != nil); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	bom, err := sbomInput(req, p, jobs)
@@ -113,6 +120,18 @@ func Build(req Request) (err error) {
 		Versioned:   specs.Versioned{SchemaVersion: 2},
 		MediaType:   v1.MediaTypeImageManifest,
 		Annotations: p.annotations,
+	}
+	if base != nil {
+		if err := base.link(l); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
+		img.Config = mergeConfig(base.full, p.config)
+		manifest.Annotations = base.annotations(manifest.Annotations, p.baseName)
+		img.History = base.history
+		for _, bl := range base.layers {
+			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, bl.diffID)
+			manifest.Layers = append(manifest.Layers, bl.desc)
+		}
 	}
 	for _, j := range jobs {
 		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, j.info.DiffID)
@@ -157,7 +176,7 @@ func decodeStrict(raw json.RawMessage, v any) error {
 
 // plan lists the image's layers, bottom first: the explicit layers in the
 // order given, the automatic ones (most shared first), then copyToRoot.
-func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, error) {
+func plan(closure *derivation.Closure, p *parsed, root string, baseLayers int) ([]*layerJob, error) {
 	var jobs []*layerJob
 	explicit := map[string]string{} // store path -> the layer holding it
 	for i, dir := range p.layers {
@@ -188,8 +207,11 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 	if err != nil {
 		return nil, err
 	}
-	budget := p.maxLayers - len(jobs)
+	budget := p.maxLayers - len(jobs) - baseLayers
 	var fixed []string
+	if baseLayers > 0 {
+		fixed = append(fixed, fmt.Sprintf(", the %d layers of fromImage", baseLayers))
+	}
 	if len(entries) > 0 {
 		budget--
 		fixed = append(fixed, " and the root layer")
@@ -198,7 +220,7 @@ func plan(closure *derivation.Closure, p *parsed, root string) ([]*layerJob, err
 		budget--
 		fixed = append(fixed, " and the Nix database layer")
 	}
-	if auto > 0 && budget < 1 {
+	if budget < 0 || (auto > 0 && budget < 1) {
 		return nil, fmt.Errorf("`maxLayers` is %d, but %d explicit layers%s leave no room for the %d other store paths; raise maxLayers",
 			p.maxLayers, len(p.layers), strings.Join(fixed, ""), auto)
 	}

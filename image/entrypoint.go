@@ -23,8 +23,10 @@ func program(c v1.ImageConfig) string {
 }
 
 // checkEntrypoint refuses an image whose program (when it is an absolute
-// path) is in none of its layers: such an image could never start.
-func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string) error {
+// path) is in none of its layers: such an image could never start. On a base
+// image a program outside the store may be the base's (its layers are not
+// listed): it passes.
+func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string, onBase bool) error {
 	prog := program(c)
 	if prog == "" || !strings.HasPrefix(prog, "/") {
 		return nil
@@ -81,6 +83,9 @@ func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, roo
 				found = true
 				break
 			}
+		}
+		if !found && onBase {
+			return nil
 		}
 		if !found {
 			return fmt.Errorf("`config`: the program %s is not in the image (no layer holds it: name a store path, or a path of the copyToRoot tree)", prog)

@@ -154,7 +154,7 @@ func TestBuildNixDatabaseErrors(t *testing.T) {
 	}
 	small := closure(t, map[string][]string{pApp: nil})
 	err := Build(Request{Closure: small, Options: o, Out: filepath.Join(t.TempDir(), "image"), Root: root})
-	if err == nil || !strings.Contains(err.Error(), "not in the image's closure") {
+	if err == nil || !strings.Contains(err.Error(), "is not in the closure (its NAR hash is unknown)") {
 		t.Errorf("explicit layer outside the closure: got %v", err)
 	}
 }

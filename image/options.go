@@ -55,6 +55,13 @@ type Options struct {
 	Arch        string            `json:"arch"`
 	Perms       []PermJSON        `json:"perms"`
 	Annotations map[string]string `json:"annotations"`
+	// FromImage is an OCI image layout whose image the new one is built on
+	// (its layers first, its config inherited); "" for none.
+	FromImage string `json:"fromImage,omitempty"`
+	// FromImageName is the base's registry reference, when known (pullImage):
+	// recorded as org.opencontainers.image.base.name, where push mounts the
+	// base's layers from.
+	FromImageName string `json:"fromImageName,omitempty"`
 	// Layering names the strategy for the automatic layers ("popularity",
 	// "auto"); a list of groups never reaches the builder (nix/image.nix
 	// makes them buildLayer outputs).
@@ -133,6 +140,8 @@ type parsed struct {
 	platform    v1.Platform
 	perms       []layer.Perm
 	annotations map[string]string
+	fromImage   string
+	baseName    string
 	layering    string
 	stream      bool
 
@@ -461,7 +470,8 @@ func suggestKey(k string) string {
 }
 
 func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream}
+	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
+		fromImage: o.FromImage, baseName: o.FromImageName}
 	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
 		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
 	}

@@ -361,6 +361,7 @@ let
     perms = checkPerms;
     annotations = checkAnnotations;
     sbom = checkSbom;
+    fromImage = checkFromImage;
     copyToRootMode = checkCopyToRootMode;
     users = checkUsers;
     groups = checkGroups;
@@ -389,6 +390,13 @@ let
     enableFakechroot = "is not supported (it serves fakeRootCommands): use `perms`, `dirs` and `files`";
   };
   checkNixId = v: if isInt v && v >= 0 then null else "must be a non-negative integer (a uid or gid), not ${describe v}";
+
+  # fromImage: a pullImage or buildImage result, or any OCI image layout.
+  checkFromImage = v:
+    if isStringLike v then null
+    else "must be an OCI image layout (a pullImage, pullImageFromLock or buildImage result, or a path to one), not ${describe v}";
+  goArch = a: known.archAliases.${a} or a;
+  showPlatform = p: "${p.os}/${p.architecture}${if p ? variant then "/${p.variant}" else ""}";
 
   suggestArg = args: n:
     let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
@@ -453,16 +461,25 @@ let
     assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
     assert
       let
-        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + 1 + (if nixDB then 1 else 0);
+        baseLayers = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0;
+        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + 1 + (if nixDB then 1 else 0) + baseLayers;
         max = attrs.maxLayers or defaultMaxLayers;
       in
       # Equal is fine when the explicit layers hold the whole closure; only
       # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if isList (attrs.layering or null) then ", the ${toString (length attrs.layering)} `layering` groups" else ""} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
+      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if isList (attrs.layering or null) then ", the ${toString (length attrs.layering)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
     assert (nixUid == 0 && nixGid == 0) || nixDB
       || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
     assert (nixUid == 0 && nixGid == 0) || ((attrs.layers or [ ]) == [ ] && !(isList (attrs.layering or null)))
       || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
+    # A base whose platform is known at evaluation must be this image's.
+    assert
+      let
+        bp = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociPlatform or null else null;
+        mine = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
+      in
+      bp == null || (bp.os == mine.os && bp.architecture == mine.architecture)
+      || throw "buildImage: `fromImage` ${attrs.fromImage.imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
     let
       name = attrs.name;
       config = normConfig (attrs.config or { });
@@ -513,7 +530,12 @@ let
         # issue 16: left out when not given, so that earlier images keep
         # their derivations; a list of groups became `layers` above.
         // (if attrs.stream or false then { stream = true; } else { })
-        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { });
+        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { })
+        # A base and, when pulled, its registry name (push mounts its layers from there).
+        // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
+        // (if isAttrs (attrs.fromImage or null) && attrs.fromImage ? imageDigest
+           then { fromImageName = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
+           else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
@@ -527,6 +549,7 @@ let
     finishImage (drv // withSbom drv sbomArg // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
+      ociPlatform = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
       meta = { description = "OCI image layout ${name}:${tag}"; } // (attrs0.meta or { });
     });
 

@@ -179,6 +179,7 @@ let
       };
   registry = import ./registry.nix { inherit ocitools system; };
   archives = import ./archive.nix { inherit ocitools system; };
+  pulls = import ./pull.nix { inherit ocitools system hostSystem; };
   images = import ./image.nix {
     inherit ocitools system hostSystem;
     finishImage = image: archives.withArchive (registry.withCopyPrograms image);
@@ -194,4 +195,6 @@ in
   # Multi-arch image indexes (docs/registry.md).
   inherit (registry) buildIndex withCopyPrograms;
   inherit (archives) toArchive toOCIArchive;
+  # Base images from a registry, for buildImage's fromImage (docs/registry.md).
+  inherit (pulls) pullImage pullImageFromLock;
 }

@@ -13,10 +13,25 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/nix-community/go-nix/pkg/nixhash"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/ocitools/ocitools/derivation"
+)
+
+// Dir is where Nix keeps its database: NIX_STATE_DIR's default
+// (/nix/var/nix), then db/.
+const Dir = "/nix/var/nix/db"
+
+// DBFile and SchemaFile are the database and the schema version's file in Dir.
+const (
+	DBFile     = "db.sqlite"
+	SchemaFile = "schema"
 )
 
 // SchemaVersion is the Nix store schema the database follows: Nix writes it
@@ -35,6 +50,42 @@ type Path struct {
 	NarSize    uint64   // the NAR's size in bytes
 	References []string // absolute store paths, each registered too
 	CA         string   // the content address, for content-addressed paths; "" if none
+}
+
+// FromClosure lists the store paths sps as the database registers them, with
+// the NAR hash, size, references and content address the closure gives.
+func FromClosure(c *derivation.Closure, sps []string) ([]Path, error) {
+	out := make([]Path, 0, len(sps))
+	for _, sp := range sps {
+		pi, ok := c.Lookup(sp)
+		if !ok {
+			return nil, fmt.Errorf("%s is not in the closure (its NAR hash is unknown)", sp)
+		}
+		if pi.NarHash.Algo() != nixhash.SHA256 {
+			return nil, fmt.Errorf("%s: the closure gives a %s NAR hash; Nix registers sha256", sp, pi.NarHash.Algo())
+		}
+		out = append(out, Path{
+			Path:       sp,
+			NarHash:    pi.NarHash.Format(nixhash.Base16, true),
+			NarSize:    pi.NarSize,
+			References: pi.References,
+			CA:         pi.CA,
+		})
+	}
+	return out, nil
+}
+
+// WriteDir writes the database and the schema file into dir (an existing
+// directory, the host side of Dir).
+func WriteDir(dir string, paths []Path) error {
+	if err := Write(filepath.Join(dir, DBFile), paths); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, SchemaFile), []byte(strconv.Itoa(SchemaVersion)), 0o644); err != nil {
+		_ = os.Remove(filepath.Join(dir, DBFile))
+		return fmt.Errorf("nix database: %w", err)
+	}
+	return nil
 }
 
 // schema is the DDL of Nix's schema version 10 (the tables, indexes and the

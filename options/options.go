@@ -63,6 +63,8 @@ type arguments struct {
 	Verify *bool `json:"verify,omitempty"`
 	// Contents are store paths whose top-level trees are linked into / of the rootfs.
 	Contents []string `json:"contents,omitempty"`
+	// InitializeNixDatabase writes a Nix database registering the closure.
+	InitializeNixDatabase *bool `json:"initializeNixDatabase,omitempty"`
 }
 
 // mount is one entry of the mounts argument.

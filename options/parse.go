@@ -291,6 +291,10 @@ func (o *arguments) request(system string) (*Request, error) {
 	if o.Verify != nil {
 		r.Verify = *o.Verify
 	}
+	tableDefault("initializeNixDatabase", &r.NixDatabase)
+	if o.InitializeNixDatabase != nil {
+		r.NixDatabase = *o.InitializeNixDatabase
+	}
 	if len(o.ExtraConfig) > 0 && string(o.ExtraConfig) != "null" {
 		dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
 		dec.UseNumber() // every digit of an integer is kept

@@ -46,6 +46,8 @@ type Request struct {
 	Verify bool
 	// Contents are store paths whose top-level entries are linked into /.
 	Contents []string
+	// NixDatabase writes /nix/var/nix/db registering the closure.
+	NixDatabase bool
 }
 
 // Linux reports whether the request is for a Linux container.

@@ -103,6 +103,22 @@ func (c *blobCache) sources(registry, digest, repo string) []string {
 	return out
 }
 
+// hint notes, for this run only, that repo of registry may hold digest (a
+// mount that fails falls back to an upload).
+func (c *blobCache) hint(registry, digest, repo string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[registry] == nil {
+		c.seen[registry] = map[string][]string{}
+	}
+	for _, r := range c.seen[registry][digest] {
+		if r == repo {
+			return
+		}
+	}
+	c.seen[registry][digest] = append(c.seen[registry][digest], repo)
+}
+
 // add notes that repo of registry holds digest.
 func (c *blobCache) add(registry, digest, repo string) {
 	c.mu.Lock()

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/unpack"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
@@ -38,6 +40,14 @@ type Options struct {
 	Stall time.Duration
 	// Attempts bounds tries of one operation on transient failures (default 4).
 	Attempts int
+	// Platform, when set, makes a pull of an index fetch only the image for
+	// that platform (and a pull of one image check that it is for it).
+	Platform *unpack.Platform
+	// PullSBOM makes a pull of an image fetch the SBOM attached to it (a
+	// CycloneDX referrer) into DIR/sbom.cdx.json: ocitools pull sets it;
+	// unpack and run need no SBOM, and pullImage's fixed output must not
+	// depend on what was attached later.
+	PullSBOM bool
 }
 
 func (o *Options) jobs() int {

@@ -15,8 +15,9 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 )
 
-// Pull fetches ref (a manifest, or an index with every image it lists) into
-// a new OCI image layout at dir. Every manifest and blob is checked against
+// Pull fetches ref (a manifest, or an index with every image it lists, or
+// with o.Platform only that platform's image) into a new OCI image layout at
+// dir. Every manifest and blob is checked against
 // its size and digest as it arrives; manifests are bounded by
 // MaxManifestSize. The layout is assembled in a temporary sibling directory
 // and renamed into place at the end, so a failure leaves nothing at dir.
@@ -72,6 +73,11 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if ref.Digest != "" && root.Digest.String() != ref.Digest {
 		return nil, fmt.Errorf("pull %s: the registry answered with manifest %s", ref, root.Digest)
 	}
+	if o.Platform != nil {
+		if root, data, err = p.selectPlatform(ctx, root, data, *o.Platform, 0); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
 	if err := p.manifest(ctx, root, data, 0); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
@@ -83,11 +89,18 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if err := eg.Wait(); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	gotSBOM, err := pullSBOM(ctx, repo, root, tmp, &o)
-	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+	if o.Platform != nil {
+		if err := p.checkPlatform(*o.Platform); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, err)
+		}
 	}
-	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}
+	var gotSBOM bool
+	if o.PullSBOM {
+		if gotSBOM, err = pullSBOM(ctx, repo, root, tmp, &o); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+		}
+	}
+	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: root.Platform}
 	if ref.Tag != "" {
 		root.Annotations = map[string]string{ocispec.AnnotationRefName: ref.Tag}
 	}
@@ -187,20 +200,9 @@ func (p *puller) manifest(ctx context.Context, desc ocispec.Descriptor, data []b
 			if !isIndex(c.MediaType) && !isManifest(c.MediaType) {
 				return fmt.Errorf("index %s lists %s of media type %q", desc.Digest, c.Digest, c.MediaType)
 			}
-			var cdata []byte
-			err := withRetry(ctx, p.o.attempts(), func() error {
-				mctx, cancel := context.WithTimeout(ctx, p.o.stall())
-				defer cancel()
-				rc, err := p.repo.Manifests().Fetch(mctx, c)
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				cdata, err = readManifest(rc, c)
-				return err
-			})
+			cdata, err := p.fetchManifest(ctx, c)
 			if err != nil {
-				return fmt.Errorf("manifest %s: %w", c.Digest, explain(p.ref, err))
+				return err
 			}
 			if err := p.manifest(ctx, c, cdata, depth+1); err != nil {
 				return err
@@ -242,6 +244,11 @@ func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	return p.blobTo(ctx, desc, path)
+}
+
+// blobTo downloads one blob to path (through a temporary file beside it).
+func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path string) error {
 	var n int64
 	err := withRetry(ctx, p.o.attempts(), func() error {
 		actx, cancel := context.WithCancelCause(ctx)

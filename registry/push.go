@@ -102,6 +102,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		cachePath = DefaultCachePath()
 	}
 	cache := openBlobCache(cachePath)
+	baseHints(g, ref, cache)
 	st := &Stats{Ref: ref, Digest: root.Digest}
 	var mu sync.Mutex
 	count := func(f func()) { mu.Lock(); f(); mu.Unlock() }

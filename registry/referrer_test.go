@@ -72,6 +72,7 @@ func TestSBOMReferrerAPI(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "pulled")
+	o.PullSBOM = true
 	st, err = Pull(ctx, ref, out, o)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,15 @@ func TestSBOMReferrerAPI(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(out, sbom.CycloneDXFile))
 	if err != nil || string(got) != minimalSBOM || !strings.Contains(st.Summary("pulled"), "and its SBOM") {
 		t.Errorf("pulled SBOM %q, %v; %s", got, err, st.Summary("pulled"))
+	}
+	// Without PullSBOM (unpack, run, pullImage) there is none.
+	o.PullSBOM = false
+	plain := filepath.Join(t.TempDir(), "plain")
+	if _, err := Pull(ctx, ref, plain, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(plain, sbom.CycloneDXFile)); !os.IsNotExist(err) {
+		t.Errorf("a pull without PullSBOM wrote the SBOM: %v", err)
 	}
 	// The pulled layout pushed elsewhere attaches the same referrer.
 	ref2, _ := ParseRef(host + "/test/copy:v1")

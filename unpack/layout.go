@@ -120,7 +120,9 @@ func ParsePlatform(s string) (Platform, error) {
 	return p, nil
 }
 
-func (p Platform) matches(q *ocispec.Platform) bool {
+// Matches says whether a descriptor's platform is p (an empty variant on
+// either side matches any).
+func (p Platform) Matches(q *ocispec.Platform) bool {
 	if q == nil {
 		return false
 	}
@@ -213,7 +215,7 @@ func platformsOf(ds []ocispec.Descriptor) string {
 
 func pickPlatform(ds []ocispec.Descriptor, plat Platform) (ocispec.Descriptor, bool) {
 	for _, d := range ds {
-		if isManifestType(d.MediaType) && plat.matches(d.Platform) {
+		if isManifestType(d.MediaType) && plat.Matches(d.Platform) {
 			return d, true
 		}
 	}

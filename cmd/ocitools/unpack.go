@@ -253,8 +253,15 @@ func pullImage(ctx context.Context, c *cli.Context, image, parent string) (strin
 	}
 	cleanup := func() { _ = os.RemoveAll(tmp) }
 	layout := filepath.Join(tmp, "layout")
+	// One platform only: the one unpack will take (--platform or this machine's).
+	plat, err := platformOf(c, true)
+	if err != nil {
+		cleanup()
+		return "", nothing, err
+	}
 	o, pctx, cancel := registryOptions(ctx, c, false)
 	defer cancel()
+	o.Platform = plat
 	st, err := registry.Pull(pctx, ref, layout, o)
 	if err != nil {
 		cleanup()

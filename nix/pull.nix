@@ -1,0 +1,141 @@
+# Base images from a registry, written with builtins only (docs/registry.md):
+#
+#   pullImage: one fixed-output derivation keyed by the image's digest, whose
+#     output (an OCI image layout) has the recursive hash given;
+#   pullImageFromLock: a lock file written by `ocitools lock`, each blob its
+#     own fixed-output derivation (hash = the blob's digest), so a new version
+#     of the image downloads only the blobs that changed.
+#
+# Both fetch with `ocitools pull`'s client (every digest and size checked) and
+# give a layout that buildImage's fromImage takes. Fixed-output derivations
+# reach the network inside Nix's sandbox; credentials come from
+# REGISTRY_AUTH_FILE when the sandbox lets that file in (extra-sandbox-paths).
+{ ocitools, system ? builtins.currentSystem, hostSystem ? system }:
+
+let
+  known = builtins.fromJSON (builtins.readFile ../options/known.json);
+
+  inherit (builtins)
+    attrNames concatStringsSep elem filter fromJSON head isAttrs isBool isPath
+    isString length match readFile split substring throw typeOf;
+
+  ocitoolsDir =
+    if isPath ocitools then builtins.path { path = ocitools; name = "ocitools"; }
+    else if isAttrs ocitools || isString ocitools then ocitools
+    else throw "ociTools: `ocitools` must be the ocitools package or a path to a directory holding bin/ocitools, not a ${typeOf ocitools}";
+  builder = "${ocitoolsDir}/bin/ocitools";
+
+  describe = v:
+    if isString v then "the string \"${v}\""
+    else if isAttrs v then (if v ? outPath then "a derivation" else "an attribute set")
+    else "a ${typeOf v}";
+
+  # The host's platform, as GOOS/GOARCH.
+  hostArch = let a = head (split "-" hostSystem); in known.archAliases.${a} or a;
+  defaultPlatform = "linux/${hostArch}";
+
+  parsePlatform = fn: p:
+    let m = match "([a-z0-9]+)/([a-z0-9]+)(/([a-z0-9]+))?" p; in
+    if !(isString p) || m == null then throw "${fn}: `platform` must be \"os/arch\" or \"os/arch/variant\" such as \"linux/amd64\" or \"linux/arm64/v8\", not ${describe p}"
+    else { os = builtins.elemAt m 0; architecture = builtins.elemAt m 1; }
+      // (if builtins.elemAt m 3 == null then { } else { variant = builtins.elemAt m 3; });
+
+  # The builder checks the full grammar (IPv6 hosts included).
+  refRe = "[^/]+/[a-z0-9]+([._/-]+[a-z0-9]+)*";
+  digestRe = "sha256:[0-9a-f]{64}";
+
+  # A store name from the last part of the repository name.
+  storeName = imageName:
+    let parts = filter isString (split "/" imageName); in
+    builtins.replaceStrings [ ":" ] [ "-" ] (builtins.elemAt parts (length parts - 1));
+
+  # The registry flags a fetch gets.
+  fetchFlags = fn: attrs:
+    (if attrs.plainHTTP or false then [ "--plain-http" ] else [ ])
+    ++ (if attrs ? caFile && attrs.caFile != null then [ "--ca" "${attrs.caFile}" ] else [ ]);
+
+  fetchEnv = {
+    # No blob location record in the sandbox; proxies and the auth file pass through.
+    OCITOOLS_BLOB_CACHE = "-";
+    impureEnvVars = [ "REGISTRY_AUTH_FILE" "http_proxy" "https_proxy" "HTTP_PROXY" "HTTPS_PROXY" "no_proxy" "NO_PROXY" ];
+  };
+
+  pullArguments = [ "imageName" "imageDigest" "platform" "tag" "sha256" "hash" "plainHTTP" "caFile" "name" ];
+
+  checkCommon = fn: attrs:
+    let unknown = filter (n: !(elem n pullArguments)) (attrNames attrs); in
+    if unknown != [ ] then throw "${fn}: unknown argument `${head unknown}`; valid arguments are ${concatStringsSep ", " pullArguments}"
+    else if attrs ? plainHTTP && !(isBool attrs.plainHTTP) then throw "${fn}: `plainHTTP` must be a boolean, not ${describe attrs.plainHTTP}"
+    else true;
+
+  pullImage = attrs:
+    let
+      fn = "pullImage";
+      imageName = attrs.imageName or (throw "${fn}: `imageName` is required: REGISTRY/REPOSITORY such as \"registry.example/debian\"");
+      imageDigest = attrs.imageDigest or (throw "${fn}: `imageDigest` is required: the sha256:... digest of the image's manifest or index (`ocitools lock IMAGE` prints it)");
+      tag = attrs.tag or null;
+      platformStr = attrs.platform or defaultPlatform;
+      platform = parsePlatform fn platformStr;
+      hashAttrs =
+        if attrs ? hash then { outputHash = attrs.hash; outputHashAlgo = "sha256"; }
+        else if attrs ? sha256 then { outputHash = attrs.sha256; outputHashAlgo = "sha256"; }
+        else throw "${fn}: give `hash` (an SRI hash such as \"sha256-...\"; build once with hash = \"\" to be told it) or `sha256`";
+      ref = imageName + (if tag == null then "" else ":${tag}") + "@${imageDigest}";
+    in
+    assert checkCommon fn attrs;
+    assert match refRe imageName != null || throw "${fn}: `imageName` \"${imageName}\" must be REGISTRY[:PORT]/REPOSITORY (lower case), such as \"registry.example/debian\"";
+    assert match digestRe imageDigest != null || throw "${fn}: `imageDigest` must be \"sha256:\" and 64 hexadecimal digits, not ${describe imageDigest}";
+    assert tag == null || match "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" tag != null || throw "${fn}: `tag` \"${tag}\" is not a valid tag";
+    derivation ({
+      name = attrs.name or "${storeName imageName}-oci-base";
+      inherit system builder;
+      # --sbom=false: a fixed output must not depend on what is attached to
+      # the image later.
+      args = [ "pull" "--quiet" "--sbom=false" "--platform" platformStr ] ++ fetchFlags fn attrs ++ [ ref (builtins.placeholder "out") ];
+      outputHashMode = "recursive";
+    } // hashAttrs // fetchEnv) // {
+      inherit imageName imageDigest;
+      imageTag = tag;
+      ociPlatform = platform;
+    };
+
+  # pullImageFromLock ./image.lock.json, or { lockFile; plainHTTP ?; caFile ?; name ?; }.
+  pullImageFromLock = arg:
+    let
+      fn = "pullImageFromLock";
+      attrs = if isAttrs arg && !(arg ? outPath) then arg else { lockFile = arg; };
+      lockFile = attrs.lockFile or (throw "${fn}: `lockFile` is required: the file `ocitools lock IMAGE > image.lock.json` wrote");
+      lock = fromJSON (readFile lockFile);
+      lockInStore = if isPath lockFile then builtins.path { path = lockFile; name = "oci-image.lock.json"; } else lockFile;
+      extra = filter (n: !(elem n [ "lockFile" "plainHTTP" "caFile" "name" ])) (attrNames attrs);
+      blob = b:
+        let hex = substring 7 64 b.digest; in
+        assert match digestRe b.digest != null || throw "${fn}: ${toString lockFile}: blob digest ${describe b.digest} is not sha256:HEX";
+        derivation ({
+          # The name holds only the digest: every image sharing a blob shares its store path.
+          name = "oci-blob-${substring 0 32 hex}";
+          inherit system builder;
+          args = [ "fetch-blob" ] ++ fetchFlags fn attrs ++ [ "${lock.imageName}@${b.digest}" (toString b.size) (builtins.placeholder "out") ];
+          outputHashMode = "flat";
+          outputHashAlgo = "sha256";
+          outputHash = hex;
+        } // fetchEnv);
+      blobs = map (b: "${b.digest}=${blob b}") lock.blobs;
+    in
+    assert extra == [ ] || throw "${fn}: unknown argument `${head extra}`; valid arguments are lockFile, plainHTTP, caFile, name";
+    assert (lock.version or 0) == 1 || throw "${fn}: ${toString lockFile} is not a version 1 lock file written by `ocitools lock`";
+    derivation {
+      name = attrs.name or "${storeName lock.imageName}-oci-base";
+      inherit system builder;
+      args = [ "lock-layout" "${lockInStore}" (builtins.placeholder "out") ] ++ blobs;
+    } // {
+      inherit (lock) imageName imageDigest;
+      imageTag = lock.tag or null;
+      ociPlatform = lock.platform;
+      # Known at evaluation: buildImage counts them against maxLayers.
+      ociLayerCount = length lock.blobs - 1;
+    };
+in
+{
+  inherit pullImage pullImageFromLock;
+}
