@@ -92,7 +92,7 @@ func Build(req Request) (err error) {
 	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root, base != nil); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	bom, err := sbomInput(req, p, jobs)
+	bom, err := sbomInput(req, p, jobs, base)
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}

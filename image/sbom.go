@@ -16,8 +16,9 @@ const layerClosureKey = "layerClosure"
 
 // sbomInput is the SBOM of an image: every store path its layers hold (the
 // automatic layers' closure and the explicit layers' paths), checked to be
-// closed under references. nil when the build asks for none.
-func sbomInput(req Request, p *parsed, jobs []*layerJob) (*sbom.Input, error) {
+// closed under references, and the base image (fromImage) as one component.
+// nil when the build asks for none.
+func sbomInput(req Request, p *parsed, jobs []*layerJob, base *baseImage) (*sbom.Input, error) {
 	attr, err := sbom.DecodeAttr(req.SBOM)
 	if err != nil || attr == nil {
 		return nil, err
@@ -55,10 +56,14 @@ func sbomInput(req Request, p *parsed, jobs []*layerJob) (*sbom.Input, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sbom: the image's store paths are not closed under references (a layer lacks a dependency): %w", err)
 	}
-	return &sbom.Input{
+	in := &sbom.Input{
 		Subject: sbom.Subject{Kind: "image", Name: p.name, Version: p.tag},
 		Paths:   all.Paths,
 		Attr:    *attr,
 		Created: p.created.UTC().Format(time.RFC3339Nano),
-	}, nil
+	}
+	if base != nil {
+		in.Base = &sbom.Base{Name: p.baseName, Digest: base.manifest.String()}
+	}
+	return in, nil
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	packageurl "github.com/package-url/packageurl-go"
@@ -56,7 +57,12 @@ func CycloneDX(in *Input) ([]byte, error) {
 		},
 	}
 	components := make([]cdx.Component, 0, len(comps))
-	deps := []cdx.Dependency{{Ref: subjectRef, Dependencies: ptr(in.roots())}}
+	subjectDeps := in.roots()
+	if in.Base != nil {
+		components = append(components, cdxBase(in.Base))
+		subjectDeps = append(subjectDeps, baseRef)
+	}
+	deps := []cdx.Dependency{{Ref: subjectRef, Dependencies: ptr(subjectDeps)}}
 	for _, c := range comps {
 		components = append(components, cdxComponent(c))
 		d := cdx.Dependency{Ref: c.path}
@@ -64,6 +70,9 @@ func CycloneDX(in *Input) ([]byte, error) {
 			d.Dependencies = ptr(c.refs)
 		}
 		deps = append(deps, d)
+	}
+	if in.Base != nil {
+		deps = append(deps, cdx.Dependency{Ref: baseRef})
 	}
 	bom.Components = &components
 	bom.Dependencies = &deps
@@ -90,6 +99,37 @@ func subjectType(kind string) cdx.ComponentType {
 		return cdx.ComponentTypeContainer
 	}
 	return cdx.ComponentTypeApplication
+}
+
+// cdxBase is the base image: a container named by its reference (or "base
+// image") with its manifest digest as hash and an OCI purl.
+func cdxBase(b *Base) cdx.Component {
+	name, _, _ := strings.Cut(b.Name, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	c := cdx.Component{BOMRef: baseRef, Type: cdx.ComponentTypeContainer, Name: name, Version: b.Digest}
+	if name == "" {
+		c.Name = "base image"
+	}
+	if alg, hex, ok := strings.Cut(b.Digest, ":"); ok && alg == "sha256" {
+		c.Hashes = &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: hex}}
+		var q packageurl.Qualifiers
+		if name != "" {
+			q = packageurl.Qualifiers{{Key: "repository_url", Value: name}}
+		}
+		c.PackageURL = packageurl.NewPackageURL("oci", "", baseName(name), b.Digest, q, "").ToString()
+	}
+	c.Properties = &[]cdx.Property{{Name: "oci:manifestDigest", Value: b.Digest}}
+	return c
+}
+
+// baseName is the last path component of a repository (the oci purl's name).
+func baseName(repo string) string {
+	if repo == "" {
+		return "base-image"
+	}
+	return repo[strings.LastIndexByte(repo, '/')+1:]
 }
 
 func cdxComponent(c component) cdx.Component {

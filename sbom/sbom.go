@@ -85,7 +85,20 @@ type Input struct {
 	// Created is the result's fixed creation time (RFC 3339), which SPDX
 	// requires; "" is DefaultCreated.
 	Created string
+	// Base is the image the result is built on (fromImage), or nil.
+	Base *Base
 }
+
+// Base is a base image: its layers are in the image, but what they hold was
+// not built here, so it is one component, named by its manifest digest.
+type Base struct {
+	// Name is its registry reference when known (pullImage), else "".
+	Name   string
+	Digest string // sha256:...
+}
+
+// baseRef is the base image's bom-ref and element id.
+const baseRef = "base-image"
 
 // DefaultCreated is the time of results that have none (bundles), the one
 // buildImage defaults to.

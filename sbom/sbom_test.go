@@ -319,3 +319,36 @@ func TestSchemaCopyMatchesModule(t *testing.T) {
 		}
 	}
 }
+
+// A base image is one container component the subject depends on, named by
+// its reference and digest.
+func TestBaseImage(t *testing.T) {
+	in := testInput(t)
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	in.Base = &Base{Name: "registry.example/library/debian:12", Digest: digest}
+	data, err := CycloneDX(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(data); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"bom-ref": "base-image"`, `"name": "registry.example/library/debian"`,
+		`"purl": "pkg:oci/debian@sha256:` + strings.Repeat("ab", 32) + `?repository_url=registry.example%2Flibrary%2Fdebian"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("no %s in\n%s", want, data)
+		}
+	}
+	var doc cdxDoc
+	_ = json.Unmarshal(data, &doc)
+	if doc.Dependencies[0].Ref != "subject" || !slices.Contains(doc.Dependencies[0].DependsOn, "base-image") {
+		t.Errorf("subject dependencies %+v", doc.Dependencies[0])
+	}
+	if _, err := SPDX(in); err != nil {
+		t.Fatal(err)
+	}
+	in.Base.Name = ""
+	if data, err = CycloneDX(in); err != nil || Validate(data) != nil || !strings.Contains(string(data), `"name": "base image"`) {
+		t.Errorf("unnamed base: %v\n%s", err, data)
+	}
+}

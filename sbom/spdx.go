@@ -51,6 +51,15 @@ func SPDX(in *Input) ([]byte, error) {
 	for _, r := range in.roots() {
 		rel(subjectRef, spdxID(r), "DEPENDS_ON")
 	}
+	if b := in.Base; b != nil {
+		c := cdxBase(b)
+		doc.Packages = append(doc.Packages, &spdx.Package{
+			PackageName: c.Name, PackageSPDXIdentifier: baseRef, PackageVersion: b.Digest,
+			PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "CONTAINER",
+			PackageLicenseConcluded: noAssertion, PackageLicenseDeclared: noAssertion, PackageCopyrightText: noAssertion,
+		})
+		rel(subjectRef, baseRef, "DEPENDS_ON")
+	}
 	for _, c := range in.components() {
 		doc.Packages = append(doc.Packages, spdxPackage(c))
 		for _, r := range c.refs {
