@@ -28,19 +28,24 @@ type sbomDoc struct {
 	Metadata struct {
 		Component struct{ Type, Name, Version string } `json:"component"`
 	} `json:"metadata"`
-	Components []struct {
-		Ref        string                                        `json:"bom-ref"`
-		Name       string                                        `json:"name"`
-		Version    string                                        `json:"version"`
-		Purl       string                                        `json:"purl"`
-		CPE        string                                        `json:"cpe"`
-		Licenses   []struct{ License struct{ ID, Name string } } `json:"licenses"`
-		Properties []struct{ Name, Value string }                `json:"properties"`
-	} `json:"components"`
-	Dependencies []struct {
-		Ref       string   `json:"ref"`
-		DependsOn []string `json:"dependsOn"`
-	} `json:"dependencies"`
+	Components   []sbomComponent  `json:"components"`
+	Dependencies []sbomDependency `json:"dependencies"`
+}
+
+type sbomComponent struct {
+	Ref        string                                        `json:"bom-ref"`
+	Type       string                                        `json:"type"`
+	Name       string                                        `json:"name"`
+	Version    string                                        `json:"version"`
+	Purl       string                                        `json:"purl"`
+	CPE        string                                        `json:"cpe"`
+	Licenses   []struct{ License struct{ ID, Name string } } `json:"licenses"`
+	Properties []struct{ Name, Value string }                `json:"properties"`
+}
+
+type sbomDependency struct {
+	Ref       string   `json:"ref"`
+	DependsOn []string `json:"dependsOn"`
 }
 
 func (d *sbomDoc) prop(i int, name string) string {
@@ -400,4 +405,28 @@ func TestParseNameAsNix(t *testing.T) {
 			t.Errorf("ParseName(%q) = %q, %q; builtins.parseDrvName says %q, %q", n, name, version, nix[i][0], nix[i][1])
 		}
 	}
+}
+
+// An image on a base image (fromImage): the base is one container component
+// (its manifest digest) the image depends on; the store path components are
+// what the image's own layers hold.
+func TestImageSBOMFromImage(t *testing.T) {
+	baseExpr := `ociTools.buildImage { name = "e2e/sbom-base"; tag = "b"; config.Entrypoint = [ "${busybox}/bin/sh" ]; }`
+	base := readImage(t, nixBuildImage(t, baseExpr))
+	out := nixBuildImage(t, imageLet+`ociTools.buildImage { name = "e2e/sbom-top"; tag = "t"; fromImage = `+baseExpr+`; config.Entrypoint = [ app ]; }`)
+	img := readImage(t, out)
+	own := &imageLayout{dir: img.dir, manifest: img.manifest}
+	own.manifest.Layers = img.manifest.Layers[len(base.manifest.Layers):]
+	doc := readSBOM(t, filepath.Join(out, sbom.CycloneDXFile))
+	i := slices.IndexFunc(doc.Components, func(c sbomComponent) bool { return c.Ref == "base-image" })
+	if i < 0 || doc.Components[i].Type != "container" || doc.Components[i].Version != base.index.Manifests[0].Digest.String() {
+		t.Fatalf("no base-image component with the base's digest %s", base.index.Manifests[0].Digest)
+	}
+	if !slices.Contains(doc.Dependencies[0].DependsOn, "base-image") {
+		t.Errorf("the image does not depend on its base: %+v", doc.Dependencies[0])
+	}
+	// The store path components are the image's own layers' contents.
+	doc.Components = slices.Delete(doc.Components, i, i+1)
+	doc.Dependencies = slices.DeleteFunc(doc.Dependencies, func(d sbomDependency) bool { return d.Ref == "base-image" })
+	checkSBOMGraph(t, doc, layerStorePaths(t, own))
 }
