@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
@@ -129,4 +131,23 @@ func ocitoolsCmdOut(t *testing.T, env []string, args ...string) ([]byte, error) 
 		t.Logf("ocitools %v: %s", args, stderr.String())
 	}
 	return out, err
+}
+
+// emptyConfigDigest is the digest of {}, the config of an artifact manifest.
+const emptyConfigDigest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+// referrerManifestPuts is what attaching an SBOM costs in manifest PUTs on
+// docker-registry 2.8: the referrer and the sha256-<hex> index.
+const referrerManifestPuts = 2
+
+// imageBlobsSent is what the registry got for the image itself: the blobs
+// sent minus the SBOM referrer's (the layout's sbom.cdx.json, and {}).
+func imageBlobsSent(t *testing.T, tr traffic, layoutDir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(layoutDir, sbom.CycloneDXFile))
+	if err != nil {
+		t.Fatalf("%s has no SBOM: %v", layoutDir, err)
+	}
+	sbomDigest := digest.FromBytes(data).String()
+	return slices.DeleteFunc(slices.Clone(tr.blobsSent), func(d string) bool { return d == sbomDigest || d == emptyConfigDigest })
 }
