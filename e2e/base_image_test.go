@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -351,4 +355,128 @@ func TestBaseImageHostile(t *testing.T) {
 		t.Errorf("a tampered base layer: the error does not name fromImage and the layer:\n%s", log)
 	}
 	wantNoOutput(t, expr)
+}
+
+// TestPullImageAuthTLS: pullImage and pullImageFromLock from a registry with
+// TLS (a private CA, caFile) and basic auth. Inside the sandbox the
+// credentials come from $REGISTRY_AUTH_FILE, passed as an impure variable,
+// with the file let in by extra-sandbox-paths; without it the fetch fails
+// saying that credentials are missing.
+func TestPullImageAuthTLS(t *testing.T) {
+	r := startRegistry(t, registryOpts{tls: true, auth: true})
+	env := isolatedEnv(t)
+	img := filepath.Join(t.TempDir(), "img")
+	// A new image each run: fixed-output paths already in the store are not fetched again.
+	testImage(t, img, "amd64", randomID("hello through TLS "), "v1")
+	ref := r.addr + "/sec/base:v1"
+	if out, err := ocitoolsCmd(t, env, "push", "--quiet", "--ca", r.caFile, "--creds", r.user+":"+r.pass, img, ref); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	lockOut, err := ocitoolsCmd(t, env, "lock", "--ca", r.caFile, "--creds", r.user+":"+r.pass, "--platform", "linux/amd64", ref)
+	if err != nil {
+		t.Fatalf("lock: %v\n%s", err, lockOut)
+	}
+	dir := t.TempDir()
+	must(t, os.Chmod(dir, 0o755))
+	lockFile, authFile := filepath.Join(dir, "base.lock.json"), filepath.Join(dir, "auth.json")
+	must(t, os.WriteFile(lockFile, []byte(lockOut), 0o644))
+	// Readable by the build users: the sandbox runs the fetch as one of them.
+	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, r.addr, base64.StdEncoding.EncodeToString([]byte(r.user+":"+r.pass)))
+	must(t, os.WriteFile(authFile, []byte(auth), 0o644))
+	var lock struct{ ImageDigest string }
+	must(t, json.Unmarshal([]byte(lockOut), &lock))
+
+	build := func(expr string, withAuth bool, extra ...string) (string, string, error) {
+		args := append([]string{nixFile(t, expr)}, nixFlags...)
+		args = append(args, extra...)
+		cmd := exec.Command("nix-build", args...)
+		cmd.Env = append(os.Environ(), "REGISTRY_AUTH_FILE=")
+		if withAuth {
+			cmd.Env = append(cmd.Env, "REGISTRY_AUTH_FILE="+authFile)
+			cmd.Args = append(cmd.Args, "--option", "extra-sandbox-paths", authFile)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		return strings.TrimSpace(stdout.String()), stderr.String(), err
+	}
+	locked := fmt.Sprintf(`ociTools.pullImageFromLock { lockFile = %s; caFile = %s; }`, lockFile, r.caFile)
+	if _, log, err := build(locked, false); err == nil || !strings.Contains(log, "asks for credentials") {
+		t.Errorf("pullImageFromLock without credentials: %v, want a failure saying credentials are missing\n%s", err, log)
+	}
+	out, log, err := build(locked, true)
+	if err != nil {
+		t.Fatalf("pullImageFromLock with $REGISTRY_AUTH_FILE: %v\n%s", err, log)
+	}
+	if o, err := ocitoolsCmd(t, env, "validate", out); err != nil {
+		t.Errorf("validate: %v\n%s", err, o)
+	}
+	pull := func(hash string) string {
+		return fmt.Sprintf(`ociTools.pullImage { imageName = "%s/sec/base"; imageDigest = "%s"; tag = "v1"; caFile = %s; hash = "%s"; }`, r.addr, lock.ImageDigest, r.caFile, hash)
+	}
+	_, log, _ = build(pull(""), true)
+	m := gotHashRe.FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("pullImage with hash = \"\" does not say the hash:\n%s", log)
+	}
+	out2, log, err := build(pull(m[1]), true)
+	if err != nil {
+		t.Fatalf("pullImage: %v\n%s", err, log)
+	}
+	var a, b v1.Index
+	readJSONFile(t, filepath.Join(out, "index.json"), &a)
+	readJSONFile(t, filepath.Join(out2, "index.json"), &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("pullImage and pullImageFromLock name different images:\n%+v\n%+v", a, b)
+	}
+}
+
+// TestPullImageNixErrors: pullImage's and pullImageFromLock's arguments are
+// checked at evaluation, naming the argument.
+func TestPullImageNixErrors(t *testing.T) {
+	requireE2E(t)
+	d := "sha256:" + strings.Repeat("a", 64)
+	lock := filepath.Join(t.TempDir(), "old.lock.json")
+	must(t, os.WriteFile(lock, []byte(`{"version":7}`), 0o644))
+	for _, tc := range []struct{ expr, want string }{
+		{`ociTools.pullImage { imageDigest = "` + d + `"; hash = ""; }`, "pullImage: `imageName` is required"},
+		{`ociTools.pullImage { imageName = "r.example/a"; hash = ""; }`, "pullImage: `imageDigest` is required"},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "latest"; hash = ""; }`, "`imageDigest` must be \"sha256:\""},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; }`, "give `hash`"},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; hash = ""; platform = "amd64"; }`, "`platform` must be \"os/arch\""},
+		{`ociTools.pullImage { imageName = "r.example/a"; imageDigest = "` + d + `"; hash = ""; digest = "x"; }`, "unknown argument `digest`"},
+		{`ociTools.pullImage { imageName = "A"; imageDigest = "` + d + `"; hash = ""; }`, "must be REGISTRY[:PORT]/REPOSITORY"},
+		{`ociTools.pullImageFromLock ` + lock, "is not a version 1 lock file"},
+		{`ociTools.buildImage { name = "x"; fromImage = 3; }`, "`fromImage` must be an OCI image layout"},
+	} {
+		if log := nixBuildFail(t, tc.expr); !strings.Contains(log, tc.want) {
+			t.Errorf("%s: the error does not say %q:\n%s", tc.expr, tc.want, log)
+		}
+	}
+}
+
+// TestFromBuildImage: a buildImage result is a base too (its blobs are
+// linked, not copied), and ocitools run runs the image built on it; a base
+// built for another architecture is refused at evaluation, naming both.
+func TestFromBuildImage(t *testing.T) {
+	requireE2E(t)
+	expr := `let
+  base = ociTools.buildImage { name = "base"; tag = "b"; arch = "amd64"; copyToRoot = [ busybox ]; config.Env = [ "PATH=/bin" "FROM_BASE=yes" ]; };
+  hello = writeScript "hello" "#!/bin/sh\necho from-app $FROM_BASE; ls /bin/busybox\n";
+in ociTools.buildImage { name = "app"; tag = "a"; arch = "amd64"; fromImage = base; config.Entrypoint = [ "${hello}" ]; }`
+	out := nixBuild(t, expr)
+	if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+		t.Errorf("an image on a base is not reproducible (nix-build --check): %v\n%s", err, log)
+	}
+	if o, err := ocitoolsCmd(t, nil, "validate", out); err != nil {
+		t.Errorf("validate: %v\n%s", err, o)
+	}
+	o, err := exec.Command(ocitoolsBin, "run", out).CombinedOutput()
+	if err != nil || !strings.Contains(string(o), "from-app yes\n/bin/busybox\n") {
+		t.Errorf("ocitools run: %v\n%s", err, o)
+	}
+	wrong := `ociTools.buildImage { name = "app"; arch = "amd64"; fromImage = ociTools.buildImage { name = "base"; arch = "aarch64"; config.Cmd = [ "/bin/sh" ]; }; config.Cmd = [ "/bin/sh" ]; }`
+	if log := nixBuildFail(t, wrong); !strings.Contains(log, "`fromImage` base is an image for linux/arm64, but this image is for linux/amd64") {
+		t.Errorf("a base for arm64 under an amd64 image: the error does not name both:\n%s", log)
+	}
 }

@@ -299,7 +299,7 @@ func TestImageBadInputAtEvaluation(t *testing.T) {
 		{"nixGid negative", `ociTools.buildImage { name = "x"; initializeNixDatabase = true; nixGid = -1; }`, "buildImage: `nixGid` must be a non-negative integer"},
 		{"nixUid with explicit layers", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; nixUid = 1; }`, "the explicit `layers` are built owned by 0:0"},
 		{"maxLayers below the database layer", `let l = ociTools.buildLayer { deps = [ busybox ]; }; in ociTools.buildImage { name = "x"; layers = [ l ]; initializeNixDatabase = true; maxLayers = 1; }`, "the 1 explicit `layers` and the root layer (copyToRoot, users, dirs, /tmp) and the Nix database layer alone make 3 layers"},
-		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\" or a list of groups"},
+		{"layering strategy", `ociTools.buildImage { name = "x"; layering = "largest"; }`, "buildImage: `layering` \"largest\" is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups"},
 		{"layering group", `ociTools.buildImage { name = "x"; layering = [ [ busybox ] busybox ]; }`, "buildImage: `layering` element 1 must be a non-empty list of packages"},
 		{"stream", `ociTools.buildImage { name = "x"; stream = "yes"; }`, "buildImage: `stream` must be a boolean"},
 	} {

@@ -43,19 +43,23 @@ func TestImageLayeringPush(t *testing.T) {
 	env := isolatedEnv(t)
 	for name, layering := range map[string]string{
 		"auto": `"auto"`,
+		// The auto groups, each a layer derivation of its own.
+		"auto-derivations": `"auto-derivations"`,
 		// The large libraries in two groups: two buildLayer derivations.
 		"groups": `[ (genList (b: elemAt big b) 6) (genList (b: elemAt big (b + 6)) 6) ]`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			v1 := readImage(t, nixBuildImage(t, closure150Expr("v1", layering)))
-			v2 := readImage(t, nixBuildImage(t, closure150Expr("v2", layering)))
+			// Versions of their own: the same app layer in another subtest's
+			// repository would be mounted, not sent.
+			v1 := readImage(t, nixBuildImage(t, closure150Expr("v1-"+name, layering)))
+			v2 := readImage(t, nixBuildImage(t, closure150Expr("v2-"+name, layering)))
 			paths := 0
 			for _, ps := range v1.storePaths() {
 				paths += len(ps)
 			}
 			// auto: up to 20 layers over the 150 paths; groups: the two
 			// groups, then the few paths they leave, one layer each.
-			if n := len(v1.manifest.Layers); name == "auto" && (n > 20 || n < 10 || paths != 150) {
+			if n := len(v1.manifest.Layers); name != "groups" && (n > 20 || n < 10 || paths != 150) {
 				t.Errorf("v1 has %d layers naming %d store paths, want 10 to 20 layers holding the 150 paths of the closure", n, paths)
 			}
 			old := map[string]bool{}
@@ -82,6 +86,24 @@ func TestImageLayeringPush(t *testing.T) {
 			tr := r.traffic(m, repo)
 			tr.blobsSent, tr.manifestPuts = imageBlobsSent(t, tr, v2.dir), tr.manifestPuts-referrerManifestPuts
 			wantSent(t, "push of v2 after v1", tr, want, 0, 1)
+			if name == "auto-derivations" {
+				// Every layer but the root layer (on top) is a link to a
+				// layer derivation; only the app's group was built again.
+				rebuilt := 0
+				for i := range v2.manifest.Layers[:len(v2.manifest.Layers)-1] {
+					a, errA := os.Readlink(v1.blob(v1.manifest.Layers[i].Digest.Encoded()))
+					b, errB := os.Readlink(v2.blob(v2.manifest.Layers[i].Digest.Encoded()))
+					if errA != nil || errB != nil {
+						t.Fatalf("layer %d is not a link to a layer derivation: %v %v", i, errA, errB)
+					}
+					if a != b {
+						rebuilt++
+					}
+				}
+				if rebuilt != 1 {
+					t.Errorf("%d layer derivations differ between v1 and v2, want 1 (the app's group)", rebuilt)
+				}
+			}
 			if name != "groups" {
 				return
 			}

@@ -135,16 +135,20 @@ func TestContainerNixDatabase(t *testing.T) {
 			bind := func(dst, src string) string {
 				return `mounts."` + dst + `" = { type = "bind"; source = "` + src + `"; options = [ "rbind" "ro" ]; };`
 			}
-			bundle := nixBuild(t, imageLet+`ociTools.buildContainer {
+			expr := imageLet + `ociTools.buildContainer {
 			  args = [ "${busybox}/bin/sh" "-c" "/usr/bin/nix-store --verify --check-contents && echo verified && /usr/bin/nix-store -q --references ${app}" ];
 			  env = { USER = "root"; };
 			  # Every directory of a Nix output is 0555: Nix, as root, writes
 			  # to /nix/store and /nix/var/nix through this capability.
 			  capabilities = [ "CAP_DAC_OVERRIDE" ];
 			  initializeNixDatabase = true;
-			  storeMode = "`+mode+`";
-			  `+bind("/usr", "/usr")+bind("/lib", "/usr/lib")+bind("/lib64", "/usr/lib64")+`
-			}`)
+			  storeMode = "` + mode + `";
+			  ` + bind("/usr", "/usr") + bind("/lib", "/usr/lib") + bind("/lib64", "/usr/lib64") + `
+			}`
+			bundle := nixBuild(t, expr)
+			if _, log, err := nixBuildResult(t, expr, "--check"); err != nil {
+				t.Fatalf("nix-build --check: the bundle with a Nix database is not reproducible: %v\n%s", err, log)
+			}
 			var app, data, busybox string
 			for _, p := range strings.Fields(hostNix(t, "-q", "--requisites", bundle)) {
 				switch {

@@ -54,7 +54,7 @@ func storedBytes(t *testing.T, dir string) int64 {
 }
 
 func TestImageStreamed(t *testing.T) {
-	requireTools(t, "skopeo", "podman", "docker-registry")
+	requireTools(t, "skopeo", "podman", "docker-registry", "dockerd", "docker")
 	r := startRegistry(t, registryOpts{})
 	env := isolatedEnv(t)
 	for _, comp := range []string{"gzip", "zstd", "none"} {
@@ -123,6 +123,18 @@ func TestImageStreamed(t *testing.T) {
 			}
 			if comp == "gzip" {
 				copyToPodmanRuns(t, nixAttr(t, streamExpr(comp), "copyToPodman"))
+				// copyToDockerDaemon, into a dockerd of the test's own.
+				d := startDockerd(t)
+				dd := exec.Command(filepath.Join(nixAttr(t, streamExpr(comp), "copyToDockerDaemon"), "bin", "copyToDockerDaemon"), "streamed/app:docker")
+				dd.Env = append(os.Environ(), append(env, "DOCKER_HOST=unix://"+d.sock)...)
+				if out, err := dd.CombinedOutput(); err != nil {
+					t.Fatalf("copyToDockerDaemon of the streamed image: %v\n%s", err, out)
+				}
+				out, errs, err := d.run(2*time.Minute, "run", "--rm", "--network", "none", "streamed/app:docker")
+				if err != nil {
+					t.Fatalf("docker run of the streamed image: %v\n%s%s", err, out, errs)
+				}
+				wantRan(t, "docker run of the streamed image", out)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
 	"github.com/ocitools/ocitools/rootfs"
@@ -47,6 +48,11 @@ func BuildLayer(req Request) (err error) {
 			paths = append(paths, p)
 		}
 	}
+	if o.Paths != nil {
+		if paths, err = onlyPaths(req.Closure, o.Paths, exclude); err != nil {
+			return fmt.Errorf("build-layer: %w", err)
+		}
+	}
 	if len(paths) == 0 {
 		return fmt.Errorf("build-layer: the layer would be empty: every path of deps is in its `layers`")
 	}
@@ -83,4 +89,20 @@ func BuildLayer(req Request) (err error) {
 		return fmt.Errorf("build-layer: %w", err)
 	}
 	return nil
+}
+
+// onlyPaths checks a planned group: each path in the closure, none in the
+// layers below.
+func onlyPaths(closure *derivation.Closure, want []string, exclude map[string]bool) ([]string, error) {
+	seen := map[string]bool{}
+	for _, p := range want {
+		if _, ok := closure.Lookup(p); !ok {
+			return nil, fmt.Errorf("`paths`: %s is not in the closure of the layer's deps", p)
+		}
+		if exclude[p] || seen[p] {
+			return nil, fmt.Errorf("`paths`: %s is listed twice or is in a layer below", p)
+		}
+		seen[p] = true
+	}
+	return append([]string(nil), want...), nil
 }

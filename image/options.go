@@ -112,6 +112,9 @@ type LayerOptions struct {
 	Layers      []string   `json:"layers"`
 	Compression string     `json:"compression"`
 	Perms       []PermJSON `json:"perms"`
+	// Paths, when given, are exactly the store paths the layer holds (a
+	// group planned by plan-layers), not the closure of its deps.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // PermJSON is one `perms` element: mode is an octal string ("0755"), because
@@ -473,7 +476,7 @@ func parseOptions(o *Options) (*parsed, error) {
 	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
 		fromImage: o.FromImage, baseName: o.FromImageName}
 	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
-		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", o.Layering)
+		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups (lists of packages)", o.Layering)
 	}
 	if err := CheckName(o.Name); err != nil {
 		return nil, err

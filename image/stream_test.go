@@ -19,12 +19,26 @@ func TestStreamSameBytesAsStored(t *testing.T) {
 	root := fakeStore(t)
 	stream.StoreRoot = root
 	defer func() { stream.StoreRoot = "" }()
-	for _, comp := range []string{"gzip", "zstd", "none"} {
-		t.Run(comp, func(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+	}{
+		{"gzip", map[string]any{"compression": "gzip"}},
+		{"zstd", map[string]any{"compression": "zstd"}},
+		{"none", map[string]any{"compression": "none"}},
+		// The database layer's generated files are recorded too.
+		{"nix database", map[string]any{"initializeNixDatabase": true, "nixUid": 1000, "nixGid": 100}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			// perms with a glob and a regex: the record keeps the patterns.
 			perms := []map[string]any{{"glob": "/nix/store/*-lib/lib/*.so", "mode": "0700"}, {"regex": "/nix/store/[^/]*-libc/lib/.*", "uid": 7}}
-			stored := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}, "perms": perms}))
-			streamed := build(t, root, appClosure(t), opts(t, map[string]any{"compression": comp, "copyToRoot": []string{pEtc}, "perms": perms, "stream": true}))
+			o := map[string]any{"copyToRoot": []string{pEtc}, "perms": perms}
+			for k, v := range tc.extra {
+				o[k] = v
+			}
+			stored := build(t, root, appClosure(t), opts(t, o))
+			o["stream"] = true
+			streamed := build(t, root, appClosure(t), opts(t, o))
 			a, b := readLayout(t, stored), readLayout(t, streamed)
 			if a.index.Manifests[0].Digest != b.index.Manifests[0].Digest {
 				t.Fatalf("manifest %s streamed, %s stored", b.index.Manifests[0].Digest, a.index.Manifests[0].Digest)

@@ -325,7 +325,7 @@ let
   # ---- issue 16: stream and layering (move to options/known.json rows
   # once the argument table covers buildImage) ----
   checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
-  layeringStrategies = [ "popularity" "auto" ];
+  layeringStrategies = [ "popularity" "auto" "auto-derivations" ];
   checkLayering = v:
     if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
     else if isList v then
@@ -343,6 +343,29 @@ let
       compression = attrs.compression or "gzip";
     in
     builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+  # layering = "auto-derivations": the "auto" groups, planned by a derivation
+  # that compresses nothing and read at evaluation (import from derivation),
+  # each built by a layer derivation of its own. A group's derivation depends
+  # only on its paths (their strings lose the plan's context, and get their
+  # own back), so a new app rebuilds the plan and its own group, and Nix
+  # reuses every other group's compressed layer.
+  plannedLayers = { roots, explicit, budget, compression, baseName }:
+    let
+      plan = derivation {
+        name = "${baseName}-layer-plan";
+        inherit system builder;
+        args = [ "plan-layers" ];
+        __structuredAttrs = true;
+        exportReferencesGraph.closure = roots;
+        outputs = [ "out" ];
+        plan = { maxLayers = budget; layers = map (l: "${l}") explicit; };
+      };
+      groups = (builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}"))).groups;
+      own = p: let q = builtins.unsafeDiscardStringContext p; in builtins.appendContext q { ${q} = { path = true; }; };
+      layer = g: layerDerivation "oci-layer" (map own g)
+        { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
+    in
+    map layer groups;
   # ---- end of issue 16's block ----
 
   imageArguments = {
@@ -486,7 +509,14 @@ let
       copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
       copyToRootValues = let c = attrs.copyToRoot or [ ]; in if isList c then c else [ c ];
       sbomArg = attrs.sbom or true;
-      layers = (attrs.layers or [ ]) ++ groupLayers attrs;
+      explicitLayers = (attrs.layers or [ ]) ++ groupLayers attrs;
+      layers = explicitLayers ++ (if (attrs.layering or null) != "auto-derivations" then [ ] else plannedLayers {
+        inherit roots baseName;
+        explicit = explicitLayers;
+        budget = (attrs.maxLayers or defaultMaxLayers) - length explicitLayers - 1 - (if nixDB then 1 else 0)
+          - (if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0);
+        compression = attrs.compression or "gzip";
+      });
       perms = map
         (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
         (attrs.perms or [ ]);
@@ -496,7 +526,7 @@ let
       files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
-      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) layers else [ ]));
+      roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
       baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
@@ -530,7 +560,7 @@ let
         # issue 16: left out when not given, so that earlier images keep
         # their derivations; a list of groups became `layers` above.
         // (if attrs.stream or false then { stream = true; } else { })
-        // (if isString (attrs.layering or null) then { layering = attrs.layering; } else { })
+        // (if isString (attrs.layering or null) then { layering = if attrs.layering == "auto-derivations" then "auto" else attrs.layering; } else { })
         # A base and, when pulled, its registry name (push mounts its layers from there).
         // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
         // (if isAttrs (attrs.fromImage or null) && attrs.fromImage ? imageDigest
@@ -569,23 +599,24 @@ let
       deps = let d = attrs.deps; in map str (if isList d then d else [ d ]);
       layers = attrs.layers or [ ];
       perms = map (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); }) (attrs.perms or [ ]);
-      drv = derivation {
-        name = attrs.name or "oci-layer";
-        inherit system builder;
-        args = [ "build-layer" ];
-        __structuredAttrs = true;
-        exportReferencesGraph.closure = closureRoots deps;
-        outputs = [ "out" ];
-        layer = {
-          inherit perms;
-          layers = map (l: "${l}") layers;
-          compression = attrs.compression or "gzip";
-        };
-      };
     in
     # sbomMetadata: what evaluation knows about deps, for the SBOM of the
     # images that list this layer.
-    drv // { ociLayer = true; ociLayerRoots = closureRoots deps; sbomMetadata = sbomMetadata attrs.deps; };
+    layerDerivation (attrs.name or "oci-layer") (closureRoots deps) {
+      inherit perms;
+      layers = map (l: "${l}") layers;
+      compression = attrs.compression or "gzip";
+    } // { sbomMetadata = sbomMetadata attrs.deps; };
+
+  # One build-layer derivation: the layer of roots' closure (or of exactly
+  # layer.paths), with its arguments in the "layer" structured attribute.
+  layerDerivation = name: roots: layer: derivation {
+    inherit name system builder layer;
+    args = [ "build-layer" ];
+    __structuredAttrs = true;
+    exportReferencesGraph.closure = roots;
+    outputs = [ "out" ];
+  } // { ociLayer = true; ociLayerRoots = roots; };
 
   # streamImage: buildImage { stream = true; }: the store keeps the manifest,
   # the config and stream.json; push, copy, archive and unpack make the

@@ -83,6 +83,7 @@ let
       ref = imageName + (if tag == null then "" else ":${tag}") + "@${imageDigest}";
     in
     assert checkCommon fn attrs;
+    assert isAttrs platform; # parsed (and refused) at evaluation
     assert match refRe imageName != null || throw "${fn}: `imageName` \"${imageName}\" must be REGISTRY[:PORT]/REPOSITORY (lower case), such as \"registry.example/debian\"";
     assert match digestRe imageDigest != null || throw "${fn}: `imageDigest` must be \"sha256:\" and 64 hexadecimal digits, not ${describe imageDigest}";
     assert tag == null || match "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" tag != null || throw "${fn}: `tag` \"${tag}\" is not a valid tag";

@@ -76,25 +76,26 @@ func (p *puller) selectPlatform(ctx context.Context, root ocispec.Descriptor, da
 }
 
 // checkPlatform reads the pulled image's config and refuses an image of
-// another platform than the one asked for.
-func (p *puller) checkPlatform(plat unpack.Platform) error {
+// another platform than the one asked for; it returns the config's platform.
+func (p *puller) checkPlatform(plat unpack.Platform) (*ocispec.Platform, error) {
 	for _, b := range p.blobs {
 		if b.MediaType != ocispec.MediaTypeImageConfig && b.MediaType != dockerConfig {
 			continue
 		}
 		data, err := readLimited(p.path(b.Digest), 16<<20)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var cfg ocispec.Image
 		if err := json.Unmarshal(data, &cfg); err != nil {
-			return fmt.Errorf("image config %s: %w", b.Digest, err)
+			return nil, fmt.Errorf("image config %s: %w", b.Digest, err)
 		}
 		if !plat.Matches(&cfg.Platform) {
-			return fmt.Errorf("the image is for %s, not %s (asked for with the platform option)", platformString(cfg.Platform), plat)
+			return nil, fmt.Errorf("the image is for %s, not %s (asked for with the platform option)", platformString(cfg.Platform), plat)
 		}
+		return &ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 func platformString(p ocispec.Platform) string {

@@ -90,8 +90,12 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	if o.Platform != nil {
-		if err := p.checkPlatform(*o.Platform); err != nil {
+		plat, err := p.checkPlatform(*o.Platform)
+		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", ref, err)
+		}
+		if root.Platform == nil {
+			root.Platform = plat
 		}
 	}
 	var gotSBOM bool

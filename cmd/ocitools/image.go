@@ -59,6 +59,18 @@ func buildLayerCommand() *cli.Command {
 	}
 }
 
+func planLayersCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "plan-layers",
+		Usage:  "plan the groups of layering = \"auto-derivations\" (the builder of buildImage's layer plan; compresses nothing)",
+		Hidden: true,
+		Flags:  attrsOutFlags("plan"),
+		Action: func(c *cli.Context) error {
+			return runImageBuilder(c, "plan-layers", image.PlanOptionsKey, image.PlanLayers)
+		},
+	}
+}
+
 func attrsOutFlags(what string) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "attrs", Usage: "structured-attrs `FILE` (default: the one Nix provides)"},

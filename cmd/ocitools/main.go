@@ -22,6 +22,7 @@ func newApp() *cli.App {
 			buildCommand(),
 			buildImageCommand(),
 			buildLayerCommand(),
+			planLayersCommand(),
 			withImageLayouts(validateCommand()),
 			verifyCommand(),
 			withImages(runCommand()),

@@ -23,17 +23,20 @@ type Node struct {
 
 // Strategies are the values of buildImage's `layering` argument that name a
 // strategy (a list of groups is the third form, handled by nix/image.nix).
-var Strategies = []string{"popularity", "auto"}
+// "auto-derivations" is "auto" planned at evaluation (nix/image.nix makes
+// each group a layer derivation); whatever reaches the builder is planned as
+// "auto".
+var Strategies = []string{"popularity", "auto", "auto-derivations"}
 
 // ByName plans with the strategy named s ("" is popularity, the default).
 func ByName(s string, nodes []Node, maxLayers int, exclude map[string]bool) ([]Layer, error) {
 	switch s {
 	case "", "popularity":
 		return Plan(nodes, maxLayers, exclude)
-	case "auto":
+	case "auto", "auto-derivations":
 		return Auto(nodes, maxLayers, exclude)
 	}
-	return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\" or a list of groups (lists of packages)", s)
+	return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups (lists of packages)", s)
 }
 
 // Layer is the store paths of one automatic layer.

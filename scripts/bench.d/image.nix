@@ -5,7 +5,9 @@
 # app (a version string) adds a small application path over the workload, the
 # entrypoint's file, for the rebuild rows: v1 then v2 is "only the app
 # changed". mode: "stored" (buildImage), "stream" (streamImage) or "groups"
-# (the workload in one `layering` group: a buildLayer Nix reuses).
+# (the workload in one `layering` group: a buildLayer Nix reuses) or
+# "auto-derivations" (layering = "auto-derivations": planned groups, one layer
+# derivation each).
 { repo, ocitools, busybox, workload, compression, app ? null, mode ? "stored" }:
 
 let
@@ -36,6 +38,7 @@ let
     stored = { };
     stream = { stream = true; };
     groups = { layering = [ ([ bb ] ++ paths) ]; };
+    auto-derivations = { layering = "auto-derivations"; };
   }.${mode};
 in
 {
