@@ -4,7 +4,6 @@
 package bundle
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -112,6 +111,7 @@ func buildRootfs(req Request, r *options.Request, cfg *specs.Spec) error {
 		MountFiles:  files,
 		Symlinks:    spec.RootfsSymlinks(cfg),
 		SourceRoot:  req.SourceRoot,
+		Accounts:    r.Accounts,
 	}
 	if cfg.Process != nil {
 		plan.UID, plan.GID = cfg.Process.User.UID, cfg.Process.User.GID
@@ -179,11 +179,10 @@ func runnerName(name string) string {
 }
 
 func writeConfig(path string, cfg *specs.Spec) error {
-	data, err := json.MarshalIndent(cfg, "", "  ")
+	data, err := spec.EncodeConfig(path, cfg)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", layout.ConfigFile, err)
+		return err
 	}
-	data = append(data, '\n')
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", layout.ConfigFile, err)

@@ -387,8 +387,8 @@ func TestUnpackInterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 			err := cmd.Wait()
-			if code := exitCode(t, err); code != 1 || !strings.Contains(stderr.String(), "interrupted") {
-				t.Errorf("exit %d, stderr %q; want 1 and a message", code, stderr.String())
+			if code := exitCode(t, err); code != 128+int(sig) || !strings.Contains(stderr.String(), "interrupted") {
+				t.Errorf("exit %d, stderr %q; want %d and a message", code, stderr.String(), 128+int(sig))
 			}
 			if left, _ := os.ReadDir(out); len(left) != 0 {
 				t.Errorf("left behind after %v: %v", sig, left)

@@ -410,7 +410,7 @@ func rootComment(p *parsed) string {
 	if len(p.copyToRoot) > 0 {
 		parts = append(parts, "copyToRoot ("+p.copyToRootMode+") "+strings.Join(p.copyToRoot, " ")+";")
 	}
-	if p.accounts != nil && p.accounts.given {
+	if p.accounts != nil && p.accounts.Given {
 		parts = append(parts, "users and groups;")
 	}
 	parts = append(parts, "dirs, files")

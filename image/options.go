@@ -20,6 +20,7 @@ import (
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
 	"github.com/ocitools/ocitools/image/layering"
+	"github.com/ocitools/ocitools/internal/accounts"
 	"github.com/ocitools/ocitools/options"
 )
 
@@ -69,11 +70,11 @@ type Options struct {
 	// Stream: store only the manifest, config and stream.json (image/stream).
 	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
-	CopyToRootMode string      `json:"copyToRootMode,omitempty"`
-	Users          []UserJSON  `json:"users,omitempty"`
-	Groups         []GroupJSON `json:"groups,omitempty"`
-	Dirs           []DirJSON   `json:"dirs,omitempty"`
-	Files          []FileJSON  `json:"files,omitempty"`
+	CopyToRootMode string           `json:"copyToRootMode,omitempty"`
+	Users          []accounts.User  `json:"users,omitempty"`
+	Groups         []accounts.Group `json:"groups,omitempty"`
+	Dirs           []DirJSON        `json:"dirs,omitempty"`
+	Files          []FileJSON       `json:"files,omitempty"`
 	// InitializeNixDatabase adds a layer with a Nix database registering the
 	// image's store paths; NixUID and NixGID own the store and it.
 	InitializeNixDatabase bool `json:"initializeNixDatabase"`
@@ -89,22 +90,22 @@ const (
 
 // DirJSON is one `dirs` element: an empty directory of the root layer.
 type DirJSON struct {
-	Path string `json:"path"`
-	Mode string `json:"mode,omitempty"`
-	UID  *ID    `json:"uid,omitempty"`
-	GID  *ID    `json:"gid,omitempty"`
+	Path string       `json:"path"`
+	Mode string       `json:"mode,omitempty"`
+	UID  *accounts.ID `json:"uid,omitempty"`
+	GID  *accounts.ID `json:"gid,omitempty"`
 }
 
 // FileJSON is one `files` element: a file with the given text, a copy of a
 // store file (source), or a symlink.
 type FileJSON struct {
-	Path    string  `json:"path"`
-	Text    *string `json:"text,omitempty"`
-	Source  string  `json:"source,omitempty"`
-	Symlink string  `json:"symlink,omitempty"`
-	Mode    string  `json:"mode,omitempty"`
-	UID     *ID     `json:"uid,omitempty"`
-	GID     *ID     `json:"gid,omitempty"`
+	Path    string       `json:"path"`
+	Text    *string      `json:"text,omitempty"`
+	Source  string       `json:"source,omitempty"`
+	Symlink string       `json:"symlink,omitempty"`
+	Mode    string       `json:"mode,omitempty"`
+	UID     *accounts.ID `json:"uid,omitempty"`
+	GID     *accounts.ID `json:"gid,omitempty"`
 }
 
 // LayerOptions are buildLayer's arguments.
@@ -122,13 +123,13 @@ type LayerOptions struct {
 // uid and gid are numbers or names of the image's users and groups; regex
 // or glob select every matching path (below path, when given).
 type PermJSON struct {
-	Path      string `json:"path,omitempty"`
-	Regex     string `json:"regex,omitempty"`
-	Glob      string `json:"glob,omitempty"`
-	Mode      string `json:"mode,omitempty"`
-	UID       *ID    `json:"uid,omitempty"`
-	GID       *ID    `json:"gid,omitempty"`
-	Recursive bool   `json:"recursive,omitempty"`
+	Path      string       `json:"path,omitempty"`
+	Regex     string       `json:"regex,omitempty"`
+	Glob      string       `json:"glob,omitempty"`
+	Mode      string       `json:"mode,omitempty"`
+	UID       *accounts.ID `json:"uid,omitempty"`
+	GID       *accounts.ID `json:"gid,omitempty"`
+	Recursive bool         `json:"recursive,omitempty"`
 }
 
 // parsed are checked options.
@@ -149,7 +150,7 @@ type parsed struct {
 	stream      bool
 
 	copyToRootMode string
-	accounts       *accounts
+	accounts       *accounts.Accounts
 	dirs, files    []layer.Entry
 
 	nixDB          bool
@@ -195,9 +196,9 @@ func ParseMode(s string) (int64, error) {
 
 // parsePerms checks perms, resolving user and group names against a (nil:
 // no users, as in buildLayer) and compiling patterns.
-func parsePerms(in []PermJSON, a *accounts) ([]layer.Perm, error) {
+func parsePerms(in []PermJSON, a *accounts.Accounts) ([]layer.Perm, error) {
 	if a == nil {
-		a = &accounts{}
+		a = &accounts.Accounts{}
 	}
 	out := make([]layer.Perm, 0, len(in))
 	seen := map[string]bool{}
@@ -243,14 +244,14 @@ func parsePerms(in []PermJSON, a *accounts) ([]layer.Perm, error) {
 			lp.Mode = &m
 		}
 		if p.UID != nil {
-			uid, err := a.uid(p.UID, where)
+			uid, err := a.UID(p.UID, where)
 			if err != nil {
 				return nil, err
 			}
 			lp.UID = &uid
 		}
 		if p.GID != nil {
-			gid, err := a.gid(p.GID, where)
+			gid, err := a.GID(p.GID, where)
 			if err != nil {
 				return nil, err
 			}
@@ -262,7 +263,7 @@ func parsePerms(in []PermJSON, a *accounts) ([]layer.Perm, error) {
 }
 
 // parseDirs makes the `dirs` entries: mode 0755 and owner 0:0 unless given.
-func parseDirs(in []DirJSON, a *accounts) ([]layer.Entry, error) {
+func parseDirs(in []DirJSON, a *accounts.Accounts) ([]layer.Entry, error) {
 	var out []layer.Entry
 	for i, d := range in {
 		where := fmt.Sprintf("`dirs` element %d (%s)", i, d.Path)
@@ -280,7 +281,7 @@ func parseDirs(in []DirJSON, a *accounts) ([]layer.Entry, error) {
 
 // parseFiles makes the `files` entries: exactly one of text, source or
 // symlink each.
-func parseFiles(in []FileJSON, a *accounts) ([]layer.Entry, error) {
+func parseFiles(in []FileJSON, a *accounts.Accounts) ([]layer.Entry, error) {
 	var out []layer.Entry
 	for i, f := range in {
 		where := fmt.Sprintf("`files` element %d (%s)", i, f.Path)
@@ -330,10 +331,10 @@ func parseRoot(p *parsed, o *Options) error {
 		return fmt.Errorf("`copyToRootMode` %q: valid values are %q (the packages' files, copied) and %q (buildEnv-style links into the store)", o.CopyToRootMode, CopyToRootCopy, CopyToRootSymlink)
 	}
 	var err error
-	if p.accounts, err = parseAccounts(o.Users, o.Groups); err != nil {
+	if p.accounts, err = accounts.Parse(o.Users, o.Groups); err != nil {
 		return err
 	}
-	if err := p.accounts.checkConfigUser(p.config.User); err != nil {
+	if err := p.accounts.CheckConfigUser(p.config.User); err != nil {
 		return err
 	}
 	if p.perms, err = parsePerms(o.Perms, p.accounts); err != nil {
@@ -348,7 +349,7 @@ func parseRoot(p *parsed, o *Options) error {
 	return nil
 }
 
-func fillMeta(e *layer.Entry, mode string, uid, gid *ID, a *accounts, where string) error {
+func fillMeta(e *layer.Entry, mode string, uid, gid *accounts.ID, a *accounts.Accounts, where string) error {
 	if mode != "" {
 		m, err := ParseMode(mode)
 		if err != nil {
@@ -360,10 +361,10 @@ func fillMeta(e *layer.Entry, mode string, uid, gid *ID, a *accounts, where stri
 		e.Mode = m
 	}
 	var err error
-	if e.UID, err = a.uid(uid, where); err != nil {
+	if e.UID, err = a.UID(uid, where); err != nil {
 		return err
 	}
-	if e.GID, err = a.gid(gid, where); err != nil {
+	if e.GID, err = a.GID(gid, where); err != nil {
 		return err
 	}
 	return nil

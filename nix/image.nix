@@ -448,6 +448,24 @@ let
     names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
   groupNames = users: groups:
     map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
+  # uid and gid names in perms, dirs and files, and users' groups, must be
+  # users and groups of the image (the builder says the same).
+  checkOwnerNames = users: groups: args:
+    let
+      known = userNames users groups;
+      knownGroups = groupNames users groups;
+      bad = arg: i: e:
+        if isString (e.uid or null) && !(elem e.uid known) then "`${arg}` element ${toString i}: uid \"${e.uid}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a number)"
+        else if isString (e.gid or null) && !(elem e.gid knownGroups) then "`${arg}` element ${toString i}: gid \"${e.gid}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`, or give a number)"
+        else null;
+      errors = builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
+        ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
+          if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users;
+      e = firstError errors;
+    in
+    e == null || throw "buildImage: ${e}";
+  imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (length xs);
+
   checkConfigUser = users: groups: user:
     let
       parts = builtins.match "([^:]*)(:(.*))?" user;
@@ -456,7 +474,7 @@ let
       numeric = x: match "[0-9]+" x != null;
       known = userNames users groups;
     in
-    if users == [ ] && groups == [ ] then true
+    if user == "" || (users == [ ] && groups == [ ]) then true
     else if !(numeric u) && !(elem u known) then throw "buildImage: `config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a uid)"
     else if g != null && g != "" && !(numeric g) && !(elem g (groupNames users groups)) then throw "buildImage: `config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList (groupNames users groups)}"
     else true;
@@ -576,6 +594,7 @@ let
       drv = imageDrv tag;
     in
     assert checkConfigUser users groups (config.User or "");
+    assert checkOwnerNames users groups { inherit perms dirs files; };
     finishImage (drv // withSbom drv sbomArg // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
@@ -618,11 +637,45 @@ let
     outputs = [ "out" ];
   } // { ociLayer = true; ociLayerRoots = roots; };
 
+  # Helpers for the root layer (docs/buildImage.md, "A non-root service").
+  # Each takes the package as an argument, so they work with nixpkgs
+  # (caCertificates pkgs.cacert) and without it (any derivation or store
+  # path with the same layout), and each returns `files` entries or `users`.
+  helpers = rec {
+    # The CA bundle at the paths TLS libraries look in (OpenSSL on Debian,
+    # Go, Fedora, Nix's NIX_SSL_CERT_FILE default). cacert is a package with
+    # etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert), or the bundle file itself.
+    caCertificates = cacert:
+      let
+        s = str cacert;
+        bundle = if match ".*\\.(crt|pem)" s != null then s else "${s}/etc/ssl/certs/ca-bundle.crt";
+      in
+      map (path: { inherit path; symlink = bundle; }) [
+        "/etc/ssl/certs/ca-certificates.crt"
+        "/etc/ssl/certs/ca-bundle.crt"
+        "/etc/pki/tls/certs/ca-bundle.crt"
+      ];
+    # /usr/bin/env, for scripts starting with #!/usr/bin/env: a package with
+    # bin/env (coreutils, busybox).
+    usrBinEnv = pkg: [ { path = "/usr/bin/env"; symlink = "${str pkg}/bin/env"; } ];
+    # /bin/sh: a package with bin/sh (bash, dash, busybox).
+    binSh = pkg: [ { path = "/bin/sh"; symlink = "${str pkg}/bin/sh"; } ];
+    # dockerTools' fakeNss: root and nobody, with /etc/passwd, /etc/group,
+    # /etc/shadow (locked) and /etc/nsswitch.conf. `users = fakeNss;`, or
+    # `users = fakeNss ++ [ { name = "app"; uid = 1000; } ]`.
+    fakeNss = [
+      { name = "root"; uid = 0; gid = 0; home = "/root"; shell = "/bin/sh"; }
+      { name = "nobody"; uid = 65534; gid = 65534; home = "/var/empty"; shell = "/bin/false"; }
+    ];
+  };
+
   # streamImage: buildImage { stream = true; }: the store keeps the manifest,
   # the config and stream.json; push, copy, archive and unpack make the
   # layers again (docs/buildImage.md, "Streamed images").
   streamImage = attrs: buildImage ((if isAttrs attrs then attrs else { }) // { stream = true; });
 in
 {
-  inherit buildImage buildLayer streamImage;
+  inherit buildImage buildLayer streamImage helpers;
+  # buildContainer's users and groups get the same checks.
+  accountChecks = { users = checkUsers; groups = checkGroups; };
 }

@@ -136,6 +136,11 @@ let
   buildContainer = attrs:
     let
       error = checkArguments attrs;
+      # users and groups: the table checks their shape, buildImage's checks
+      # the rest (uid 0 is root, distinct uids, homes).
+      accountError = firstError (map
+        (n: if attrs ? ${n} then (let e = images.accountChecks.${n} attrs.${n}; in if e == null then null else "`${n}` ${e}") else null)
+        [ "users" "groups" ]);
 
       args = map (a: "${a}") attrs.args;
       contents = (attrs.contents or [ ]) ++ (attrs.copyToRoot or [ ]);
@@ -173,6 +178,7 @@ let
       sbomFormats = if sbomArg == true then [ "cyclonedx" ] else if sbomArg == false then [ ] else sbomArg;
     in
     if error != null then fail error
+    else if accountError != null then fail accountError
     else
       drv // (if sbomFormats == [ ] then { } else { sbom = "${drv}/${sbomFiles.${head sbomFormats}}"; }) // {
         meta = { description = "OCI runtime bundle running ${builtins.unsafeDiscardStringContext (head args)}"; mainProgram = name; };
@@ -192,6 +198,8 @@ in
   # programs that copy it (copyToRegistry, copyTo, copyToDockerDaemon,
   # copyToPodman: nix/registry.nix).
   inherit (images) buildImage buildLayer streamImage;
+  # Root layer helpers: caCertificates, usrBinEnv, binSh, fakeNss.
+  inherit (images.helpers) caCertificates usrBinEnv binSh fakeNss;
   # Multi-arch image indexes (docs/registry.md).
   inherit (registry) buildIndex withCopyPrograms;
   inherit (archives) toArchive toOCIArchive;

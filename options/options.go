@@ -5,7 +5,11 @@
 // values; Parse applies the table's rules, then checks every value deeply.
 package options
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/ocitools/ocitools/internal/accounts"
+)
 
 // arguments are buildContainer's arguments as the Nix wrapper hands them to the
 // builder (the "container" key of the structured attrs), or as a JSON file given to
@@ -63,6 +67,9 @@ type arguments struct {
 	Verify *bool `json:"verify,omitempty"`
 	// Contents are store paths whose top-level trees are linked into / of the rootfs.
 	Contents []string `json:"contents,omitempty"`
+	// Users and Groups are written as /etc/passwd and friends (internal/accounts).
+	Users  []accounts.User  `json:"users,omitempty"`
+	Groups []accounts.Group `json:"groups,omitempty"`
 	// InitializeNixDatabase writes a Nix database registering the closure.
 	InitializeNixDatabase *bool `json:"initializeNixDatabase,omitempty"`
 }

@@ -10,10 +10,13 @@ import (
 	"path"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/internal/accounts"
 )
 
 // maxID is the largest uid/gid a process may have: (uid_t)-1 means "no id" to
@@ -326,7 +329,35 @@ func (o *arguments) request(system string) (*Request, error) {
 	if o.Hostname != "" && linux && !hasNamespace(r.Namespaces, specs.UTSNamespace) {
 		return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
 	}
+	if err := r.addAccounts(o.Users, o.Groups); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// addAccounts checks users and groups and gives each user's home a tmpfs
+// owned by the user: the rootfs is in the store, owned by root and read-only,
+// so ownership comes from the configuration (a mount option), as for /tmp.
+// A mount the user gave at the same place wins.
+func (r *Request) addAccounts(users []accounts.User, groups []accounts.Group) error {
+	a, err := accounts.Parse(users, groups)
+	if err != nil {
+		return err
+	}
+	r.Accounts = a
+	if !a.Given {
+		return nil
+	}
+	_, homes := a.Files()
+	for _, h := range homes {
+		if h.UID == 0 || slices.ContainsFunc(r.Mounts, func(m specs.Mount) bool { return m.Destination == h.Path }) {
+			continue
+		}
+		r.Mounts = append(r.Mounts, specs.Mount{Destination: h.Path, Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", fmt.Sprintf("mode=%04o", h.Mode), fmt.Sprintf("uid=%d", h.UID), fmt.Sprintf("gid=%d", h.GID)}})
+	}
+	sort.Slice(r.Mounts, func(i, j int) bool { return r.Mounts[i].Destination < r.Mounts[j].Destination })
+	return nil
 }
 
 // Platform normalises os and arch as buildContainer does, for every builder

@@ -1,6 +1,10 @@
 package options
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/internal/accounts"
+)
 
 // Request is buildContainer's arguments after every check, in the types of the
 // runtime spec, with every default applied (the defaults are the argument
@@ -46,6 +50,9 @@ type Request struct {
 	Verify bool
 	// Contents are store paths whose top-level entries are linked into /.
 	Contents []string
+	// Accounts are the users and groups of /etc/passwd and friends (Given
+	// false: the rootfs gets its minimal default ones).
+	Accounts *accounts.Accounts
 	// NixDatabase writes /nix/var/nix/db registering the closure.
 	NixDatabase bool
 }

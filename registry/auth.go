@@ -11,6 +11,8 @@ import (
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/ocitools/ocitools/internal/readfile"
 )
 
 // AuthFiles lists the credential files searched, first match wins: podman's
@@ -56,7 +58,7 @@ func (o *Options) credentials(host string) (auth.CredentialFunc, error) {
 			}
 			continue
 		}
-		data, err := readLimited(f, 1<<20)
+		data, err := readfile.Following(f, readfile.AuthLimit)
 		if err != nil {
 			return nil, fmt.Errorf("auth file: %w", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ocitools/ocitools/internal/readfile"
 )
 
 // blobCache records in which repositories of a registry each digest was last
@@ -79,7 +81,7 @@ func openBlobCache(path string) *blobCache {
 }
 
 func (c *blobCache) read() (*cacheFile, error) {
-	data, err := readLimited(c.path, 64<<20)
+	data, err := readfile.Following(c.path, readfile.BlobCacheLimit)
 	if err != nil {
 		return nil, err
 	}

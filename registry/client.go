@@ -19,7 +19,9 @@ import (
 	"github.com/ocitools/ocitools/unpack"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/ocitools/ocitools/internal/escape"
+	"github.com/ocitools/ocitools/internal/readfile"
 )
 
 // Options are what push and pull share.
@@ -38,7 +40,12 @@ type Options struct {
 	// Stall is how long a transfer may make no progress before it is
 	// abandoned (default 2 minutes).
 	Stall time.Duration
-	// Attempts bounds tries of one operation on transient failures (default 4).
+	// Headers is how long a request may wait for the answer's headers
+	// (default 2 minutes).
+	Headers time.Duration
+	// Attempts bounds the requests made for one operation on transient
+	// failures (default 4): the only retry layer, so that the count the
+	// error states is the count made.
 	Attempts int
 	// Platform, when set, makes a pull of an index fetch only the image for
 	// that platform (and a pull of one image check that it is for it).
@@ -59,14 +66,21 @@ func (o *Options) jobs() int {
 
 func (o *Options) stall() time.Duration {
 	if o.Stall <= 0 {
-		return 2 * time.Minute
+		return defaultStall
 	}
 	return o.Stall
 }
 
+func (o *Options) headers() time.Duration {
+	if o.Headers <= 0 {
+		return defaultHeaders
+	}
+	return o.Headers
+}
+
 func (o *Options) attempts() int {
 	if o.Attempts <= 0 {
-		return 4
+		return defaultAttempts
 	}
 	return o.Attempts
 }
@@ -82,7 +96,7 @@ func (o *Options) transport() (*http.Transport, error) {
 		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
 			roots = x509.NewCertPool()
 		}
-		pem, err := readLimited(o.CAFile, 4<<20)
+		pem, err := readfile.Following(o.CAFile, readfile.CALimit)
 		if err != nil {
 			return nil, fmt.Errorf("--ca: %w", err)
 		}
@@ -92,10 +106,10 @@ func (o *Options) transport() (*http.Transport, error) {
 	}
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: defaultConnect, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute, // a registry may hash a large blob before answering
+		TLSHandshakeTimeout:   defaultConnect,
+		ResponseHeaderTimeout: o.headers(),
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConnsPerHost:   16,
@@ -103,20 +117,26 @@ func (o *Options) transport() (*http.Transport, error) {
 	}, nil
 }
 
-// retryPolicy retries rewindable requests on 408, 429, 5xx, connection
-// resets and timeouts, a few times with exponential backoff. Blob uploads
-// stream from files and cannot be rewound: push retries them whole.
-var retryPolicy = &retry.GenericPolicy{
-	Retryable: retry.DefaultPredicate,
-	Backoff:   retry.ExponentialBackoff(250*time.Millisecond, 2, 0.1),
-	MinWait:   200 * time.Millisecond,
-	MaxWait:   3 * time.Second,
-	MaxRetry:  3,
+// namingTransport names the deadline that ended a request (connect, TLS,
+// headers, or the context's: the command's or a manifest's).
+type namingTransport struct {
+	base http.RoundTripper
+	o    *Options
 }
 
-// Repository opens a remote repository: credentials, TLS, retries, and the
+func (t namingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		err = t.o.nameDeadline(req.Context(), err)
+	}
+	return resp, err
+}
+
+// Repository opens a remote repository: credentials, TLS, and the
 // plain-HTTP decision (asked for, or a localhost registry that answers HTTP
-// to an HTTPS request).
+// to an HTTPS request). There is no retrying transport (oras-go's would
+// multiply withRetry's attempts): every operation is retried whole by
+// withRetry, uploads included, which a transport could not rewind.
 func (o *Options) Repository(ctx context.Context, ref Ref) (*remote.Repository, error) {
 	tr, err := o.transport()
 	if err != nil {
@@ -126,9 +146,8 @@ func (o *Options) Repository(ctx context.Context, ref Ref) (*remote.Repository, 
 	if err != nil {
 		return nil, err
 	}
-	rt := &retry.Transport{Base: tr, Policy: func() retry.Policy { return retryPolicy }}
 	client := &auth.Client{
-		Client:     &http.Client{Transport: rt},
+		Client:     &http.Client{Transport: namingTransport{base: tr, o: o}},
 		Cache:      auth.NewCache(),
 		Credential: creds,
 		Header:     http.Header{"User-Agent": {"ocitools"}},
@@ -143,8 +162,8 @@ func (o *Options) Repository(ctx context.Context, ref Ref) (*remote.Repository, 
 	// Image pushes use no referrers; skip oras-go's probing of them on
 	// manifest pushes (the SBOM referrer gets its own, referrersRepository).
 	_ = repo.SetReferrersCapability(false)
-	if err := ping(ctx, repo, ref); err != nil {
-		return nil, err
+	if err := withRetry(ctx, o.attempts(), func() error { return ping(ctx, repo, ref) }); err != nil {
+		return nil, explain(ref, err)
 	}
 	return repo, nil
 }
@@ -159,7 +178,7 @@ func ping(ctx context.Context, repo *remote.Repository, ref Ref) error {
 	}
 	reg.Client = repo.Client
 	reg.PlainHTTP = repo.PlainHTTP
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := withTimeout(ctx, time.Minute, "ping", "")
 	defer cancel()
 	err = reg.Ping(ctx)
 	if err != nil && !repo.PlainHTTP && isLocalhost(ref.Registry) &&
@@ -168,14 +187,17 @@ func ping(ctx context.Context, repo *remote.Repository, ref Ref) error {
 		reg.PlainHTTP = true
 		err = reg.Ping(ctx)
 	}
-	if err != nil {
-		return explain(ref, err)
-	}
-	return nil
+	return err
 }
 
-// explain adds what a user needs to the common failures.
+// explain adds what a user needs to the common failures. What the registry
+// said (its error body, the URL) is escaped: it must not reach a terminal
+// as control sequences.
 func explain(ref Ref, err error) error {
+	if err == nil {
+		return nil
+	}
+	err = escape.Error(err)
 	var resp *errcode.ErrorResponse
 	var uerr x509.UnknownAuthorityError
 	var herr x509.HostnameError
@@ -201,12 +223,14 @@ func explain(ref Ref, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("registry %s is not reachable (connection refused): %w", ref.Registry, err)
 	}
-	return fmt.Errorf("registry %s: %w", ref.Registry, err)
+	return fmt.Errorf("registry %s: %w", escape.Line(ref.Registry), err)
 }
 
-// transient says whether an operation may succeed if tried again.
+// transient says whether an operation may succeed if tried again. A
+// deadline that fired is not: the wait was already as long as documented.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var de *DeadlineError
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &de) {
 		return false
 	}
 	var resp *errcode.ErrorResponse
@@ -223,19 +247,27 @@ func transient(err error) bool {
 		return true
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, errStalled)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 var errStalled = errors.New("transfer stalled")
 
 // withRetry runs op until it succeeds, fails for good, or attempts run out,
-// waiting 0.5 s, 1 s, 2 s... between tries.
+// waiting 0.5 s, 1 s, 2 s... between tries. It is the client's only retry
+// layer: attempts is the number of times op runs. An error after ctx ended
+// names the deadline that ended it (the command's --timeout).
 func withRetry(ctx context.Context, attempts int, op func() error) error {
 	wait := 500 * time.Millisecond
 	var err error
 	for i := 0; i < attempts; i++ {
-		if err = op(); err == nil || !transient(err) {
+		if err = op(); err == nil {
+			return nil
+		}
+		var de *DeadlineError
+		if ctx.Err() != nil && !errors.As(err, &de) && errors.As(context.Cause(ctx), &de) {
+			return &DeadlineError{What: de.What, After: de.After, Flag: de.Flag, Err: err}
+		}
+		if !transient(err) {
 			return err
 		}
 		if i == attempts-1 {
@@ -245,6 +277,9 @@ func withRetry(ctx context.Context, attempts int, op func() error) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if cause := context.Cause(ctx); errors.As(cause, &de) {
+				return &DeadlineError{What: de.What, After: de.After, Flag: de.Flag, Err: err}
+			}
 			return err
 		case <-t.C:
 		}

@@ -28,7 +28,9 @@ func TestTransient(t *testing.T) {
 		{fmt.Errorf("put: %w", syscall.ECONNRESET), true},
 		{fmt.Errorf("dial: %w", syscall.ECONNREFUSED), true},
 		{io.ErrUnexpectedEOF, true},
-		{errStalled, true},
+		// A deadline that fired is final: retrying would multiply the wait.
+		{errStalled, false},
+		{&DeadlineError{What: "response headers", After: time.Minute, Err: errors.New("x")}, false},
 		{context.Canceled, false},
 		{context.DeadlineExceeded, false},
 		{errors.New("blob sha256:x is damaged"), false},

@@ -8,7 +8,6 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -207,23 +206,6 @@ func parseIndex(data []byte) (*ocispec.Index, error) {
 		}
 	}
 	return &idx, nil
-}
-
-// readLimited reads a file of at most max bytes, refusing a larger one.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
-	}
-	return data, nil
 }
 
 // writeLayoutFiles writes oci-layout and index.json (one descriptor) in dir.

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -98,7 +99,7 @@ func (p *puller) fetchConfig(ctx context.Context, d ocispec.Descriptor) (*ocispe
 	if err := p.blobTo(ctx, d, path); err != nil {
 		return nil, err
 	}
-	data, err := readLimited(path, 16<<20)
+	data, err := readfile.Following(path, 16<<20)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func WriteLock(w io.Writer, lock *Lock) error {
 // ReadLock reads and checks a lock file: its version, and that its manifest
 // has the digest it claims and lists exactly its blobs.
 func ReadLock(path string) (*Lock, *ocispec.Manifest, error) {
-	data, err := readLimited(path, 2*MaxManifestSize+1<<20)
+	data, err := readfile.Following(path, 2*MaxManifestSize+1<<20)
 	if err != nil {
 		return nil, nil, err
 	}

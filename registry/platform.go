@@ -8,6 +8,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -18,7 +19,7 @@ const dockerConfig = "application/vnd.docker.container.image.v1+json"
 func (p *puller) fetchManifest(ctx context.Context, c ocispec.Descriptor) ([]byte, error) {
 	var data []byte
 	err := withRetry(ctx, p.o.attempts(), func() error {
-		mctx, cancel := context.WithTimeout(ctx, p.o.stall())
+		mctx, cancel := withTimeout(ctx, p.o.stall(), "manifest", "--stall-timeout")
 		defer cancel()
 		rc, err := p.repo.Manifests().Fetch(mctx, c)
 		if err != nil {
@@ -26,7 +27,7 @@ func (p *puller) fetchManifest(ctx context.Context, c ocispec.Descriptor) ([]byt
 		}
 		defer rc.Close()
 		data, err = readManifest(rc, c)
-		return err
+		return p.o.nameDeadline(mctx, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", c.Digest, explain(p.ref, err))
@@ -82,7 +83,7 @@ func (p *puller) checkPlatform(plat unpack.Platform) (*ocispec.Platform, error) 
 		if b.MediaType != ocispec.MediaTypeImageConfig && b.MediaType != dockerConfig {
 			continue
 		}
-		data, err := readLimited(p.path(b.Digest), 16<<20)
+		data, err := readfile.Following(p.path(b.Digest), 16<<20)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/sys/unix"
+
+	"github.com/ocitools/ocitools/internal/escape"
 )
 
 // Progress receives what push and pull do to each blob. Implementations
@@ -70,7 +72,7 @@ func (l *lines) Add(ocispec.Descriptor, int)      {}
 func (l *lines) Retry(d ocispec.Descriptor, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s retrying: %v\n", short(d), err)
+	fmt.Fprintf(l.w, "%s retrying: %s\n", short(d), escape.Line(err.Error()))
 }
 func (l *lines) Done(d ocispec.Descriptor, how string) {
 	l.mu.Lock()
@@ -136,7 +138,7 @@ func (b *bars) Retry(d ocispec.Descriptor, err error) {
 	if bar := b.bar(d, ""); bar != nil {
 		bar.SetCurrent(0)
 	}
-	fmt.Fprintf(b.p, "%s retrying: %v\n", short(d), err)
+	fmt.Fprintf(b.p, "%s retrying: %s\n", short(d), escape.Line(err.Error()))
 }
 func (b *bars) Done(d ocispec.Descriptor, how string) {
 	// A blob that needed no transfer gets a full bar saying why.

@@ -13,6 +13,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/internal/partial"
 )
 
 // Pull fetches ref (a manifest, or an index with every image it lists, or
@@ -35,9 +37,15 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	}
 	prog := o.progress()
 	defer prog.Close()
-	parent := filepath.Dir(filepath.Clean(dir))
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".pull-")
+	// .DIR.pull-X beside dir, locked while this pull lives: one that
+	// SIGKILL stopped is reclaimed by the next pull in the same directory.
+	part, err := partial.Create(dir, ".pull-", "pull", os.RemoveAll, errWriter)
 	if err != nil {
+		return nil, fmt.Errorf("pull into %s: %w", dir, err)
+	}
+	defer part.Release()
+	tmp := part.Path
+	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("pull into %s: %w", dir, err)
 	}
 	ok := false
@@ -46,9 +54,6 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
-	}
 	p := &puller{repo: repo, dir: tmp, ref: ref, o: &o, prog: prog, seen: map[digest.Digest]bool{}}
 
 	var root ocispec.Descriptor
@@ -57,7 +62,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		var rc io.ReadCloser
 		var err error
 		// A manifest is small: a body that trickles gets the stall deadline whole.
-		mctx, cancel := context.WithTimeout(ctx, o.stall())
+		mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
 		defer cancel()
 		root, rc, err = repo.Manifests().FetchReference(mctx, ref.Reference())
 		if err != nil {
@@ -65,7 +70,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		}
 		defer rc.Close()
 		data, err = readManifest(rc, root)
-		return err
+		return o.nameDeadline(mctx, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
@@ -277,7 +282,7 @@ func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path strin
 		}
 		if err != nil {
 			if context.Cause(actx) == errStalled {
-				return fmt.Errorf("%w: no progress for %s", errStalled, p.o.stall())
+				return p.o.nameDeadline(ctx, errStalled)
 			}
 			return err
 		}

@@ -139,11 +139,11 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		isRoot := i == len(g.Manifests)-1
 		var sent bool
 		err := withRetry(ctx, o.attempts(), func() error {
-			mctx, cancel := context.WithTimeout(ctx, o.stall())
+			mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
 			defer cancel()
 			var err error
 			sent, err = pushManifest(mctx, repo, m, ref, isRoot)
-			return err
+			return o.nameDeadline(mctx, err)
 		})
 		if err != nil {
 			_ = cache.save()
@@ -260,7 +260,7 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 			sr.stop()
 		}
 		if err != nil && context.Cause(actx) == errStalled {
-			err = fmt.Errorf("%w: no progress for %s", errStalled, o.stall())
+			err = o.nameDeadline(ctx, errStalled)
 		}
 		attempt++
 		if err != nil {

@@ -11,15 +11,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/nar"
+	"github.com/ocitools/ocitools/spec"
 )
 
 // The manifest (layout.ClosureFile) is the file, next to config.json and outside rootfs/, that
@@ -116,10 +114,13 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	mounts, err := readMounts(bundleDir)
-	if err != nil {
-		return 0, nil, err
+	// The one reader of config.json; verify needs only the mounts, so a
+	// bundle with validation problems is still verified (validate says them).
+	b, problems := spec.LoadBundle(bundleDir)
+	if b == nil {
+		return 0, nil, fmt.Errorf("verify: %w", problems[0])
 	}
+	mounts := b.Config.Mounts
 	store := filepath.Join(bundleDir, layout.RootfsDir, layout.StoreDir)
 	if fi, err := os.Lstat(store); err != nil || !fi.IsDir() {
 		return 0, nil, fmt.Errorf("verify: %s is not a directory", store)
@@ -142,14 +143,14 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 			for pi := range jobs {
 				inRootfs := filepath.Join(store, pi.StorePath.String())
 				target := inRootfs
-				switch m, i := coveringMount(mounts, pi.Path()); {
-				case m == nil, isBind(*m) && m.Source == layout.RootfsDir+pi.Path() && path.Clean(m.Destination) == pi.Path():
+				switch m, i := spec.CoveringMount(mounts, pi.Path()); {
+				case m == nil, spec.IsBind(*m) && m.Source == layout.RootfsDir+pi.Path() && path.Clean(m.Destination) == pi.Path():
 					// Nothing over it, or its own copy bound onto itself
 					// (copy mode, read-only): the container sees the copy.
 					for _, p := range storeModes(inRootfs) {
 						report(pi.Path(), p)
 					}
-				case isBind(*m) && path.Clean(m.Source) == pi.Path() && path.Clean(m.Destination) == pi.Path():
+				case spec.IsBind(*m) && path.Clean(m.Source) == pi.Path() && path.Clean(m.Destination) == pi.Path():
 					if p := emptyMountPoint(inRootfs); p != "" {
 						report(pi.Path(), p)
 					}
@@ -209,46 +210,6 @@ func narMismatch(target string, pi *derivation.PathInfo) string {
 		return fmt.Sprintf("NAR size %d, expected %d", size, pi.NarSize)
 	}
 	return ""
-}
-
-// readMounts reads the mounts of bundleDir/config.json.
-func readMounts(bundleDir string) ([]specs.Mount, error) {
-	p := filepath.Join(bundleDir, layout.ConfigFile)
-	data, err := readfile.Regular(p, readfile.ConfigLimit)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	var cfg struct {
-		Mounts []specs.Mount `json:"mounts"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("verify: %s: %w", p, err)
-	}
-	return cfg.Mounts, nil
-}
-
-// coveringMount returns the last mount whose destination is p or one of its
-// parents (below "/"), and its index: what a container sees at p.
-func coveringMount(mounts []specs.Mount, p string) (*specs.Mount, int) {
-	for i := len(mounts) - 1; i >= 0; i-- {
-		d := path.Clean(mounts[i].Destination)
-		if d != "/" && (d == p || strings.HasPrefix(p, d+"/")) {
-			return &mounts[i], i
-		}
-	}
-	return nil, -1
-}
-
-func isBind(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // emptyMountPoint checks a bind store path's mount point: an empty directory

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/internal/accounts"
 )
 
 // Store modes.
@@ -48,6 +49,9 @@ type Plan struct {
 	Symlinks []layout.Symlink
 	// UID and GID feed the minimal /etc/passwd and /etc/group.
 	UID, GID uint32
+	// Accounts, when given (users or groups), replace them: /etc/passwd,
+	// /etc/group, /etc/shadow and /etc/nsswitch.conf.
+	Accounts *accounts.Accounts
 	// Workers bounds the parallel file copies; 0 picks a default.
 	Workers int
 	// SourceRoot is prefixed to store paths to read them on the host; "" is
@@ -143,7 +147,12 @@ func Build(dir string, p Plan) (err error) {
 			return err
 		}
 	}
-	if err := writeUsers(dir, p.UID, p.GID); err != nil {
+	if p.Accounts != nil && p.Accounts.Given {
+		err = writeAccounts(dir, p.Accounts)
+	} else {
+		err = writeUsers(dir, p.UID, p.GID)
+	}
+	if err != nil {
 		return err
 	}
 	// Last: until here every directory is writable by its owner, so that an

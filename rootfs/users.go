@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+
+	"github.com/ocitools/ocitools/internal/accounts"
 )
 
 // writeUsers writes /etc/passwd and /etc/group naming root, nobody and the
@@ -34,6 +38,27 @@ func writeUsers(root string, uid, gid uint32) error {
 		}
 		if err := os.WriteFile(p, []byte(text), 0o444); err != nil {
 			return fmt.Errorf("rootfs: writing /etc/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// writeAccounts writes the files of the users and groups arguments. A file
+// that contents brought already is a conflict: which one is meant is unclear.
+// Homes are not made here: each is a tmpfs mount point owned by its user
+// (options), created with the other mount points.
+func writeAccounts(root string, a *accounts.Accounts) error {
+	if err := mkdirAllNoFollow(root, "etc"); err != nil {
+		return err
+	}
+	files, _ := a.Files()
+	for _, rel := range slices.Sorted(maps.Keys(files)) {
+		p := filepath.Join(root, rel)
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("rootfs: /%s is given by both `contents` and `users`/`groups`; keep only one of them", rel)
+		}
+		if err := os.WriteFile(p, files[rel], fs.FileMode(accounts.FileModes[rel])); err != nil {
+			return fmt.Errorf("rootfs: writing /%s: %w", rel, err)
 		}
 	}
 	return nil

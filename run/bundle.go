@@ -41,25 +41,23 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	case !fi.IsDir():
 		return "", nil, fmt.Errorf("bundle %s is not a directory: name a directory holding config.json and rootfs/", bundle)
 	}
-	cfgPath := filepath.Join(abs, layout.ConfigFile)
-	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+	// Read once: what runs is what was validated.
+	b, problems := spec.LoadBundle(abs)
+	if b == nil {
+		if errors.Is(problems[0], os.ErrNotExist) {
 			return "", nil, fmt.Errorf("bundle %s has no config.json: it is not an OCI runtime bundle", bundle)
 		}
-		return "", nil, fmt.Errorf("reading %s: %w", cfgPath, err)
+		return "", nil, problems[0]
 	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		return "", nil, fmt.Errorf("%s is not a valid runtime configuration: %s", cfgPath, describeJSONError(data, err))
-	}
-	if errs := spec.ValidateBundle(abs); len(errs) > 0 {
-		lines := make([]string, len(errs))
-		for i, e := range errs {
+	if len(problems) > 0 {
+		lines := make([]string, len(problems))
+		for i, e := range problems {
 			lines[i] = "  " + e.Error()
 		}
 		return "", nil, fmt.Errorf("bundle %s is invalid:\n%s", bundle, strings.Join(lines, "\n"))
 	}
+	s := b.Config
+	cfgPath := filepath.Join(abs, layout.ConfigFile)
 	// Validation said all this; checked again because what follows relies on it.
 	if s.Root == nil || s.Root.Path != layout.RootfsDir {
 		return "", nil, fmt.Errorf("%s: root.path must be %q", cfgPath, layout.RootfsDir)
@@ -67,33 +65,7 @@ func loadBundle(bundle string) (string, *specs.Spec, error) {
 	if s.Process == nil {
 		return "", nil, fmt.Errorf("%s: process is missing: ocitools run starts the configured process", cfgPath)
 	}
-	return abs, &s, nil
-}
-
-// describeJSONError says where in data a decoding error is, as line:column.
-func describeJSONError(data []byte, err error) string {
-	var off int64 = -1
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		off = syn.Offset
-	case errors.As(err, &typ):
-		off = typ.Offset
-	}
-	if off < 0 || off > int64(len(data)) {
-		return err.Error()
-	}
-	line, col := 1, 1
-	for _, b := range data[:off] {
-		if b == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+	return abs, s, nil
 }
 
 // privateBundle is the temporary bundle a run uses: config.json, an empty root
@@ -208,7 +180,7 @@ func reclaimStale(tmp, runtime string, stderr io.Writer) {
 			lock.Close()
 			continue // a live run
 		}
-		data, err := readfile.Regular(filepath.Join(dir, infoName), 1<<20)
+		data, err := readfile.Regular(filepath.Join(dir, infoName), readfile.RunInfoLimit)
 		var info runInfo
 		if err != nil || json.Unmarshal(data, &info) != nil || !strings.HasPrefix(info.ID, "ocitools-") {
 			lock.Close()

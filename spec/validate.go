@@ -13,9 +13,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ocitools/ocitools/internal/readfile"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ocitools/ocitools/internal/resolve"
 	"github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/options"
 )
@@ -37,45 +37,6 @@ func Validate(s *specs.Spec, rootfs string) []error {
 		errs = append(errs, checkRootfs(s, rootfs)...)
 	}
 	return errs
-}
-
-// ValidateBundle reads BUNDLE/config.json and validates it against its rootfs.
-// The schema sees the file's own bytes (a null that decoding would drop still
-// counts), and a field the runtime spec does not define is an error.
-func ValidateBundle(bundle string) []error {
-	cfgPath := filepath.Join(bundle, layout.ConfigFile)
-	data, err := readfile.Regular(cfgPath, readfile.ConfigLimit)
-	if err != nil {
-		return []error{fmt.Errorf("reading the configuration: %w", err)}
-	}
-	errs := schemaCheck(data)
-	errs = append(errs, duplicateKeys(data)...)
-	var s specs.Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		// The schema already reported type errors; report what it cannot.
-		if strings.Contains(err.Error(), "unknown field") {
-			errs = append(errs, fmt.Errorf("%s: %v (runtime-spec %s does not define it)", cfgPath, err, specs.Version))
-		} else if len(errs) == 0 {
-			errs = append(errs, fmt.Errorf("%s: %w", cfgPath, err))
-		}
-		var loose specs.Spec
-		if json.Unmarshal(data, &loose) != nil {
-			return errs
-		}
-		s = loose
-	}
-	errs = append(errs, checkConfig(&s)...)
-	if s.Root == nil || s.Root.Path != layout.RootfsDir {
-		return errs // checkConfig said why
-	}
-	// Lstat: a rootfs that is a symlink would lead out of the bundle.
-	rootfs := filepath.Join(bundle, layout.RootfsDir)
-	if fi, err := os.Lstat(rootfs); err != nil || !fi.IsDir() {
-		return append(errs, fmt.Errorf("root.path %q: %s is not a directory (a symlink is not followed)", s.Root.Path, rootfs))
-	}
-	return append(errs, checkRootfs(&s, rootfs)...)
 }
 
 // checkOwnCopies checks that each bind of the bundle's own copy of a store
@@ -326,8 +287,6 @@ type resolver struct {
 // errTrusted ends resolution at a bind source that is not on this machine.
 var errTrusted = errors.New("trusted")
 
-const maxSymlinks = 40 // as the kernel's limit on nested symlinks
-
 func (r *resolver) executable(p string) error {
 	host, fi, err := r.resolve(p)
 	if errors.Is(err, errTrusted) {
@@ -361,23 +320,14 @@ func kindOf(m fs.FileMode) string {
 	return "special file"
 }
 
-// hostPath maps a clean container path to where it is on this machine.
+// hostPath maps a clean container path to where it is on this machine,
+// through the mount that covers it (CoveringMount).
 func (r *resolver) hostPath(p string) (string, error) {
-	best := -1
-	for i, m := range r.mounts {
-		d := path.Clean(m.Destination)
-		if d == "/" || (p != d && !strings.HasPrefix(p, d+"/")) {
-			continue
-		}
-		// The deepest mount wins; among equals, the later one (it is on top).
-		if best < 0 || len(d) >= len(path.Clean(r.mounts[best].Destination)) {
-			best = i
-		}
-	}
-	if best < 0 {
+	mp, _ := CoveringMount(r.mounts, p)
+	if mp == nil {
 		return filepath.Join(r.rootfs, filepath.FromSlash(p)), nil
 	}
-	m := r.mounts[best]
+	m := *mp
 	d := path.Clean(m.Destination)
 	if !IsBind(m) {
 		return "", fmt.Errorf("%s is inside the %s mount at %s, which hides the rootfs there and starts empty", p, m.Type, d)
@@ -393,73 +343,38 @@ func (r *resolver) hostPath(p string) (string, error) {
 	return filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(p, d))), nil
 }
 
-// resolve follows p component by component inside the container's view and
-// returns the host path of the final file and its Lstat.
+// resolve follows p inside the container's view (resolve.Path, through
+// hostPath's mounts) and returns the host path of the final file and its
+// Lstat.
 func (r *resolver) resolve(p string) (string, fs.FileInfo, error) {
-	todo := splitPath(p)
-	cur := "/"
-	hops := 0
-	for len(todo) > 0 {
-		part := todo[0]
-		todo = todo[1:]
-		if part == ".." {
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, part)
-		host, err := r.hostPath(next)
+	var host string
+	var fi fs.FileInfo
+	_, _, err := resolve.Path(p, func(q string) (resolve.Node, error) {
+		h, err := r.hostPath(q)
 		if err != nil {
-			return "", nil, err
+			return resolve.Node{}, err
 		}
-		fi, err := os.Lstat(host)
+		info, err := os.Lstat(h)
+		if errors.Is(err, fs.ErrNotExist) {
+			return resolve.Node{}, fmt.Errorf("%s does not exist in the rootfs (is its package in the closure?)", q)
+		}
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return "", nil, fmt.Errorf("%s does not exist in the rootfs (is its package in the closure?)", next)
-			}
-			return "", nil, fmt.Errorf("%s: %w", next, err)
+			return resolve.Node{}, fmt.Errorf("%s: %w", q, err)
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			hops++
-			if hops > maxSymlinks {
-				return "", nil, fmt.Errorf("%s: too many levels of symbolic links", p)
+		n := resolve.Node{Dir: info.IsDir()}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if n.Target, err = os.Readlink(h); err != nil {
+				return resolve.Node{}, fmt.Errorf("%s: %w", q, err)
 			}
-			target, err := os.Readlink(host)
-			if err != nil {
-				return "", nil, fmt.Errorf("%s: %w", next, err)
-			}
-			if strings.HasPrefix(target, "/") {
-				cur = "/"
-			}
-			todo = append(splitPath(target), todo...)
-			continue
+			n.Symlink = true
 		}
-		if len(todo) > 0 && !fi.IsDir() {
-			return "", nil, fmt.Errorf("%s is not a directory", next)
-		}
-		cur = next
-		if len(todo) == 0 {
-			return host, fi, nil
-		}
-	}
-	host, err := r.hostPath(cur)
+		host, fi = h, info // the last answer is the final path's
+		return n, nil
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	fi, err := os.Lstat(host)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", cur, err)
-	}
 	return host, fi, nil
-}
-
-func splitPath(p string) []string {
-	var out []string
-	for _, c := range strings.Split(p, "/") {
-		if c != "" && c != "." {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 func quotedList(list []string) string {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ocitools/ocitools/internal/schemadrift"
 )
 
 const helloPath = "/nix/store/0c5kfzq6xnlvmhba8yvfz3f6zv1j6rj8-hello/bin/hello"
@@ -181,30 +183,7 @@ func TestGeneratedBundleValidates(t *testing.T) {
 // spec/schema is an exact copy of the runtime-spec module's schema at the
 // version go.mod requires: go generate made it, and it must not drift.
 func TestSchemaCopyMatchesModule(t *testing.T) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/opencontainers/runtime-spec").Output()
-	if err != nil {
-		t.Fatalf("go list -m: %v", err)
-	}
-	dir := strings.TrimSpace(string(out))
-	upstream, err := filepath.Glob(filepath.Join(dir, "schema", "*.json"))
-	if err != nil || len(upstream) == 0 {
-		t.Fatalf("no schema files in %s", dir)
-	}
-	upstream = append(upstream, filepath.Join(dir, "LICENSE"))
-	local, _ := filepath.Glob(filepath.Join("schema", "*.json"))
-	if len(local)+1 != len(upstream) {
-		t.Errorf("spec/schema has %d JSON files, the module %d: run go generate ./spec", len(local), len(upstream)-1)
-	}
-	for _, f := range upstream {
-		want, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(filepath.Join("schema", filepath.Base(f)))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("spec/schema/%s differs from %s (%v): run go generate ./spec", filepath.Base(f), f, err)
-		}
-	}
+	schemadrift.Check(t, "github.com/opencontainers/runtime-spec", "schema", "go generate ./spec")
 }
 
 // The schema is really applied: a few documents it must refuse.

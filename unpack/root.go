@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ocitools/ocitools/internal/resolve"
 )
 
 // root is a directory that every path of an image is resolved inside, with the
@@ -23,7 +25,10 @@ type root struct {
 	noOpen2 bool // openat2 is missing or refused (seccomp): walk by hand
 }
 
-const maxSymlinkHops = 40 // as the kernel's own limit
+// maxSymlinkHops is the entry-point resolver's limit (the kernel's): this
+// walk opens what it resolves, by descriptor, for writing safely, so it
+// stays its own; only the limit is shared.
+const maxSymlinkHops = resolve.MaxHops
 
 // noOpenat2 makes every root use the walk (tests run both ways).
 var noOpenat2 = false

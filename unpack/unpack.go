@@ -13,7 +13,6 @@ package unpack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,14 +25,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ocitools/ocitools/internal/partial"
+	bundlelayout "github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/spec"
-)
-
-// Bundle layout, as buildContainer's.
-const (
-	ConfigFile = "config.json"
-	RootfsDir  = "rootfs"
 )
 
 // Options of one unpack.
@@ -127,8 +122,15 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 
 	// The temporary directory is beside the bundle, so the final rename
 	// stays in one file system; it is private (0700) until complete.
-	tmp, err := os.MkdirTemp(filepath.Dir(bundle), "."+filepath.Base(bundle)+".unpack-")
+	// A partial output (internal/partial): what an unpack killed with
+	// SIGKILL left is reclaimed by the next one beside the same bundle.
+	part, err := partial.Create(bundle, ".unpack-", "unpack", removeTree, o.Log)
 	if err != nil {
+		return nil, fmt.Errorf("creating a temporary directory beside %s: %w", o.Bundle, err)
+	}
+	defer part.Release()
+	tmp := part.Path
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("creating a temporary directory beside %s: %w", o.Bundle, err)
 	}
 	defer func() {
@@ -138,7 +140,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 			}
 		}
 	}()
-	rootfs := filepath.Join(tmp, RootfsDir)
+	rootfs := filepath.Join(tmp, bundlelayout.RootfsDir)
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", rootfs, err)
 	}
@@ -162,14 +164,19 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", o.Image, err)
 	}
+	// Refused as run and validate would refuse the bundle (its size).
+	cfgData, err := spec.EncodeConfig(filepath.Join(o.Bundle, bundlelayout.ConfigFile), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", o.Image, err)
+	}
 	if err := placeMountPoints(r, cfg); err != nil {
 		return nil, err
 	}
 	if errs := spec.Validate(cfg, rootfs); len(errs) > 0 {
 		return nil, fmt.Errorf("the unpacked image would not start:\n  %w", errors.Join(errs...))
 	}
-	if err := writeConfig(filepath.Join(tmp, ConfigFile), cfg); err != nil {
-		return nil, err
+	if err := os.WriteFile(filepath.Join(tmp, bundlelayout.ConfigFile), cfgData, 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
 	}
 	// As root the bundle holds the image's set-id files and its owners'
 	// private files: only root may enter it. A user's bundle is its own.
@@ -300,17 +307,6 @@ func placeMountPoints(r *root, cfg *specs.Spec) error {
 			}
 		}
 		unix.Close(fd)
-	}
-	return nil
-}
-
-func writeConfig(p string, cfg *specs.Spec) error {
-	data, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", ConfigFile, err)
-	}
-	if err := os.WriteFile(p, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigFile, err)
 	}
 	return nil
 }

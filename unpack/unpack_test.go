@@ -1,9 +1,13 @@
 package unpack
 
 import (
+	"github.com/ocitools/ocitools/internal/readfile"
+	bundlelayout "github.com/ocitools/ocitools/layout"
+
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -242,7 +246,7 @@ func testHostileLayers(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.check(t, true)
-			rootfs := filepath.Join(w.bundle, RootfsDir)
+			rootfs := filepath.Join(w.bundle, bundlelayout.RootfsDir)
 			for p, want := range c.want {
 				if got := describe(filepath.Join(rootfs, p)); got != want {
 					t.Errorf("%s: got %q, want %q", p, got, want)
@@ -405,7 +409,7 @@ func TestWhiteouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.check(t, true)
-			got := tree(t, filepath.Join(w.bundle, RootfsDir))
+			got := tree(t, filepath.Join(w.bundle, bundlelayout.RootfsDir))
 			var paths []string
 			for p := range got {
 				paths = append(paths, p)
@@ -432,7 +436,7 @@ func TestMetadata(t *testing.T) {
 	if _, err := w.unpack(t, Options{Privileged: PrivilegedYes}); err != nil {
 		t.Fatal(err)
 	}
-	rootfs := filepath.Join(w.bundle, RootfsDir)
+	rootfs := filepath.Join(w.bundle, bundlelayout.RootfsDir)
 	st := func(p string) *syscall.Stat_t {
 		var s syscall.Stat_t
 		if err := syscall.Lstat(filepath.Join(rootfs, p), &s); err != nil {
@@ -467,7 +471,7 @@ func TestMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s syscall.Stat_t
-	if err := syscall.Lstat(filepath.Join(w2.bundle, RootfsDir, "ro/file"), &s); err != nil {
+	if err := syscall.Lstat(filepath.Join(w2.bundle, bundlelayout.RootfsDir, "ro/file"), &s); err != nil {
 		t.Fatal(err)
 	}
 	if int(s.Uid) != os.Getuid() {
@@ -500,7 +504,7 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("ocitools validate: %v", errs)
 	}
 	var s specs.Spec
-	data, _ := os.ReadFile(filepath.Join(w.bundle, ConfigFile))
+	data, _ := os.ReadFile(filepath.Join(w.bundle, bundlelayout.ConfigFile))
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +515,7 @@ func TestConfig(t *testing.T) {
 	if strings.Join(p.Env, " ") != "PATH=/bin A=2" {
 		t.Errorf("env %q", p.Env)
 	}
-	if p.Cwd != "/srv/app" || describe(filepath.Join(w.bundle, RootfsDir, "srv/app")) != "dir" {
+	if p.Cwd != "/srv/app" || describe(filepath.Join(w.bundle, bundlelayout.RootfsDir, "srv/app")) != "dir" {
 		t.Errorf("cwd %q, or it was not made", p.Cwd)
 	}
 	if p.User.UID != 1000 || p.User.GID != 1000 || len(p.User.AdditionalGids) != 2 {
@@ -649,7 +653,7 @@ func TestSelection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := describe(filepath.Join(w.bundle, RootfsDir, "marker")); got != "reg "+c.want {
+			if got := describe(filepath.Join(w.bundle, bundlelayout.RootfsDir, "marker")); got != "reg "+c.want {
 				t.Errorf("got %s, want %s", got, c.want)
 			}
 		})
@@ -729,7 +733,7 @@ func TestDockerMediaTypes(t *testing.T) {
 	if _, err := w.unpack(t, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := describe(filepath.Join(w.bundle, RootfsDir, "x")); got != "reg docker" {
+	if got := describe(filepath.Join(w.bundle, bundlelayout.RootfsDir, "x")); got != "reg docker" {
 		t.Errorf("x: %s", got)
 	}
 }
@@ -799,5 +803,31 @@ func TestSkipKindsBounded(t *testing.T) {
 	}
 	if len(res.Skipped) != maxSkipKinds+1 || total != 100 || res.Skipped[maxSkipKinds].What != "other kinds of entries and attributes" {
 		t.Errorf("%d kinds, %d skipped; want %d kinds and 100", len(res.Skipped), total, maxSkipKinds+1)
+	}
+}
+
+// An image config whose Env or Cmd would make config.json bigger than run
+// and validate read is refused by unpack, with their limit and message, and
+// nothing is left.
+func TestConfigTooBig(t *testing.T) {
+	big := strings.Repeat("x", readfile.ConfigLimit)
+	for name, c := range map[string]ocispec.ImageConfig{
+		"env": {Cmd: []string{"/bin/sh"}, Env: []string{"BIG=" + big}},
+		"cmd": {Cmd: []string{"/bin/sh", big}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			im := img(L{Entries: []E{{Name: "bin/sh", Body: "#!", Mode: 0o755}}})
+			im.Config = c
+			w := newWorld(t)
+			w.layout(t, im)
+			_, err := w.unpack(t, Options{})
+			want := fmt.Sprintf("more than the %d bytes allowed", readfile.ConfigLimit)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), bundlelayout.ConfigFile+" is ") {
+				t.Fatalf("got %v, want the config.json size refusal (%s)", err, want)
+			}
+			if ents, _ := os.ReadDir(w.out); len(ents) != 0 {
+				t.Errorf("left %v", ents)
+			}
+		})
 	}
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/bundle"
 	"github.com/ocitools/ocitools/derivation"
+	"github.com/ocitools/ocitools/internal/partial"
 	"github.com/ocitools/ocitools/rootfs"
 )
 
@@ -97,22 +96,12 @@ func buildInto(attrsFile, out, self string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	parent := filepath.Dir(out)
-	reclaimPartials(parent)
-	lock, err := os.CreateTemp(parent, "."+filepath.Base(out)+partialInfix+"*"+lockSuffix)
+	part, err := partial.Create(out, partialInfix, "build", rootfs.RemoveAll, os.Stderr)
 	if err != nil {
 		return fmt.Errorf("build: --out %s: %w", out, err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		os.Remove(lock.Name())
-		return fmt.Errorf("build: locking %s: %w", lock.Name(), err)
-	}
-	tmp := strings.TrimSuffix(lock.Name(), lockSuffix)
-	defer func() {
-		os.Remove(lock.Name())
-		lock.Close()
-	}()
+	defer part.Release()
+	tmp := part.Path
 
 	err = buildOrRemove("build", tmp, sigs, func() error {
 		if err := bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}); err != nil {
@@ -130,35 +119,5 @@ func buildInto(attrsFile, out, self string) error {
 	return nil
 }
 
-const (
-	partialInfix = ".partial-"
-	lockSuffix   = ".lock"
-)
-
-// reclaimPartials removes the partial outputs in dir of builds that were
-// killed: DIR/.NAME.partial-X.lock exists and no process holds its lock.
-func reclaimPartials(dir string) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, ".") || !strings.Contains(name, partialInfix) || !strings.HasSuffix(name, lockSuffix) {
-			continue
-		}
-		lockPath := filepath.Join(dir, name)
-		f, err := os.OpenFile(lockPath, os.O_RDWR|syscall.O_NOFOLLOW, 0)
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			partial := strings.TrimSuffix(lockPath, lockSuffix)
-			if rootfs.RemoveAll(partial) == nil {
-				os.Remove(lockPath)
-				fmt.Fprintf(os.Stderr, "ocitools build: removed %s, left by an interrupted build\n", partial)
-			}
-		}
-		f.Close()
-	}
-}
+// partialInfix names build's partial outputs (internal/partial).
+const partialInfix = ".partial-"

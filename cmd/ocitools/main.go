@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/internal/escape"
 	ocirun "github.com/ocitools/ocitools/run"
 )
 
@@ -59,8 +60,10 @@ func main() {
 	}
 	if err := run(); err != nil {
 		// An empty message: the exit status is a container's, which spoke for itself.
+		// Escaped: a message may quote what a registry, an image or a
+		// bundle said, which must not reach the terminal as control sequences.
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintf(os.Stderr, "ocitools: %s\n", msg)
+			fmt.Fprintf(os.Stderr, "ocitools: %s\n", escape.Text(msg))
 		}
 		if coder, ok := err.(cli.ExitCoder); ok {
 			os.Exit(coder.ExitCode())

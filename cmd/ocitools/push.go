@@ -74,16 +74,20 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("pull: --platform: "+err.Error(), 2)
 			}
-			o, ctx, cancel := registryOptions(context.Background(), c, !c.Bool("quiet"))
-			defer cancel()
-			o.Platform = plat
-			o.PullSBOM = c.Bool("sbom")
-			st, err := registry.Pull(ctx, ref, c.Args().Get(1), o)
-			if err != nil {
-				return fmt.Errorf("pull: %w", err)
-			}
-			fmt.Fprintln(c.App.Writer, st.Summary("pulled"))
-			return nil
+			// SIGINT, SIGTERM, SIGHUP: Pull removes its partial layout; one
+			// that SIGKILL left is reclaimed by the next pull beside DIR.
+			return runStage("pull", func(ctx context.Context, _ *stage) error {
+				o, ctx, cancel := registryOptions(ctx, c, !c.Bool("quiet"))
+				defer cancel()
+				o.Platform = plat
+				o.PullSBOM = c.Bool("sbom")
+				st, err := registry.Pull(ctx, ref, c.Args().Get(1), o)
+				if err != nil {
+					return fmt.Errorf("pull: %w", err)
+				}
+				fmt.Fprintln(c.App.Writer, st.Summary("pulled"))
+				return nil
+			})
 		},
 	}
 }

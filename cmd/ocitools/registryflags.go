@@ -22,6 +22,7 @@ func registryFlags() []cli.Flag {
 		&cli.IntFlag{Name: "jobs", Value: 4, Usage: "blobs transferred at once"},
 		&cli.DurationFlag{Name: "timeout", Value: time.Hour, Usage: "give up on the registry after this long in all"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: 2 * time.Minute, Usage: "give up on a transfer that moves no byte for this long"},
+		&cli.DurationFlag{Name: "response-timeout", Value: 2 * time.Minute, Usage: "give up on a request whose answer's headers have not come after this long (not retried)"},
 	}
 }
 
@@ -42,11 +43,13 @@ func registryOptions(parent context.Context, c *cli.Context, progress bool) (reg
 		PlainHTTP: c.Bool("plain-http"),
 		Jobs:      c.Int("jobs"),
 		Stall:     c.Duration("stall-timeout"),
+		Headers:   c.Duration("response-timeout"),
 		Cache:     os.Getenv("OCITOOLS_BLOB_CACHE"),
 	}
 	if progress {
 		o.Progress = registry.NewProgress(os.Stderr)
 	}
-	ctx, cancel := context.WithTimeout(parent, c.Duration("timeout"))
+	// The cause names --timeout in the error when it fires.
+	ctx, cancel := context.WithTimeoutCause(parent, c.Duration("timeout"), registry.CommandDeadline(c.Duration("timeout")))
 	return o, ctx, cancel
 }

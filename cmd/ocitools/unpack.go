@@ -5,13 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/internal/partial"
 	"github.com/ocitools/ocitools/registry"
 	"github.com/ocitools/ocitools/unpack"
 )
@@ -68,26 +67,27 @@ apply) into a temporary layout beside BUNDLE, removed afterwards.`,
 				}
 				rest = rest[1:]
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-			defer stop()
-			if !unpack.IsLayout(image) && isRegistryRef(image) {
-				layout, cleanup, err := pullImage(ctx, c, image, filepath.Dir(filepath.Clean(bundle)))
-				defer cleanup()
+			var res *unpack.Result
+			err := runStage("unpack", func(ctx context.Context, st *stage) error {
+				if !unpack.IsLayout(image) && isRegistryRef(image) {
+					layout, cleanup, err := pullImage(ctx, st, c, image, filepath.Dir(filepath.Clean(bundle)))
+					defer cleanup()
+					if err != nil {
+						return cli.Exit("unpack: "+err.Error(), 1)
+					}
+					image = layout
+				}
+				o, err := unpackOptions(c, image, bundle, rest)
 				if err != nil {
+					return cli.Exit("unpack: "+err.Error(), 2)
+				}
+				if res, err = unpack.Unpack(ctx, o); err != nil {
 					return cli.Exit("unpack: "+err.Error(), 1)
 				}
-				image = layout
-			}
-			o, err := unpackOptions(c, image, bundle, rest)
+				return nil
+			})
 			if err != nil {
-				return cli.Exit("unpack: "+err.Error(), 2)
-			}
-			res, err := unpack.Unpack(ctx, o)
-			if err != nil {
-				if ctx.Err() != nil {
-					return cli.Exit("unpack: interrupted; the partial bundle was removed", 1)
-				}
-				return cli.Exit("unpack: "+err.Error(), 1)
+				return err
 			}
 			fmt.Fprintf(c.App.Writer, "%s: %s, %s, %d bytes written (image %s)\n",
 				bundle, count(res.Layers, "layer"), count(int(res.Entries), "entry"), res.Written, res.Image.ManifestDesc.Digest)
@@ -146,12 +146,24 @@ afterwards.`
 		if len(rest) > 0 {
 			rest = rest[1:]
 		}
-		tmp, err := os.MkdirTemp("", "ocitools-image-")
+		// A partial output (internal/partial) in TMPDIR: what a run
+		// killed with SIGKILL left is reclaimed by the next one.
+		part, err := partial.Create(filepath.Join(os.TempDir(), "ocitools-image"), partialInfix, "run", unpack.RemoveTree, c.App.ErrWriter)
 		if err != nil {
 			return cli.Exit("run: "+err.Error(), runFailed)
 		}
+		defer part.Release()
+		tmp := part.Path
+		if err := os.Mkdir(tmp, 0o700); err != nil {
+			return cli.Exit("run: "+err.Error(), runFailed)
+		}
 		defer func() { _ = unpack.RemoveTree(tmp) }()
-		bundle, err := unpackTemp(c, image, tmp, rest)
+		var bundle string
+		err = runStage("run", func(ctx context.Context, st *stage) error {
+			st.onForce(func() { _ = unpack.RemoveTree(tmp) })
+			bundle, err = unpackTemp(ctx, st, c, image, tmp, rest)
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -168,13 +180,11 @@ func isImageArg(s string) bool {
 	return unpack.IsLayout(s) || isRegistryRef(s)
 }
 
-// unpackTemp unpacks image into tmp/bundle; SIGINT, SIGTERM and SIGHUP stop it.
-func unpackTemp(c *cli.Context, image, tmp string, args []string) (string, error) {
+// unpackTemp unpacks image into tmp/bundle.
+func unpackTemp(ctx context.Context, st *stage, c *cli.Context, image, tmp string, args []string) (string, error) {
 	bundle := filepath.Join(tmp, "bundle")
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 	if !unpack.IsLayout(image) {
-		layout, cleanup, err := pullImage(ctx, c, image, tmp)
+		layout, cleanup, err := pullImage(ctx, st, c, image, tmp)
 		defer cleanup()
 		if err != nil {
 			return "", cli.Exit("run: "+err.Error(), runFailed)
@@ -186,9 +196,6 @@ func unpackTemp(c *cli.Context, image, tmp string, args []string) (string, error
 		return "", cli.Exit("run: "+err.Error(), runFailed)
 	}
 	if _, err = unpack.Unpack(ctx, o); err != nil {
-		if ctx.Err() != nil {
-			return "", cli.Exit("run: interrupted while unpacking "+image, runFailed)
-		}
 		return "", cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
 	}
 	return bundle, nil
@@ -241,17 +248,28 @@ func isRegistryRef(s string) bool {
 // directory under parent with the registry client, as ocitools pull does,
 // without progress (standard error may be the container's); the summary goes
 // to the app's error writer. cleanup removes the layout.
-func pullImage(ctx context.Context, c *cli.Context, image, parent string) (string, func(), error) {
+func pullImage(ctx context.Context, st *stage, c *cli.Context, image, parent string) (string, func(), error) {
 	nothing := func() {}
 	ref, err := registry.ParseRef(image)
 	if err != nil {
 		return "", nothing, err
 	}
-	tmp, err := os.MkdirTemp(parent, ".ocitools-pull-")
+	// A partial output (internal/partial): what SIGKILL left beside the
+	// bundle is reclaimed by the next unpack there.
+	part, err := partial.Create(filepath.Join(parent, "ocitools-pull"), partialInfix, "unpack", os.RemoveAll, c.App.ErrWriter)
 	if err != nil {
 		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
 	}
-	cleanup := func() { _ = os.RemoveAll(tmp) }
+	tmp := part.Path
+	cleanup := func() {
+		_ = os.RemoveAll(tmp)
+		part.Release()
+	}
+	st.onForce(cleanup)
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		cleanup()
+		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
+	}
 	layout := filepath.Join(tmp, "layout")
 	// One platform only: the one unpack will take (--platform or this machine's).
 	plat, err := platformOf(c, true)
@@ -262,15 +280,12 @@ func pullImage(ctx context.Context, c *cli.Context, image, parent string) (strin
 	o, pctx, cancel := registryOptions(ctx, c, false)
 	defer cancel()
 	o.Platform = plat
-	st, err := registry.Pull(pctx, ref, layout, o)
+	s, err := registry.Pull(pctx, ref, layout, o)
 	if err != nil {
 		cleanup()
-		if ctx.Err() != nil {
-			return "", nothing, fmt.Errorf("interrupted while pulling %s", image)
-		}
 		return "", nothing, fmt.Errorf("pulling %s: %w", image, err)
 	}
-	fmt.Fprintln(c.App.ErrWriter, st.Summary("pulled"))
+	fmt.Fprintln(c.App.ErrWriter, s.Summary("pulled"))
 	return layout, cleanup, nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -19,7 +20,8 @@ func validateCommand() *cli.Command {
 			"/proc is a proc mount, absolute mount destinations and cwd (not inside /proc or /sys, " +
 			"and under /nix/store only in the closure), no duplicate namespaces, mounts or JSON keys, " +
 			"ids, oomScoreAdj and host name lengths in range, known capability and rlimit names, a " +
-			"hostname only with a uts namespace. config.json must be a regular file of at most 4 MiB. " +
+			"hostname only with a uts namespace. config.json must be a regular file of at most " +
+			fmt.Sprint(readfile.ConfigLimit>>20) + " MiB. " +
 			"Prints one line per problem and exits 1 when there is any.",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

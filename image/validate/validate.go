@@ -24,6 +24,7 @@ import (
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/internal/readfile"
+	"github.com/ocitools/ocitools/internal/resolve"
 )
 
 // Limits bound what a layout can make the validator read.
@@ -411,37 +412,20 @@ func (t *tree) put(p string, n node) {
 	t.nodes[p] = n
 }
 
-// resolve follows symlinks (inside the image) to the final path.
+// resolve follows symlinks (inside the image) to the final path
+// (resolve.Path, the one entry-point resolver).
 func (t *tree) resolve(p string) (string, node, error) {
-	for hops := 0; hops < 40; hops++ {
-		parts := strings.Split(strings.TrimPrefix(path.Clean(p), "/"), "/")
-		cur := "/"
-		restarted := false
-		for i, part := range parts {
-			if part == "" {
-				continue
-			}
-			next := path.Join(cur, part)
-			n, ok := t.nodes[next]
-			if !ok {
-				return "", node{}, fmt.Errorf("%s: %w", next, fs.ErrNotExist)
-			}
-			if n.typ == tar.TypeSymlink {
-				target := n.link
-				if !path.IsAbs(target) {
-					target = path.Join(cur, target)
-				}
-				p = path.Join(append([]string{target}, parts[i+1:]...)...)
-				restarted = true
-				break
-			}
-			cur = next
+	final, _, err := resolve.Path(p, func(q string) (resolve.Node, error) {
+		n, ok := t.nodes[q]
+		if !ok {
+			return resolve.Node{}, fmt.Errorf("%s: %w", q, fs.ErrNotExist)
 		}
-		if !restarted {
-			return cur, t.nodes[cur], nil
-		}
+		return resolve.Node{Symlink: n.typ == tar.TypeSymlink, Target: n.link, Dir: n.typ == tar.TypeDir}, nil
+	})
+	if err != nil {
+		return "", node{}, err
 	}
-	return "", node{}, errors.New("too many levels of symbolic links")
+	return final, t.nodes[final], nil
 }
 
 // checkProgram: the entrypoint (or Cmd[0]) is an executable file of the

@@ -12,11 +12,24 @@ import (
 	"syscall"
 )
 
-// Limits for the files ocitools reads from a bundle. A generated config.json is
-// a few KiB and closure.json about 200 bytes per store path.
+// Limits for the files ocitools reads, each named once. A generated
+// config.json is a few KiB and closure.json about 200 bytes per store path;
+// the registry client reads credentials, a CA bundle and its blob location
+// record.
 const (
+	// ConfigLimit bounds a bundle's config.json, read by run, validate and
+	// verify, and written by unpack (which refuses a bigger one).
 	ConfigLimit   = 4 << 20
 	ManifestLimit = 64 << 20
+	// AuthLimit bounds a docker/podman credentials file.
+	AuthLimit = 1 << 20
+	// CALimit bounds the PEM bundle of --ca.
+	CALimit = 4 << 20
+	// BlobCacheLimit bounds the registry's record of blob locations.
+	BlobCacheLimit = 64 << 20
+	// RunInfoLimit bounds the record a run leaves in its private bundle
+	// (for the next run to reclaim it after SIGKILL).
+	RunInfoLimit = 1 << 20
 )
 
 // Regular reads the regular file at path, at most limit bytes. A symlink as
@@ -31,6 +44,16 @@ func Regular(path string, limit int64) ([]byte, error) {
 // what it leads to must be a regular file.
 func Following(path string, limit int64) ([]byte, error) {
 	return read(path, limit, 0)
+}
+
+// CheckSize refuses size past limit with the message a reader gives, so
+// that a writer (unpack writing config.json) refuses what its readers would,
+// in the same words.
+func CheckSize(path string, size, limit int64) error {
+	if size > limit {
+		return fmt.Errorf("%s is %d bytes, more than the %d bytes allowed", path, size, limit)
+	}
+	return nil
 }
 
 func read(path string, limit int64, flags int) ([]byte, error) {
@@ -49,8 +72,8 @@ func read(path string, limit int64, flags int) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file (mode %s): refusing to read it", path, fi.Mode().Type())
 	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d bytes allowed", path, fi.Size(), limit)
+	if err := CheckSize(path, fi.Size(), limit); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
