@@ -12,6 +12,7 @@ func FuzzOptions(f *testing.F) {
 	f.Add([]byte(`{"name":"","perms":[{"path":"x","mode":"9"}]}`))
 	f.Add([]byte(`{"config":{"entrypoint":1}}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"name":"a","tag":"b","users":[{"name":"app","uid":1000,"groups":["g"]},{"name":"root","uid":0,"home":"/root"}],"groups":[{"name":"g","gid":5,"members":["app"]}],"dirs":[{"path":"/d","mode":"0750","uid":"app","gid":5}],"files":[{"path":"/f","text":"x","gid":"g"},{"path":"/l","symlink":"/x"}],"perms":[{"regex":"/d(/.*)?","uid":"app"},{"glob":"/f*","mode":"0600"}],"config":{"User":"app:g"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var o Options
 		if err := decodeStrict(json.RawMessage(data), &o); err != nil {
@@ -26,6 +27,11 @@ func FuzzOptions(f *testing.F) {
 		}
 		if CheckTag(p.tag) != nil || CheckName(p.name) != nil {
 			t.Fatalf("name %q tag %q accepted", p.name, p.tag)
+		}
+		for _, u := range p.accounts.Users {
+			if (u.UID == 0) != (u.Name == "root") || u.GID == nil {
+				t.Fatalf("user %+v accepted", u)
+			}
 		}
 	})
 }

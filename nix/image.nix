@@ -144,6 +144,7 @@ let
       else if !(u ? name) || !(isString u.name) || match accountName u.name == null then "${where}: name must be a user name (up to 32 lower-case letters, digits, '_' or '-', starting with a letter or '_'), not ${describe (u.name or null)}"
       else if !(u ? uid) || !(isInt u.uid) || u.uid < 0 || u.uid > 4294967294 then "${where}: uid must be an integer between 0 and 4294967294, not ${describe (u.uid or null)}"
       else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
+      else if u.name == "root" && u.uid != 0 then "${where}: root's uid is 0, not ${toString u.uid}; give this user another name"
       else if u ? gid && !(isInt u.gid && u.gid >= 0 && u.gid <= 4294967294) then "${where}: gid must be an integer between 0 and 4294967294, not ${describe u.gid}"
       else if u ? home && !(u.home == "/" || cleanAbs u.home) then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not ${describe u.home}"
       else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
@@ -175,6 +176,7 @@ let
       else if !(g ? name) || !(isString g.name) || match accountName g.name == null then "${where}: name must be a group name (up to 32 lower-case letters, digits, '_' or '-'), not ${describe (g.name or null)}"
       else if !(g ? gid) || !(isInt g.gid) || g.gid < 0 || g.gid > 4294967294 then "${where} (${g.name}): gid must be an integer between 0 and 4294967294, not ${describe (g.gid or null)}"
       else if g.gid == 0 && g.name != "root" then "${where} (${g.name}): gid 0 is root's group; a group with gid 0 must be named root"
+      else if g.name == "root" && g.gid != 0 then "${where} (root): the root group's gid is 0, not ${toString g.gid}; give this group another name"
       else if g ? members && !(isList g.members && all isString g.members) then "${where} (${g.name}): members must be a list of user names"
       else null;
   checkGroups = v:

@@ -1,9 +1,6 @@
 package unpack
 
 import (
-	"github.com/ocitools/ocitools/internal/readfile"
-	bundlelayout "github.com/ocitools/ocitools/layout"
-
 	"archive/tar"
 	"context"
 	"encoding/json"
@@ -21,6 +18,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ocitools/ocitools/internal/readfile"
+	bundlelayout "github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/spec"
 	"github.com/ocitools/ocitools/unpack/unpacktest"
 )

@@ -94,6 +94,8 @@ func Parse(users []User, groups []Group) (*Accounts, error) {
 			return nil, fmt.Errorf("%s: uid %d is not between 0 and 4294967294", where, u.UID)
 		case u.UID == 0 && u.Name != "root":
 			return nil, fmt.Errorf("%s: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)", where)
+		case u.Name == "root" && u.UID != 0:
+			return nil, fmt.Errorf("%s: root's uid is 0, not %d; give this user another name", where, u.UID)
 		case byUID[u.UID] != "":
 			return nil, fmt.Errorf("%s: uid %d is also %s's; uids must be distinct", where, u.UID, byUID[u.UID])
 		case u.GID != nil && (*u.GID < 0 || *u.GID > 1<<32-2):
@@ -159,6 +161,8 @@ func (a *Accounts) completeGroups(groups []Group) error {
 			return fmt.Errorf("%s: gid %d is not between 0 and 4294967294", where, g.GID)
 		case g.GID == 0 && g.Name != "root":
 			return fmt.Errorf("%s: gid 0 is root's group; a group with gid 0 must be named root", where)
+		case g.Name == "root" && g.GID != 0:
+			return fmt.Errorf("%s: the root group's gid is 0, not %d; give this group another name", where, g.GID)
 		}
 		byName[g.Name], byGID[g.GID] = len(a.Groups), g.Name
 		a.Groups = append(a.Groups, Group{Name: g.Name, GID: g.GID, Members: append([]string(nil), g.Members...)})
