@@ -4,12 +4,15 @@
 // Config and Layers name those same blobs, so no blob is stored twice.
 //
 // The output is deterministic (fixed entry order, modes, owners and times, one
-// tar format) and streamed: blobs are copied from the layout into the tar while
-// their digests are checked, never held in memory.
+// tar format) and streamed: blobs are copied from the layout into the tar,
+// never held in memory. Every blob is checked against its digest before the
+// first byte is written (the stream may go straight into docker load), and
+// again while it is copied.
 package archive
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,24 +25,13 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layout"
-)
-
-// Limits on the JSON documents read from a layout: they are small, and a
-// hostile layout must not make us read gigabytes into memory.
-const (
-	maxJSON = 4 << 20
 )
 
 // ContainerdNameAnnotation is the annotation containerd (and docker 25+ with
 // the containerd image store) reads the image's full name from.
 const ContainerdNameAnnotation = "io.containerd.image.name"
-
-// Docker-format layer media types that docker load also reads.
-const (
-	dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	dockerLayerTar  = "application/vnd.docker.image.rootfs.diff.tar"
-)
 
 // Options say what to write.
 type Options struct {
@@ -89,6 +81,10 @@ func Write(w io.Writer, dir string, opts Options) error {
 		return fmt.Errorf("tag %q is not a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with . or -)", opts.Tag)
 	}
 
+	rd := &reader{r: r, w: layout.NewWalker(r.Fetch), configs: map[digest.Digest]bool{}}
+	if err := rd.w.Count(len(index.Manifests), v1.ImageIndexFile); err != nil {
+		return err
+	}
 	var images []image
 	for i, d := range index.Manifests {
 		if isReferrer(d) {
@@ -97,7 +93,7 @@ func Write(w io.Writer, dir string, opts Options) error {
 			// archive whose index.json lists two manifests.
 			continue
 		}
-		img, err := readImage(r, i, d, opts)
+		img, err := rd.image(i, d, opts)
 		if errors.Is(err, errReferrer) {
 			continue
 		}
@@ -168,6 +164,21 @@ func Write(w io.Writer, dir string, opts Options) error {
 		docker = append(docker, e)
 	}
 
+	// Nothing is written before every blob is known to be what its
+	// descriptor says; the archive is then written from the same open files.
+	files := make([]*layout.VerifiedReader, 0, len(blobs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, b := range blobs {
+		f, err := verified(r, b)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
 	tw := tar.NewWriter(w)
 	if err := writeFile(tw, v1.ImageLayoutFile, layoutJSON); err != nil {
 		return err
@@ -189,8 +200,8 @@ func Write(w io.Writer, dir string, opts Options) error {
 			return fmt.Errorf("writing the archive: %w", err)
 		}
 	}
-	for _, b := range blobs {
-		if err := copyBlob(tw, r, b); err != nil {
+	for i, b := range blobs {
+		if err := copyBlob(tw, files[i], b); err != nil {
 			return err
 		}
 	}
@@ -221,8 +232,16 @@ func countReferrers(ds []v1.Descriptor) int {
 	return n
 }
 
-// readImage checks the i-th manifest of index.json and reads it.
-func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, error) {
+// reader reads the images of index.json, each manifest (through the
+// walker) and config once however often they are listed.
+type reader struct {
+	r       *layout.Reader
+	w       *layout.Walker
+	configs map[digest.Digest]bool
+}
+
+// image checks the i-th manifest of index.json and reads it.
+func (rd *reader) image(i int, d v1.Descriptor, opts Options) (image, error) {
 	what := fmt.Sprintf("%s manifests[%d]", v1.ImageIndexFile, i)
 	switch d.MediaType {
 	case v1.MediaTypeImageManifest:
@@ -231,10 +250,14 @@ func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, e
 	default:
 		return image{}, fmt.Errorf("%s has media type %q, want %q", what, d.MediaType, v1.MediaTypeImageManifest)
 	}
-	var m v1.Manifest
-	if err := readBlobJSON(r, d, &m); err != nil {
+	if err := checkDescriptor(d); err != nil {
 		return image{}, fmt.Errorf("%s: %w", what, err)
 	}
+	n, err := rd.w.Read(context.Background(), d, 0)
+	if err != nil {
+		return image{}, fmt.Errorf("%s: %w", what, err)
+	}
+	m := *n.Manifest
 	if m.Subject != nil || m.ArtifactType != "" {
 		return image{}, errReferrer
 	}
@@ -247,25 +270,21 @@ func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, e
 	if err := checkDescriptor(m.Config); err != nil {
 		return image{}, fmt.Errorf("%s: config: %w", what, err)
 	}
-	var cfg v1.Image
-	if err := readBlobJSON(r, m.Config, &cfg); err != nil {
-		return image{}, fmt.Errorf("%s: config: %w", what, err)
-	}
-	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return image{}, fmt.Errorf("%s: config %s lists %d diff_ids for %d layers", what, m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	if !rd.configs[m.Config.Digest] {
+		if err := rd.checkConfig(m); err != nil {
+			return image{}, fmt.Errorf("%s: %w", what, err)
+		}
+		rd.configs[m.Config.Digest] = true
 	}
 	for j, l := range m.Layers {
 		if err := checkDescriptor(l); err != nil {
 			return image{}, fmt.Errorf("%s: layer %d: %w", what, j, err)
 		}
-		switch l.MediaType {
 		// docker load decompresses what it finds (gzip, and zstd since
 		// docker 20.10: measured with Debian's 20.10.24), whatever the
 		// media type says; podman and skopeo go by the media type.
-		case v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd, dockerLayerGzip, dockerLayerTar:
-		default:
-			return image{}, fmt.Errorf("%s: layer %d has media type %q, which this tool does not archive (want %s, %s or %s)",
-				what, j, l.MediaType, v1.MediaTypeImageLayer, v1.MediaTypeImageLayerGzip, v1.MediaTypeImageLayerZstd)
+		if _, err := compress.FromMediaType(l.MediaType); err != nil {
+			return image{}, fmt.Errorf("%s: layer %d: %w", what, j, err)
 		}
 	}
 
@@ -292,6 +311,22 @@ func readImage(r *layout.Reader, i int, d v1.Descriptor, opts Options) (image, e
 	return img, nil
 }
 
+// checkConfig reads the config of m and checks it against the layers.
+func (rd *reader) checkConfig(m v1.Manifest) error {
+	data, err := rd.r.ReadBlob(m.Config, layout.MaxConfigSize)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var cfg v1.Image
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return fmt.Errorf("config: blob %s: %w", m.Config.Digest, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return fmt.Errorf("config %s lists %d diff_ids for %d layers", m.Config.Digest, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	}
+	return nil
+}
+
 func checkDescriptor(d v1.Descriptor) error {
 	if err := d.Digest.Validate(); err != nil {
 		return fmt.Errorf("digest %q: %w", d.Digest, err)
@@ -309,32 +344,29 @@ func blobPath(d digest.Digest) string {
 	return "blobs/" + d.Algorithm().String() + "/" + d.Encoded()
 }
 
-// readBlobJSON reads a small blob, checking its size and digest first.
-func readBlobJSON(r *layout.Reader, d v1.Descriptor, v any) error {
+// verified opens the blob d, reads it through to check it, and rewinds it.
+func verified(r *layout.Reader, d v1.Descriptor) (*layout.VerifiedReader, error) {
 	if err := checkDescriptor(d); err != nil {
-		return err
-	}
-	data, err := r.ReadBlob(d, maxJSON)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
-	}
-	return nil
-}
-
-// copyBlob copies the blob d into the archive, failing when its size or
-// digest differ from the descriptor's.
-func copyBlob(tw *tar.Writer, r *layout.Reader, d v1.Descriptor) error {
-	if err := checkDescriptor(d); err != nil {
-		return err
+		return nil, err
 	}
 	v, err := r.OpenVerified(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer v.Close()
+	if err := v.Verify(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if err := v.Rewind(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// copyBlob copies the verified blob v into the archive, checking it again
+// on the way.
+func copyBlob(tw *tar.Writer, v *layout.VerifiedReader, d v1.Descriptor) error {
 	if err := tw.WriteHeader(header(blobPath(d.Digest), tar.TypeReg, 0o444, d.Size)); err != nil {
 		return fmt.Errorf("writing the archive: %w", err)
 	}

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	digest "github.com/opencontainers/go-digest"
-	imgspecs "github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
+	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/registry/registrytest"
+	"github.com/ocitools/ocitools/unpack/unpacktest"
 )
 
 // stopWithin is how long a stage may take to stop after SIGINT or SIGTERM
@@ -46,6 +42,12 @@ func startHostile(t *testing.T, s *registrytest.Server, verb string, extra ...st
 		args = []string{"unpack", ref, filepath.Join(h.scratch, "bundle")}
 	case "run":
 		args = []string{"run", ref}
+	case "push":
+		// A layer of 4 MiB: at a byte every 50 ms, never sent whole.
+		im := unpacktest.Image{Tag: "v1", Layers: []unpacktest.Layer{{Compression: "",
+			Entries: []unpacktest.Entry{{Name: "big", Body: strings.Repeat("x", 4<<20)}}}}}
+		im.Config.Cmd = []string{"/big"}
+		args = []string{"push", "--quiet", writeLayout(t, filepath.Join(t.TempDir(), "layout"), im), ref}
 	}
 	args = append(args[:1], append(extra, args[1:]...)...)
 	h.cmd = exec.Command(ocitoolsBin, args...)
@@ -58,11 +60,15 @@ func startHostile(t *testing.T, s *registrytest.Server, verb string, extra ...st
 			_ = h.cmd.Wait()
 		}
 	})
-	before := s.Count("layer")
+	kind := "layer"
+	if verb == "push" {
+		kind = "upload"
+	}
+	before := s.Count(kind)
 	deadline := time.Now().Add(20 * time.Second)
-	for s.Count("layer") == before {
+	for s.Count(kind) == before {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never asked for the layer: %s", verb, h.out.String())
+			t.Fatalf("%s never started sending or fetching the layer: %s", verb, h.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -85,19 +91,20 @@ func (h *hostileCmd) leftovers() []string {
 	return left
 }
 
-// Every stage that reads a registry (pull; image resolution in unpack and
-// run) stops on SIGINT or SIGTERM within about a second while a hostile
-// registry trickles a layer, exits 128+N, and leaves nothing behind.
+// Every stage that talks to a registry (pull; image resolution in unpack
+// and run; push) stops on SIGINT or SIGTERM within about a second while a
+// hostile registry trickles a layer (or reads an upload a byte at a time),
+// exits 128+N, and leaves nothing behind.
 func TestAdversarialRegistryInterrupted(t *testing.T) {
 	if !enabled {
 		t.Skip("set OCITOOLS_E2E=1")
 	}
-	for _, verb := range []string{"pull", "unpack", "run"} {
+	for _, verb := range []string{"pull", "unpack", "run", "push"} {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 			t.Run(verb+"/"+sig.String(), func(t *testing.T) {
 				s := registrytest.New(t, registrytest.Trickle)
 				h := startHostile(t, s, verb)
-				if left := h.leftovers(); len(left) == 0 {
+				if left := h.leftovers(); len(left) == 0 && verb != "push" {
 					t.Fatalf("%s wrote nothing while pulling: the test checks nothing", verb)
 				}
 				start := time.Now()
@@ -158,34 +165,9 @@ func TestAdversarialRegistryKilledReclaimed(t *testing.T) {
 // documents before it gives up (k=400: about 11 s on the test machine).
 func fanOutLayout(t *testing.T, dir string, k int) {
 	t.Helper()
-	must(t, os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755))
-	put := func(v any, mt string, plat *ocispec.Platform) ocispec.Descriptor {
-		data, err := json.Marshal(v)
-		must(t, err)
-		d := digest.FromBytes(data)
-		must(t, os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), data, 0o644))
-		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(data)), Platform: plat}
-	}
-	index := func(ds []ocispec.Descriptor, note string) ocispec.Index {
-		return ocispec.Index{Versioned: imgspecs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
-			Manifests: ds, Annotations: map[string]string{"n": note}}
-	}
-	amd64 := &ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	cfg := put(map[string]any{"architecture": "s390x", "os": "linux", "rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}}, ocispec.MediaTypeImageConfig, nil)
-	man := put(ocispec.Manifest{Versioned: imgspecs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{}},
-		ocispec.MediaTypeImageManifest, &ocispec.Platform{OS: "linux", Architecture: "s390x"})
-	var grand, children []ocispec.Descriptor
-	for i := 0; i < k; i++ {
-		grand = append(grand, put(index([]ocispec.Descriptor{man}, fmt.Sprint("g", i)), ocispec.MediaTypeImageIndex, amd64))
-	}
-	for i := 0; i < k; i++ {
-		children = append(children, put(index(grand, fmt.Sprint("c", i)), ocispec.MediaTypeImageIndex, amd64))
-	}
-	top := put(index(children, "top"), ocispec.MediaTypeImageIndex, nil)
-	data, err := json.Marshal(ocispec.Index{Versioned: imgspecs.Versioned{SchemaVersion: 2}, Manifests: []ocispec.Descriptor{top}})
+	leaf, err := layouttest.Image(dir, "linux", "s390x")
 	must(t, err)
-	must(t, os.WriteFile(filepath.Join(dir, "index.json"), data, 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644))
+	must(t, layouttest.FanOut(dir, k, 2, leaf))
 }
 
 // Image resolution that does not watch for signals (a walk of a hostile

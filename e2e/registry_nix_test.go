@@ -94,6 +94,10 @@ func TestRegistryNix(t *testing.T) {
 	if out, err := ocitoolsCmd(t, env, "validate", dir); err != nil {
 		t.Errorf("ocitools validate of the oci: copy: %v\n%s", err, out)
 	}
+	// The SBOM goes with the copy.
+	if out, err := ocitoolsCmd(t, env, "sbom", dir); err != nil || !strings.Contains(out, `"bomFormat": "CycloneDX"`) {
+		t.Errorf("ocitools sbom of the oci: copy: %v\n%s", err, out)
+	}
 
 	// copyToPodman, into a podman storage of the test's own.
 	storage := t.TempDir()

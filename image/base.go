@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,7 +51,7 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 		return nil, fmt.Errorf("`fromImage` %s: %w", dir, err)
 	}
 	want := unpack.Platform{OS: plat.OS, Architecture: plat.Architecture, Variant: plat.Variant}
-	img, err := l.Resolve("", want)
+	img, err := l.Resolve(context.Background(), "", want)
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s: %w", dir, err)
 	}

@@ -46,7 +46,7 @@ func LockImage(ctx context.Context, ref Ref, plat unpack.Platform, o Options) (*
 	if err != nil {
 		return nil, err
 	}
-	p := &puller{repo: repo, ref: ref, o: &o, prog: nopProgress{}, seen: map[digest.Digest]bool{}}
+	p := &puller{repo: repo, ref: ref, o: &o, prog: nopProgress{}}
 	root, err := repo.Resolve(ctx, ref.Reference())
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", ref, explain(ref, err))
@@ -56,20 +56,19 @@ func LockImage(ctx context.Context, ref Ref, plat unpack.Platform, o Options) (*
 		return nil, fmt.Errorf("lock %s: %w", ref, err)
 	}
 	lock := &Lock{Version: LockVersion, ImageName: ref.Registry + "/" + ref.Repository, Tag: ref.Tag}
-	if isIndex(root.MediaType) {
+	if layout.IsIndex(root.MediaType) {
 		lock.IndexDigest = root.Digest
 	}
-	desc, data, err := p.selectPlatform(ctx, root, data, plat, 0)
+	w := p.walker(root, data)
+	desc, err := w.Select(ctx, root, 0, plat.String(), plat.Matches)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", ref, err)
 	}
-	if !isManifest(desc.MediaType) {
-		return nil, fmt.Errorf("lock %s: %s has media type %q, not an image manifest", ref, desc.Digest, desc.MediaType)
-	}
-	m, err := parseManifest(data)
+	n, err := w.Read(ctx, desc, 0)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: manifest %s: %w", ref, desc.Digest, err)
+		return nil, fmt.Errorf("lock %s: %w", ref, err)
 	}
+	m, data := n.Manifest, n.Data
 	cfg, err := p.fetchConfig(ctx, m.Config)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", ref, err)
@@ -87,8 +86,8 @@ func LockImage(ctx context.Context, ref Ref, plat unpack.Platform, o Options) (*
 
 // fetchConfig fetches and decodes an image config (bounded, verified).
 func (p *puller) fetchConfig(ctx context.Context, d ocispec.Descriptor) (*ocispec.Image, error) {
-	if d.Size > 16<<20 {
-		return nil, fmt.Errorf("image config %s declares %d bytes, more than 16 MiB", d.Digest, d.Size)
+	if d.Size > layout.MaxConfigSize {
+		return nil, fmt.Errorf("image config %s declares %d bytes, more than the %d allowed", d.Digest, d.Size, layout.MaxConfigSize)
 	}
 	tmp, err := os.MkdirTemp("", "ocitools-lock-")
 	if err != nil {
@@ -99,7 +98,7 @@ func (p *puller) fetchConfig(ctx context.Context, d ocispec.Descriptor) (*ocispe
 	if err := p.blobTo(ctx, d, path); err != nil {
 		return nil, err
 	}
-	data, err := readfile.Following(path, 16<<20)
+	data, err := readfile.Following(path, layout.MaxConfigSize)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +155,7 @@ func ReadLock(path string) (*Lock, *ocispec.Manifest, error) {
 	if got := lock.ImageDigest.Algorithm().FromString(lock.Manifest); got != lock.ImageDigest {
 		return nil, nil, fmt.Errorf("lock file %s: its manifest has digest %s, not the imageDigest %s (edited by hand? write it again with ocitools lock)", path, got, lock.ImageDigest)
 	}
-	m, err := parseManifest([]byte(lock.Manifest))
+	_, m, err := layout.Parse(ocispec.MediaTypeImageManifest, []byte(lock.Manifest))
 	if err != nil {
 		return nil, nil, fmt.Errorf("lock file %s: manifest: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func TestLayoutFromLock(t *testing.T) {
 	if root.Annotations[ocispec.AnnotationRefName] != "1" || root.Platform == nil || root.Platform.Architecture != "amd64" {
 		t.Errorf("index.json names %+v", root)
 	}
-	g, err := l.Walk(root)
+	g, err := l.Walk(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}

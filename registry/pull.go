@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,11 +10,12 @@ import (
 	"sync"
 	"time"
 
-	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/internal/partial"
 )
 
@@ -54,7 +56,11 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	p := &puller{repo: repo, dir: tmp, ref: ref, o: &o, prog: prog, seen: map[digest.Digest]bool{}}
+	out, err := layout.Init(tmp)
+	if err != nil {
+		return nil, err
+	}
+	p := &puller{repo: repo, out: out, ref: ref, o: &o, prog: prog}
 
 	var root ocispec.Descriptor
 	var data []byte
@@ -78,12 +84,13 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	if ref.Digest != "" && root.Digest.String() != ref.Digest {
 		return nil, fmt.Errorf("pull %s: the registry answered with manifest %s", ref, root.Digest)
 	}
+	w := p.walker(root, data)
 	if o.Platform != nil {
-		if root, data, err = p.selectPlatform(ctx, root, data, *o.Platform, 0); err != nil {
+		if root, err = w.Select(ctx, root, 0, o.Platform.String(), o.Platform.Matches); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", ref, err)
 		}
 	}
-	if err := p.manifest(ctx, root, data, 0); err != nil {
+	if err := p.graph(ctx, w, root, filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	eg, gctx := errgroup.WithContext(ctx)
@@ -110,10 +117,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		}
 	}
 	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: root.Platform}
-	if ref.Tag != "" {
-		root.Annotations = map[string]string{ocispec.AnnotationRefName: ref.Tag}
-	}
-	if err := writeLayoutFiles(tmp, root); err != nil {
+	if err := out.WriteIndex(root, ref.Tag); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
@@ -141,27 +145,19 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 
 // checkEmptyTarget refuses to pull over an existing layout or file.
 func checkEmptyTarget(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
+	if err := layout.CheckEmptyTarget(dir); err != nil {
 		return fmt.Errorf("pull into %s: %w", dir, err)
-	}
-	if len(entries) > 0 {
-		return fmt.Errorf("pull into %s: the directory exists and is not empty", dir)
 	}
 	return nil
 }
 
 type puller struct {
 	repo  *remote.Repository
-	dir   string
+	out   *layout.Layout
 	ref   Ref
 	o     *Options
 	prog  Progress
 	mu    sync.Mutex
-	seen  map[digest.Digest]bool
 	blobs []ocispec.Descriptor
 	bytes int64
 }
@@ -187,76 +183,47 @@ func readManifest(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 	return data, nil
 }
 
-// manifest stores a verified manifest or index and queues what it lists.
-func (p *puller) manifest(ctx context.Context, desc ocispec.Descriptor, data []byte, depth int) error {
-	if depth > 4 {
-		return fmt.Errorf("index %s: nested too deep", desc.Digest)
-	}
-	if p.seen[desc.Digest] {
-		return nil
-	}
-	p.seen[desc.Digest] = true
-	if err := p.write(desc, data); err != nil {
+// graph reads the image graph under root through the walker (each manifest
+// and index fetched once), stores it, and checks the declared sizes of what
+// is left to fetch against the free space of the file system holding dir
+// before any blob is fetched.
+func (p *puller) graph(ctx context.Context, w *layout.Walker, root ocispec.Descriptor, dir string) error {
+	g, err := w.Walk(ctx, root)
+	if err != nil {
 		return err
 	}
-	switch {
-	case isIndex(desc.MediaType):
-		idx, err := parseIndex(data)
-		if err != nil {
-			return fmt.Errorf("index %s: %w", desc.Digest, err)
-		}
-		for _, c := range idx.Manifests {
-			if !isIndex(c.MediaType) && !isManifest(c.MediaType) {
-				return fmt.Errorf("index %s lists %s of media type %q", desc.Digest, c.Digest, c.MediaType)
-			}
-			cdata, err := p.fetchManifest(ctx, c)
-			if err != nil {
-				return err
-			}
-			if err := p.manifest(ctx, c, cdata, depth+1); err != nil {
-				return err
-			}
-		}
-	case isManifest(desc.MediaType):
-		m, err := parseManifest(data)
-		if err != nil {
-			return fmt.Errorf("manifest %s: %w", desc.Digest, err)
-		}
-		for _, b := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
-			if !p.seen[b.Digest] {
-				p.seen[b.Digest] = true
-				p.blobs = append(p.blobs, b)
-			}
-		}
-	default:
-		return fmt.Errorf("%s has media type %q: not an image manifest or index", desc.Digest, desc.MediaType)
+	var need int64
+	for _, b := range g.Blobs {
+		need += b.Size
 	}
+	if free, ok := freeBytes(dir); ok && need > free {
+		return fmt.Errorf("the image's blobs declare %s, and %s has %s free: nothing was fetched", HumanBytes(need), dir, HumanBytes(free))
+	}
+	for _, n := range g.Nodes {
+		if _, err := p.out.WriteBytes(n.Desc.MediaType, n.Data); err != nil {
+			return err
+		}
+	}
+	p.blobs = g.Blobs
 	return nil
 }
 
-func (p *puller) path(d digest.Digest) string {
-	return filepath.Join(p.dir, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
-}
-
-func (p *puller) write(desc ocispec.Descriptor, data []byte) error {
-	path := p.path(desc.Digest)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+// freeBytes is what an unprivileged writer may still write to the file
+// system holding dir.
+func freeBytes(dir string) (int64, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Bsize <= 0 {
+		return 0, false
 	}
-	return os.WriteFile(path, data, 0o444)
+	return int64(min(st.Bavail*uint64(st.Bsize), 1<<62)), true
 }
 
-// blob downloads one blob to a temporary file, checking size and digest as
-// it streams, and renames it into place.
+// blob downloads one blob into the layout.
 func (p *puller) blob(ctx context.Context, desc ocispec.Descriptor) error {
-	path := p.path(desc.Digest)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return p.blobTo(ctx, desc, path)
+	return p.blobTo(ctx, desc, p.out.BlobPath(desc.Digest))
 }
 
-// blobTo downloads one blob to path (through a temporary file beside it).
+// blobTo downloads one blob to path through image/layout's verified sink.
 func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path string) error {
 	var n int64
 	err := withRetry(ctx, p.o.attempts(), func() error {
@@ -268,34 +235,18 @@ func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path strin
 		}
 		defer rc.Close()
 		p.prog.Start(desc, "fetching")
-		f, err := os.CreateTemp(filepath.Dir(path), ".part-")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(f.Name())
-		h := desc.Digest.Algorithm().Hash()
-		sr := newStallReader(io.LimitReader(rc, desc.Size+1), p.o.stall(), cancel, func(k int) { p.prog.Add(desc, k) })
-		n, err = io.Copy(io.MultiWriter(f, h), sr)
+		n = 0
+		sr := newStallReader(rc, p.o.stall(), cancel, func(k int) { n += int64(k); p.prog.Add(desc, k) })
+		err = layout.SaveBlob(path, sr, desc.Digest, desc.Size)
 		sr.stop()
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		var ce *layout.ContentError
+		switch {
+		case errors.As(err, &ce):
+			return fmt.Errorf("sent %s", ce.Detail())
+		case err != nil && context.Cause(actx) == errStalled:
+			return p.o.nameDeadline(ctx, errStalled)
 		}
-		if err != nil {
-			if context.Cause(actx) == errStalled {
-				return p.o.nameDeadline(ctx, errStalled)
-			}
-			return err
-		}
-		if n != desc.Size {
-			return fmt.Errorf("blob %s: the registry sent %s bytes, the manifest says %d", desc.Digest, sizeWord(n, desc.Size), desc.Size)
-		}
-		if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
-			return fmt.Errorf("blob %s: the registry sent content with digest %s", desc.Digest, got)
-		}
-		if err := os.Chmod(f.Name(), 0o444); err != nil {
-			return err
-		}
-		return os.Rename(f.Name(), path)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", desc.Digest, explain(p.ref, err))
@@ -305,11 +256,4 @@ func (p *puller) blobTo(ctx context.Context, desc ocispec.Descriptor, path strin
 	p.mu.Unlock()
 	p.prog.Done(desc, "fetched")
 	return nil
-}
-
-func sizeWord(n, want int64) string {
-	if n > want {
-		return "more than"
-	}
-	return fmt.Sprint(n)
 }

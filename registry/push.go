@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/image/layout"
 )
 
 // Stats is what a push or pull did, for the summary line.
@@ -83,7 +85,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	if ref.Digest != "" && ref.Digest != root.Digest.String() {
 		return nil, fmt.Errorf("%s names digest %s but %s holds %s", ref, ref.Digest, dir, root.Digest)
 	}
-	g, err := l.Walk(root)
+	g, err := l.Walk(ctx, root)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +137,8 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		_ = cache.save()
 		return nil, fmt.Errorf("push to %s stopped, the tag was not changed: %w", ref, err)
 	}
-	for i, m := range g.Manifests {
-		isRoot := i == len(g.Manifests)-1
+	for i, m := range g.Nodes {
+		isRoot := i == len(g.Nodes)-1
 		var sent bool
 		err := withRetry(ctx, o.attempts(), func() error {
 			mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
@@ -176,7 +178,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 // pushManifest sends one manifest unless the repository has it: children by
 // digest, the root by tag unless the tag already resolves to it (so an
 // unchanged image is not re-PUT and its tag not rewritten).
-func pushManifest(ctx context.Context, repo *remote.Repository, m Manifest, ref Ref, isRoot bool) (bool, error) {
+func pushManifest(ctx context.Context, repo *remote.Repository, m *layout.Node, ref Ref, isRoot bool) (bool, error) {
 	ms := repo.Manifests()
 	if isRoot && ref.Tag != "" {
 		cur, err := ms.Resolve(ctx, ref.Tag)
@@ -226,7 +228,7 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 		content := func() (io.ReadCloser, error) {
 			if !verified {
 				if err := l.VerifyBlob(desc); err != nil {
-					return nil, errRefused{err}
+					return nil, errRefused{fmt.Errorf("%w (refusing to send it)", err)}
 				}
 				verified = true
 			}

@@ -19,6 +19,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/registry/remote"
 
+	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/sbom"
 )
 
@@ -51,15 +52,15 @@ func sbomManifest(ctx context.Context, data []byte, subject ocispec.Descriptor, 
 
 // imageCreated is the image config's creation time, or the default one.
 func imageCreated(l *Layout, root ocispec.Descriptor) string {
-	data, err := l.ReadBlob(root)
+	data, err := l.ReadBlob(root, layout.MaxManifestSize)
 	if err != nil {
 		return sbom.DefaultCreated
 	}
-	m, err := parseManifest(data)
-	if err != nil {
+	_, m, err := layout.Parse(root.MediaType, data)
+	if err != nil || m == nil {
 		return sbom.DefaultCreated
 	}
-	cfg, err := l.ReadBlob(m.Config)
+	cfg, err := l.ReadBlob(m.Config, layout.MaxConfigSize)
 	if err != nil {
 		return sbom.DefaultCreated
 	}
@@ -91,7 +92,7 @@ func referrersRepository(repo *remote.Repository) *remote.Repository {
 // sbom.cdx.json, checked before anything is sent; nil for none (an index:
 // each image's SBOM goes with that image).
 func layoutSBOM(l *Layout, root ocispec.Descriptor) ([]byte, error) {
-	if !isManifest(root.MediaType) {
+	if !layout.IsManifest(root.MediaType) {
 		return nil, nil
 	}
 	data, err := sbom.ReadFile(l.Dir)
@@ -190,7 +191,10 @@ func fetchSBOMReferrer(ctx context.Context, repo *remote.Repository, desc, subje
 	if err != nil {
 		return nil, fmt.Errorf("SBOM referrer %s: %w", desc.Digest, err)
 	}
-	m, err := parseManifest(mdata)
+	if !layout.IsManifest(desc.MediaType) {
+		return nil, fmt.Errorf("SBOM referrer %s has media type %q, not an image manifest", desc.Digest, desc.MediaType)
+	}
+	_, m, err := layout.Parse(desc.MediaType, mdata)
 	if err != nil {
 		return nil, fmt.Errorf("SBOM referrer %s: %w", desc.Digest, err)
 	}
@@ -235,7 +239,7 @@ func fetchVerified(ctx context.Context, f content.Fetcher, desc ocispec.Descript
 // (DIR/sbom.cdx.json, as build-image does), so that a push of the pulled
 // layout attaches it again. An index gets none: its images' SBOMs are theirs.
 func pullSBOM(ctx context.Context, repo *remote.Repository, root ocispec.Descriptor, dir string, o *Options) (bool, error) {
-	if !isManifest(root.MediaType) {
+	if !layout.IsManifest(root.MediaType) {
 		return false, nil
 	}
 	data, err := FetchSBOM(ctx, repo, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}, o)
@@ -274,7 +278,7 @@ func RemoteSBOM(ctx context.Context, ref Ref, o Options) ([]byte, error) {
 	if ref.Digest != "" && root.Digest.String() != ref.Digest {
 		return nil, fmt.Errorf("%s: the registry answered with manifest %s", ref, root.Digest)
 	}
-	if !isManifest(root.MediaType) {
+	if !layout.IsManifest(root.MediaType) {
 		return nil, fmt.Errorf("%s is %s, not an image manifest: an SBOM is attached to each image of an index; name one by its digest (REPOSITORY@sha256:...)", ref, root.MediaType)
 	}
 	data, err := FetchSBOM(ctx, repo, root, &o)

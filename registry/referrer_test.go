@@ -16,8 +16,21 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/sbom"
 )
+
+// sbomImage writes a layout at dir with one image tagged v1 (layouttest's).
+func sbomImage(t *testing.T, dir string) ocispec.Descriptor {
+	t.Helper()
+	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", []byte("layer one")))
+	md.Platform = nil
+	md.Annotations = map[string]string{ocispec.AnnotationRefName: "v1"}
+	if err := layouttest.WriteTop(dir, md); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
 
 // minimalSBOM is the smallest document the CycloneDX 1.6 schema accepts.
 const minimalSBOM = `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}`
@@ -30,7 +43,7 @@ func TestSBOMReferrerAPI(t *testing.T) {
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	dir := t.TempDir()
-	root := smallImage(t, dir, "amd64", "layer one")
+	root := sbomImage(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(minimalSBOM), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +123,7 @@ func TestSBOMReferrerAPI(t *testing.T) {
 // An SBOM that is not valid CycloneDX is refused before anything is sent.
 func TestSBOMInvalidRefused(t *testing.T) {
 	dir := t.TempDir()
-	root := smallImage(t, dir, "amd64", "layer one")
+	root := sbomImage(t, dir)
 	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(`{"bomFormat":"SPDX"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -205,6 +205,18 @@ func parseUint32(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
+// checkNumericID refuses digits that are no id, rather than looking them up
+// as a name.
+func checkNumericID(s string) error {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return nil
+	}
+	if _, err := parseUint32(s); err != nil {
+		return fmt.Errorf("numeric id %s is out of range (ids go from 0 to %d)", s, maxID)
+	}
+	return nil
+}
+
 // resolveUser applies the image spec's rules for config.User: "user", "uid",
 // "user:group", "uid:gid", "uid:group" or "user:gid". Names are looked up in
 // the image. Without a group, the user's primary group and the groups that
@@ -216,6 +228,11 @@ func resolveUser(s string, db userDB) (specs.User, error) {
 	us, gs, hasGroup := strings.Cut(s, ":")
 	if us == "" || (hasGroup && gs == "") {
 		return specs.User{}, errors.New("is not of the form user[:group] (names or numeric ids)")
+	}
+	for _, part := range []string{us, gs} {
+		if err := checkNumericID(part); err != nil {
+			return specs.User{}, err
+		}
 	}
 	var u specs.User
 	var name string

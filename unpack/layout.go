@@ -1,6 +1,7 @@
 package unpack
 
 import (
+	"context"
 	// Registers the digest algorithms go-digest verifies.
 	_ "crypto/sha256"
 	_ "crypto/sha512"
@@ -13,30 +14,13 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layout"
 )
 
-// Media types of Docker's image format, which registries and skopeo still
-// hand out; they have the same shape as their OCI counterparts.
-const (
-	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	dockerConfig       = "application/vnd.docker.container.image.v1+json"
-	dockerLayerGzip    = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	dockerLayerTar     = "application/vnd.docker.image.rootfs.diff.tar"
-)
-
-// Bounds on the JSON documents of an image: registries refuse manifests over
-// 4 MiB; a config is a little JSON with a history.
-const (
-	maxManifestSize = 4 << 20
-	maxConfigSize   = 16 << 20
-	maxIndexDepth   = 4
-)
-
 // Layout is an OCI image layout directory, read as untrusted input through
-// image/layout's Reader: every blob is read up to its declared size only and
-// checked against its digest.
+// image/layout's Reader and Walker: every blob is read up to its declared
+// size only and checked against its digest, each manifest and index once.
 type Layout struct {
 	Dir string
 }
@@ -71,18 +55,6 @@ type VerifiedReader = layout.VerifiedReader
 // exactly d.Size bytes. A blob file larger than declared is refused at once.
 func (l *Layout) OpenBlob(d ocispec.Descriptor) (*VerifiedReader, error) {
 	return l.reader().OpenVerified(d)
-}
-
-// readJSONBlob reads a whole small blob, verified, and decodes it.
-func (l *Layout) readJSONBlob(d ocispec.Descriptor, limit int64, what string, into any) error {
-	data, err := l.reader().ReadBlob(d, limit)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := json.Unmarshal(data, into); err != nil {
-		return fmt.Errorf("%s %s is not valid JSON: %w", what, d.Digest, err)
-	}
-	return nil
 }
 
 // Platform is what a multi-platform index is searched for.
@@ -140,18 +112,11 @@ type Image struct {
 	RefName      string
 }
 
-func isIndexType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == dockerManifestList
-}
-
-func isManifestType(mt string) bool {
-	return mt == ocispec.MediaTypeImageManifest || mt == dockerManifest
-}
-
 // Resolve finds the image of the layout named tag ("" when the layout holds
 // one image, or one index) for the platform, and reads its manifest and
-// config.
-func (l *Layout) Resolve(tag string, plat Platform) (*Image, error) {
+// config. Each index and manifest is read once however often the graph
+// names it, and the first error below an index stops the search.
+func (l *Layout) Resolve(ctx context.Context, tag string, plat Platform) (*Image, error) {
 	idx, err := l.Index()
 	if err != nil {
 		return nil, err
@@ -177,20 +142,21 @@ func (l *Layout) Resolve(tag string, plat Platform) (*Image, error) {
 	case len(cands) == 0:
 		return nil, fmt.Errorf("%s holds no image (index.json lists no manifest)", l.Dir)
 	}
-	refName := tag
+	s := &search{l: l, w: layout.NewWalker(l.reader().Fetch), plat: plat}
 	if len(cands) == 1 {
-		refName = cands[0].Annotations[ocispec.AnnotationRefName]
-		return l.resolveDesc(cands[0], plat, refName, 0)
+		return s.resolve(ctx, cands[0], cands[0].Annotations[ocispec.AnnotationRefName])
 	}
 	// Several: a multi-platform layout listing its manifests directly, or
 	// several tags, one of which must be chosen.
 	if tag == "" && len(tags) > 1 {
 		return nil, fmt.Errorf("%s holds several images: name one as %s:TAG (tags: %s)", l.Dir, l.Dir, listOrNone(tags))
 	}
-	if d, ok := pickPlatform(cands, plat); ok {
-		return l.resolveDesc(d, plat, refName, 0)
+	for _, d := range cands {
+		if layout.IsManifest(d.MediaType) && plat.Matches(d.Platform) {
+			return s.resolve(ctx, d, tag)
+		}
 	}
-	return nil, fmt.Errorf("%s has no image for platform %s (it has %s); choose one with --platform", l.Dir, plat, platformsOf(cands))
+	return nil, &layout.NoPlatformError{Where: l.Dir, Want: plat.String(), Has: cands}
 }
 
 func listOrNone(xs []string) string {
@@ -200,69 +166,46 @@ func listOrNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
-func platformsOf(ds []ocispec.Descriptor) string {
-	var out []string
-	for _, d := range ds {
-		if d.Platform != nil {
-			out = append(out, Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture, Variant: d.Platform.Variant}.String())
-		}
-	}
-	if len(out) == 0 {
-		return "no platform annotations"
-	}
-	return strings.Join(out, ", ")
+// search reads an image through one walker.
+type search struct {
+	l    *Layout
+	w    *layout.Walker
+	plat Platform
 }
 
-func pickPlatform(ds []ocispec.Descriptor, plat Platform) (ocispec.Descriptor, bool) {
-	for _, d := range ds {
-		if isManifestType(d.MediaType) && plat.Matches(d.Platform) {
-			return d, true
-		}
-	}
-	return ocispec.Descriptor{}, false
-}
-
-func (l *Layout) resolveDesc(d ocispec.Descriptor, plat Platform, refName string, depth int) (*Image, error) {
-	switch {
-	case isIndexType(d.MediaType):
-		if depth >= maxIndexDepth {
-			return nil, fmt.Errorf("image index %s: indexes nest more than %d deep", d.Digest, maxIndexDepth)
-		}
-		var idx ocispec.Index
-		if err := l.readJSONBlob(d, maxManifestSize, "image index", &idx); err != nil {
-			return nil, err
-		}
-		if md, ok := pickPlatform(idx.Manifests, plat); ok {
-			return l.resolveDesc(md, plat, refName, depth+1)
-		}
-		for _, md := range idx.Manifests {
-			if isIndexType(md.MediaType) {
-				if img, err := l.resolveDesc(md, plat, refName, depth+1); err == nil {
-					return img, nil
-				}
-			}
-		}
-		return nil, fmt.Errorf("image index %s has no image for platform %s (it has %s); choose one with --platform", d.Digest, plat, platformsOf(idx.Manifests))
-	case isManifestType(d.MediaType):
-	default:
-		return nil, fmt.Errorf("descriptor %s has media type %q, not an image manifest or index", d.Digest, d.MediaType)
-	}
-	img := &Image{ManifestDesc: d, RefName: refName}
-	if err := l.readJSONBlob(d, maxManifestSize, "manifest", &img.Manifest); err != nil {
+// resolve reads the image d names, choosing the platform's when d is an
+// index (image/layout's Select).
+func (s *search) resolve(ctx context.Context, d ocispec.Descriptor, refName string) (*Image, error) {
+	md, err := s.w.Select(ctx, d, 0, s.plat.String(), s.plat.Matches)
+	if err != nil {
 		return nil, err
 	}
+	return s.image(ctx, md, refName)
+}
+
+// image reads the manifest d and its config, and checks them.
+func (s *search) image(ctx context.Context, d ocispec.Descriptor, refName string) (*Image, error) {
+	n, err := s.w.Read(ctx, d, 0)
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{ManifestDesc: d, Manifest: *n.Manifest, RefName: refName}
 	m := &img.Manifest
 	if m.SchemaVersion != 2 {
 		return nil, fmt.Errorf("manifest %s: schemaVersion %d is not 2", d.Digest, m.SchemaVersion)
 	}
-	if m.MediaType != "" && !isManifestType(m.MediaType) {
+	if m.MediaType != "" && !layout.IsManifest(m.MediaType) {
 		return nil, fmt.Errorf("manifest %s has media type %q, not an image manifest", d.Digest, m.MediaType)
 	}
-	if ct := m.Config.MediaType; ct != ocispec.MediaTypeImageConfig && ct != dockerConfig {
-		return nil, fmt.Errorf("manifest %s: config media type %q is not an image config (%s)", d.Digest, ct, ocispec.MediaTypeImageConfig)
+	if !layout.IsConfig(m.Config.MediaType) {
+		return nil, fmt.Errorf("manifest %s: config media type %q is not an image config (%s)", d.Digest, m.Config.MediaType, ocispec.MediaTypeImageConfig)
 	}
-	if err := l.readJSONBlob(m.Config, maxConfigSize, "image config", &img.Config); err != nil {
-		return nil, err
+	data, err := s.l.reader().ReadBlob(m.Config, layout.MaxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("image config: %w", err)
+	}
+	if err := json.Unmarshal(data, &img.Config); err != nil {
+		return nil, fmt.Errorf("image config %s is not valid JSON: %w", m.Config.Digest, err)
 	}
 	c := &img.Config
 	if c.RootFS.Type != "layers" {
@@ -277,7 +220,7 @@ func (l *Layout) resolveDesc(d ocispec.Descriptor, plat Platform, refName string
 		}
 	}
 	for i, ld := range m.Layers {
-		if _, err := layerCompression(ld.MediaType); err != nil {
+		if _, err := compress.FromMediaType(ld.MediaType); err != nil {
 			return nil, fmt.Errorf("manifest %s: layer %d (%s): %w", d.Digest, i+1, ld.Digest, err)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/internal/partial"
 	bundlelayout "github.com/ocitools/ocitools/layout"
 	"github.com/ocitools/ocitools/options"
@@ -110,7 +111,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if plat.OS == "" {
 		plat = HostPlatform()
 	}
-	img, err := layout.Resolve(tag, plat)
+	img, err := layout.Resolve(ctx, tag, plat)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +212,7 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 // applyBlob applies one layer, checking the compressed blob against its
 // digest and the uncompressed stream against diffID.
 func applyBlob(ctx context.Context, l *Layout, a *applier, d ocispec.Descriptor, diffID digest.Digest, where string) error {
-	comp, err := layerCompression(d.MediaType)
+	comp, err := compress.FromMediaType(d.MediaType)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
@@ -220,11 +221,11 @@ func applyBlob(ctx context.Context, l *Layout, a *applier, d ocispec.Descriptor,
 		return fmt.Errorf("%s: %w", where, err)
 	}
 	defer blob.Close()
-	stream, release, err := decompress(comp, blob)
+	stream, err := compress.NewReader(comp, blob)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
-	defer release()
+	defer stream.Close()
 	dv := diffID.Verifier()
 	if err := a.applyLayer(ctx, io.TeeReader(stream, dv), where); err != nil {
 		// A blob that does not match its digest explains any error reading

@@ -554,6 +554,11 @@ func TestResolveUser(t *testing.T) {
 		{"app:nogroup", specs.User{}, true},
 		{":", specs.User{}, true},
 		{"app:", specs.User{}, true},
+		{"4294967296", specs.User{}, true},
+		{"app:99999999999999999999", specs.User{}, true},
+	}
+	if _, err := resolveUser("4294967296:0", db); err == nil || !strings.Contains(err.Error(), "numeric id 4294967296 is out of range (ids go from 0 to 4294967294)") {
+		t.Errorf("out of range: %v", err)
 	}
 	for _, c := range cases {
 		got, err := resolveUser(c.in, db)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ocitools/ocitools/registry"
+	"github.com/ocitools/ocitools/image/layout"
 )
 
 func buildIndexCommand() *cli.Command {
@@ -24,7 +24,7 @@ func buildIndexCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return cli.Exit("build-index: give the image layouts as arguments", 2)
 			}
-			if err := registry.BuildIndex(c.String("out"), c.String("tag"), c.Args().Slice()); err != nil {
+			if err := layout.BuildIndex(c.String("out"), c.String("tag"), c.Args().Slice()); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "%s: index of %d images\n", c.String("out"), c.NArg())

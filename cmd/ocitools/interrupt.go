@@ -103,6 +103,6 @@ func runStage(name string, op func(ctx context.Context, s *stage) error) error {
 			st.mu.Unlock()
 		}
 		n := sig.(syscall.Signal)
-		return cli.Exit(fmt.Sprintf("%s: interrupted by %s; what it had written was removed", name, unix.SignalName(n)), 128+int(n))
+		return cli.Exit(fmt.Sprintf("%s: interrupted by %s; nothing half-written was left", name, unix.SignalName(n)), 128+int(n))
 	}
 }

@@ -33,14 +33,18 @@ func pushCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("push: "+err.Error(), 2)
 			}
-			o, ctx, cancel := registryOptions(context.Background(), c, !c.Bool("quiet"))
-			defer cancel()
-			st, err := registry.Push(ctx, c.Args().First(), ref, o)
-			if err != nil {
-				return fmt.Errorf("push: %w", err)
-			}
-			fmt.Fprintln(c.App.Writer, st.Summary("pushed"))
-			return nil
+			// SIGINT, SIGTERM, SIGHUP: the uploads stop, no tag is changed,
+			// the record of blob locations keeps what was sent.
+			return runStage("push", func(ctx context.Context, _ *stage) error {
+				o, ctx, cancel := registryOptions(ctx, c, !c.Bool("quiet"))
+				defer cancel()
+				st, err := registry.Push(ctx, c.Args().First(), ref, o)
+				if err != nil {
+					return fmt.Errorf("push: %w", err)
+				}
+				fmt.Fprintln(c.App.Writer, st.Summary("pushed"))
+				return nil
+			})
 		},
 	}
 }

@@ -161,7 +161,12 @@ afterwards.`
 		var bundle string
 		err = runStage("run", func(ctx context.Context, st *stage) error {
 			st.onForce(func() { _ = unpack.RemoveTree(tmp) })
-			bundle, err = unpackTemp(ctx, st, c, image, tmp, rest)
+			// Local: after a forced stop this may still run, and the
+			// caller's variables are no longer its to write.
+			b, err := unpackTemp(ctx, st, c, image, tmp, rest)
+			if err == nil {
+				bundle = b
+			}
 			return err
 		})
 		if err != nil {

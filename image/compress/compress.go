@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -67,17 +69,63 @@ func (a Algorithm) MediaType() string {
 	}
 }
 
+// Layer media types beside the three OCI ones that images still carry:
+// Docker's, and the OCI non-distributable ones (deprecated by the image spec;
+// the same formats under other names).
+const (
+	DockerLayerGzip       = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	DockerLayer           = "application/vnd.docker.image.rootfs.diff.tar"
+	NondistributableLayer = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+	NondistributableGzip  = NondistributableLayer + "+gzip"
+	NondistributableZstd  = NondistributableLayer + "+zstd"
+	layerTypesForMessages = v1.MediaTypeImageLayer + " (+gzip, +zstd) and Docker's " + DockerLayer + " (+.gzip)"
+)
+
+// mediaTypes is the one map from a layer media type to its compression: what
+// unpack, validate and archive read.
+var mediaTypes = map[string]Algorithm{
+	v1.MediaTypeImageLayer:     None,
+	v1.MediaTypeImageLayerGzip: Gzip,
+	v1.MediaTypeImageLayerZstd: Zstd,
+	DockerLayer:                None,
+	DockerLayerGzip:            Gzip,
+	NondistributableLayer:      None,
+	NondistributableGzip:       Gzip,
+	NondistributableZstd:       Zstd,
+}
+
 // FromMediaType is the compression of a layer media type.
 func FromMediaType(mt string) (Algorithm, error) {
-	switch mt {
-	case v1.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
-		return Gzip, nil
-	case v1.MediaTypeImageLayerZstd:
-		return Zstd, nil
-	case v1.MediaTypeImageLayer:
-		return None, nil
+	if a, ok := mediaTypes[mt]; ok {
+		return a, nil
 	}
-	return "", fmt.Errorf("unsupported layer media type %q", mt)
+	return "", fmt.Errorf("layer media type %q is not one this tool reads (%s)", mt, layerTypesForMessages)
+}
+
+// MaxZstdWindow bounds the memory a zstd frame can make the decoder take
+// (zstd --long=27 uses 128 MiB); our own frames use ZstdFrameSize.
+const MaxZstdWindow = 128 << 20
+
+// NewReader decompresses a layer blob of compression a. Close releases the
+// decoder (it does not close r).
+func NewReader(a Algorithm, r io.Reader) (io.ReadCloser, error) {
+	switch a {
+	case Gzip:
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("reading the gzip stream: %w", err)
+		}
+		return zr, nil
+	case Zstd:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("reading the zstd stream: %w", err)
+		}
+		return zr.IOReadCloser(), nil
+	case None:
+		return io.NopCloser(r), nil
+	}
+	return nil, fmt.Errorf("compression %q: %w", a, errUnknown)
 }
 
 // Result describes a written blob.

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"io"
 	"math/rand"
+	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	digest "github.com/opencontainers/go-digest"
 )
 
@@ -45,29 +44,54 @@ func produce(data []byte, piece int) func(io.Writer) error {
 
 func decompress(t *testing.T, a Algorithm, blob []byte) []byte {
 	t.Helper()
-	var r io.Reader
-	switch a {
-	case Gzip:
-		gz, err := pgzip.NewReader(bytes.NewReader(blob))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = gz
-	case Zstd:
-		zr, err := zstd.NewReader(bytes.NewReader(blob))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		r = bytes.NewReader(blob)
+	r, err := NewReader(a, bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer r.Close()
 	out, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// One table for every reader: Docker's uncompressed layers included, unknown
+// types refused naming what is read.
+func TestFromMediaType(t *testing.T) {
+	for mt, want := range map[string]Algorithm{
+		"application/vnd.oci.image.layer.v1.tar+gzip":                  Gzip,
+		"application/vnd.oci.image.layer.v1.tar+zstd":                  Zstd,
+		"application/vnd.oci.image.layer.v1.tar":                       None,
+		"application/vnd.docker.image.rootfs.diff.tar":                 None,
+		"application/vnd.docker.image.rootfs.diff.tar.gzip":            Gzip,
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": Zstd,
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": Gzip,
+		"application/vnd.oci.image.layer.nondistributable.v1.tar":      None,
+	} {
+		if got, err := FromMediaType(mt); err != nil || got != want {
+			t.Errorf("%s: %v, %v", mt, got, err)
+		}
+	}
+	if _, err := FromMediaType("application/x-tar+xz"); err == nil || !strings.Contains(err.Error(), "rootfs.diff.tar") {
+		t.Errorf("unknown type: %v", err)
+	}
+}
+
+// A zstd frame asking for a window past MaxZstdWindow is refused, not
+// allocated.
+func TestZstdWindowLimit(t *testing.T) {
+	// A frame header asking for a 256 MiB window (exponent 18: 2^(10+18)),
+	// then one raw last block holding "x".
+	buf := bytes.NewReader([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 18 << 3, 0x09, 0x00, 0x00, 'x'})
+	r, err := NewReader(Zstd, buf)
+	if err == nil {
+		_, err = io.ReadAll(r)
+		r.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "window") {
+		t.Errorf("got %v", err)
+	}
 }
 
 // The blob is the same at any parallelism and write size, it decompresses to

@@ -1,17 +1,20 @@
 // Package layout writes an OCI image layout: oci-layout, index.json and
 // blobs/sha256/, with image-spec types. Blobs are written under temporary
-// names and renamed to their digest only when complete. Reader (read.go)
-// reads one back that may come from someone else; registry, unpack and
-// archive read layouts through it.
+// names and renamed to their digest only when complete (CopyBlob, the one
+// verified blob sink). Reader (read.go) reads one back that may come from
+// someone else, and Walker (graph.go) reads its graph of indexes and
+// manifests, each digest once, within one set of bounds; registry, unpack,
+// validate and archive read layouts through them.
 package layout
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -30,10 +33,15 @@ func Create(dir string) (*Layout, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
+	return Init(dir)
+}
+
+// Init writes oci-layout and blobs/sha256 in dir, an existing empty
+// directory (a temporary one that becomes the layout by a rename).
+func Init(dir string) (*Layout, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
-	l := &Layout{Dir: dir}
 	hdr, err := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
 	if err != nil {
 		return nil, err
@@ -41,7 +49,7 @@ func Create(dir string) (*Layout, error) {
 	if err := os.WriteFile(filepath.Join(dir, v1.ImageLayoutFile), hdr, 0o644); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
-	return l, nil
+	return &Layout{Dir: dir}, nil
 }
 
 // BlobPath is where the blob d lives.
@@ -75,7 +83,12 @@ func (b *Blob) Commit(d digest.Digest) error {
 		_ = os.Remove(b.Name())
 		return fmt.Errorf("layout: %w", err)
 	}
-	if err := os.Rename(b.Name(), b.l.BlobPath(d)); err != nil {
+	p := b.l.BlobPath(d)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		_ = os.Remove(b.Name())
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.Rename(b.Name(), p); err != nil {
 		_ = os.Remove(b.Name())
 		return fmt.Errorf("layout: %w", err)
 	}
@@ -90,19 +103,8 @@ func (b *Blob) Abort() {
 
 // WriteBytes stores data as a blob and returns its descriptor.
 func (l *Layout) WriteBytes(mediaType string, data []byte) (v1.Descriptor, error) {
-	d := digest.FromBytes(data)
-	b, err := l.NewBlob()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	if _, err := b.Write(data); err != nil {
-		b.Abort()
-		return v1.Descriptor{}, fmt.Errorf("layout: %w", err)
-	}
-	if err := b.Commit(d); err != nil {
-		return v1.Descriptor{}, err
-	}
-	return v1.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}, nil
+	desc := v1.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	return desc, l.CopyBlob(bytes.NewReader(data), desc.Digest, desc.Size)
 }
 
 // WriteJSON marshals v (encoding/json sorts map keys: the bytes are stable)
@@ -115,31 +117,81 @@ func (l *Layout) WriteJSON(mediaType string, v any) (v1.Descriptor, error) {
 	return l.WriteBytes(mediaType, data)
 }
 
-// CopyBlob copies a blob from r, checking its digest and size on the way.
+// CopyBlob is the verified blob sink of the layout (SaveBlob at the blob's
+// path).
 func (l *Layout) CopyBlob(r io.Reader, want digest.Digest, size int64) error {
-	if want.Algorithm() != digest.SHA256 {
-		return fmt.Errorf("layout: blob %s: only sha256 digests are supported", want)
+	if err := want.Validate(); err != nil {
+		return fmt.Errorf("layout: blob %q: %w", want, err)
 	}
-	b, err := l.NewBlob()
-	if err != nil {
-		return err
+	return SaveBlob(l.BlobPath(want), r, want, size)
+}
+
+// SaveBlob is the verified blob sink: it copies a blob from r to a temporary
+// file beside path, checking its size and digest on the way, and renames it
+// to path only when both match. A mismatch (a *ContentError) leaves nothing.
+func SaveBlob(path string, r io.Reader, want digest.Digest, size int64) error {
+	if err := want.Validate(); err != nil {
+		return fmt.Errorf("blob %q: %w", want, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(b, h), io.LimitReader(r, size+1))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".partial-")
 	if err != nil {
-		b.Abort()
-		return fmt.Errorf("layout: copying blob %s: %w", want, err)
+		return fmt.Errorf("layout: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	dg := want.Algorithm().Digester()
+	n, err := io.Copy(io.MultiWriter(f, dg.Hash()), io.LimitReader(r, size+1))
+	if err != nil {
+		return fmt.Errorf("copying blob %s: %w", want, err)
 	}
 	if n != size {
-		b.Abort()
-		return fmt.Errorf("layout: blob %s: %d bytes, want %d", want, n, size)
+		return &ContentError{Digest: want, Want: size, Got: n}
 	}
-	if got := digest.NewDigest(digest.SHA256, h); got != want {
-		b.Abort()
-		return fmt.Errorf("layout: blob %s has digest %s", want, got)
+	if got := dg.Digest(); got != want {
+		return &ContentError{Digest: want, Want: size, Got: n, OtherDigest: got}
 	}
-	return b.Commit(want)
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	ok = true
+	return nil
 }
+
+// ContentError says that a blob's bytes are not what its descriptor
+// declares: another size (Got is Want+1 when there were more bytes than
+// declared: the copy stops there) or another digest (OtherDigest).
+type ContentError struct {
+	Digest      digest.Digest
+	Want, Got   int64
+	OtherDigest digest.Digest
+}
+
+// Detail says what was wrong, for a message naming where the bytes came from.
+func (e *ContentError) Detail() string {
+	switch {
+	case e.OtherDigest != "":
+		return "content with digest " + e.OtherDigest.String()
+	case e.Got > e.Want:
+		return fmt.Sprintf("more than %d bytes, its descriptor declares %d", e.Want, e.Want)
+	}
+	return fmt.Sprintf("%d bytes, its descriptor declares %d", e.Got, e.Want)
+}
+
+func (e *ContentError) Error() string { return fmt.Sprintf("blob %s: got %s", e.Digest, e.Detail()) }
 
 // LinkBlob makes blob d a symlink to target, a file of size bytes in another
 // store path (a buildLayer output): images share its bytes instead of holding
@@ -171,6 +223,7 @@ func (l *Layout) LinkBlob(target string, d digest.Digest, size int64) error {
 // the org.opencontainers.image.ref.name annotation). It is written last: a
 // layout with an index.json is complete.
 func (l *Layout) WriteIndex(manifest v1.Descriptor, ref string) error {
+	manifest.Annotations = maps.Clone(manifest.Annotations)
 	if ref != "" {
 		if manifest.Annotations == nil {
 			manifest.Annotations = map[string]string{}

@@ -60,10 +60,10 @@ func TestCopyBlob(t *testing.T) {
 		want string
 	}{
 		{"ok", content, d, int64(len(content)), ""},
-		{"short", content[:3], d, int64(len(content)), "bytes, want"},
-		{"long", append(append([]byte{}, content...), 'x'), d, int64(len(content)), "bytes, want"},
-		{"other digest", []byte("other bytes"), d, int64(len(content)), "has digest"},
-		{"sha512", content, digest.Digest("sha512:" + strings.Repeat("a", 128)), int64(len(content)), "only sha256"},
+		{"short", content[:3], d, int64(len(content)), "got 3 bytes, its descriptor declares 11"},
+		{"long", append(append([]byte{}, content...), 'x'), d, int64(len(content)), "got more than 11 bytes"},
+		{"other digest", []byte("other bytes"), d, int64(len(content)), "content with digest sha256:"},
+		{"sha512", content, digest.SHA512.FromBytes(content), int64(len(content)), ""}, {"bad digest", content, digest.Digest("sha256:x"), 11, "invalid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := l.CopyBlob(bytes.NewReader(tc.data), tc.d, tc.size)

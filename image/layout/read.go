@@ -18,9 +18,8 @@ import (
 	"github.com/ocitools/ocitools/internal/readfile"
 )
 
-// MaxIndexSize bounds index.json (registries refuse manifests over 4 MiB;
-// an index.json is no larger).
-const MaxIndexSize = 4 << 20
+// MaxIndexSize bounds index.json: it is an index like any other.
+const MaxIndexSize = MaxManifestSize
 
 // Reader reads an OCI image layout directory that may come from someone
 // else: the oci-layout and index.json files and every blob are opened only as
@@ -198,6 +197,17 @@ func (v *VerifiedReader) Verify() error {
 	return nil
 }
 
+// Rewind starts reading the blob again from its first byte, from the same
+// open file: what a first pass verified is what the second reads (and
+// checks again), and a blob a BlobSource made is made once.
+func (v *VerifiedReader) Rewind() error {
+	if _, err := v.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("blob %s: %w", v.desc.Digest, err)
+	}
+	v.r, v.v, v.n = io.LimitReader(v.f, v.desc.Size), v.desc.Digest.Verifier(), 0
+	return nil
+}
+
 // Close closes the file.
 func (v *VerifiedReader) Close() error { return v.f.Close() }
 
@@ -219,4 +229,15 @@ func openRegular(p string) (*os.File, error) {
 		return nil, fmt.Errorf("%s is not a regular file", p)
 	}
 	return os.NewFile(uintptr(fd), p), nil
+}
+
+// VerifyBlob reads the blob d through, without holding it, and checks its
+// size and digest.
+func (r *Reader) VerifyBlob(d v1.Descriptor) error {
+	v, err := r.OpenVerified(d)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return v.Verify()
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	// go-digest verifies sha512 digests (which image-spec allows) only when
 	// the hash is linked in.
@@ -16,8 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -29,7 +28,7 @@ import (
 
 // Limits bound what a layout can make the validator read.
 type Limits struct {
-	JSON       int64 // index, manifest, config, oci-layout
+	JSON       int64 // index.json, config, oci-layout (manifests: layout.MaxManifestSize)
 	LayerBytes int64 // uncompressed bytes of one layer
 	Entries    int   // tar entries of the whole image kept for the entrypoint check
 	Manifests  int   // manifests in index.json
@@ -39,7 +38,7 @@ type Limits struct {
 // DefaultLimits are generous for real images (the 1.3 GiB benchmark closure has
 // 23k entries) and small enough for hostile ones (a million entries kept for
 // the entrypoint check is a few hundred MiB at most).
-var DefaultLimits = Limits{JSON: 16 << 20, LayerBytes: 64 << 30, Entries: 1 << 20, Manifests: 1024, Layers: 1024}
+var DefaultLimits = Limits{JSON: layout.MaxConfigSize, LayerBytes: 64 << 30, Entries: 1 << 20, Manifests: 1024, Layers: 1024}
 
 // IsLayout reports whether dir holds an OCI image layout (an oci-layout file).
 func IsLayout(dir string) bool {
@@ -54,8 +53,12 @@ func Layout(dir string) []error {
 
 // LayoutWithLimits is Layout with explicit limits.
 func LayoutWithLimits(dir string, lim Limits) []error {
-	v := &validator{dir: dir, r: &layout.Reader{Dir: dir}, lim: lim}
+	r := &layout.Reader{Dir: dir}
+	v := &validator{dir: dir, r: r, w: layout.NewWalker(r.Fetch), lim: lim, done: map[digest.Digest]bool{}}
 	v.run()
+	if v.more > 0 {
+		v.problems = append(v.problems, fmt.Errorf("and %d more problems, not listed", v.more))
+	}
 	return v.problems
 }
 
@@ -67,25 +70,28 @@ func LayoutWithLimits(dir string, lim Limits) []error {
 type validator struct {
 	dir      string
 	r        *layout.Reader
+	w        *layout.Walker // reads each index and manifest once
 	lim      Limits
 	problems []error
+	more     int                    // problems past MaxProblems, counted only
+	done     map[digest.Digest]bool // manifests and indexes checked
 }
 
+// MaxProblems bounds the problems reported one by one: a hostile layout can
+// have a problem per descriptor.
+const MaxProblems = 100
+
 func (v *validator) fail(format string, args ...any) {
+	if len(v.problems) >= MaxProblems {
+		v.more++
+		return
+	}
 	v.problems = append(v.problems, fmt.Errorf(format, args...))
 }
 
 // readFile reads a bounded regular file at the top of the layout.
 func (v *validator) readFile(name string) ([]byte, error) {
 	return readfile.Following(filepath.Join(v.dir, name), v.lim.JSON)
-}
-
-// readBlob reads a small blob and checks its digest and size.
-func (v *validator) readBlob(desc v1.Descriptor) ([]byte, error) {
-	if desc.Size < 0 || desc.Size > v.lim.JSON {
-		return nil, fmt.Errorf("blob %s: size %d is out of range (at most %d)", desc.Digest, desc.Size, v.lim.JSON)
-	}
-	return v.r.ReadBlob(desc, v.lim.JSON)
 }
 
 func (v *validator) run() {
@@ -114,11 +120,9 @@ func (v *validator) run() {
 	v.manifests(v1.ImageIndexFile, idx, 0)
 }
 
-// maxIndexDepth bounds indexes nested in indexes (a multi-platform image is
-// one level).
-const maxIndexDepth = 4
-
-// manifests checks every manifest an index lists, and nested indexes.
+// manifests checks every manifest an index lists, and nested indexes
+// (through the walker: one depth limit, each digest once; a manifest listed
+// again is not checked again).
 func (v *validator) manifests(where string, idx v1.Index, depth int) {
 	if len(idx.Manifests) == 0 {
 		v.fail("%s: no manifests", where)
@@ -128,56 +132,42 @@ func (v *validator) manifests(where string, idx v1.Index, depth int) {
 		return
 	}
 	for i, m := range idx.Manifests {
+		if v.done[m.Digest] {
+			continue
+		}
+		v.done[m.Digest] = true
 		mw := fmt.Sprintf("%s: manifests[%d] (%s)", where, i, m.Digest)
-		switch m.MediaType {
-		case v1.MediaTypeImageManifest:
-			v.manifest(mw, m)
-		case v1.MediaTypeImageIndex:
-			if depth+1 > maxIndexDepth {
-				v.fail("%s: indexes nested more than %d deep", mw, maxIndexDepth)
-				continue
-			}
-			data, err := v.readBlob(m)
-			if err != nil {
-				v.fail("%s: %w", mw, err)
-				continue
-			}
-			if err := checkSchema("image-index-schema.json", data); err != nil {
-				v.fail("%s: %w", mw, err)
-				continue
-			}
-			var sub v1.Index
-			if err := json.Unmarshal(data, &sub); err != nil {
-				v.fail("%s: %w", mw, err)
-				continue
-			}
-			v.manifests(mw, sub, depth+1)
-		default:
+		if m.MediaType != v1.MediaTypeImageManifest && m.MediaType != v1.MediaTypeImageIndex {
 			v.fail("%s: media type %q is not checked (only %s and %s)", mw, m.MediaType, v1.MediaTypeImageManifest, v1.MediaTypeImageIndex)
+			continue
+		}
+		n, err := v.w.Read(context.Background(), m, depth)
+		if err != nil {
+			v.fail("%s: %w", mw, err)
+			continue
+		}
+		schema := "image-manifest-schema.json"
+		if n.Index != nil {
+			schema = "image-index-schema.json"
+		}
+		if err := checkSchema(schema, n.Data); err != nil {
+			v.fail("%s: %w", mw, err)
+			continue
+		}
+		if n.Index != nil {
+			v.manifests(mw, *n.Index, depth+1)
+		} else {
+			v.manifest(mw, n.Manifest)
 		}
 	}
 }
 
-func (v *validator) manifest(where string, desc v1.Descriptor) {
-	data, err := v.readBlob(desc)
-	if err != nil {
-		v.fail("%s: %w", where, err)
-		return
-	}
-	if err := checkSchema("image-manifest-schema.json", data); err != nil {
-		v.fail("%s: %w", where, err)
-		return
-	}
-	var m v1.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		v.fail("%s: %w", where, err)
-		return
-	}
+func (v *validator) manifest(where string, m *v1.Manifest) {
 	if m.Config.MediaType != v1.MediaTypeImageConfig {
 		v.fail("%s: config media type %q, want %s", where, m.Config.MediaType, v1.MediaTypeImageConfig)
 		return
 	}
-	cfgData, err := v.readBlob(m.Config)
+	cfgData, err := v.r.ReadBlob(m.Config, v.lim.JSON)
 	if err != nil {
 		v.fail("%s: config: %w", where, err)
 		return
@@ -256,25 +246,11 @@ func (v *validator) layer(desc v1.Descriptor, fsys *tree) (digest.Digest, error)
 	defer f.Close()
 	blobHash := sha256.New()
 	src := io.TeeReader(io.LimitReader(f, desc.Size), blobHash)
-	var tarStream io.Reader
-	switch alg {
-	case compress.Gzip:
-		gz, err := pgzip.NewReader(src)
-		if err != nil {
-			return "", fmt.Errorf("gzip: %w", err)
-		}
-		defer gz.Close()
-		tarStream = gz
-	case compress.Zstd:
-		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20))
-		if err != nil {
-			return "", fmt.Errorf("zstd: %w", err)
-		}
-		defer zr.Close()
-		tarStream = zr
-	default:
-		tarStream = src
+	tarStream, err := compress.NewReader(alg, src)
+	if err != nil {
+		return "", err
 	}
+	defer tarStream.Close()
 	tarHash := sha256.New()
 	limited := &limitReader{r: tarStream, left: v.lim.LayerBytes, max: v.lim.LayerBytes}
 	readErr := readTar(io.TeeReader(limited, tarHash), fsys)

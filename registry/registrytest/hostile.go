@@ -74,7 +74,9 @@ func New(t testing.TB, mode Mode) *Server {
 	return s
 }
 
-// Count is the number of requests of kind "manifest", "config" or "layer".
+// Count is the number of requests of kind "manifest", "config", "layer" or
+// "upload" (a push's POST, PUT and PATCH; their bodies are read one byte
+// every 50 ms).
 func (s *Server) Count(kind string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,6 +94,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/v2/":
 		w.WriteHeader(http.StatusOK)
+	case strings.Contains(p, "/blobs/uploads/"):
+		s.count("upload")
+		s.upload(w, r)
+	case r.Method == http.MethodHead && strings.Contains(p, "/blobs/"):
+		http.NotFound(w, r) // a push sends every blob
 	case strings.Contains(p, "/manifests/"):
 		s.count("manifest")
 		w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
@@ -140,6 +147,31 @@ func (s *Server) layer(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			w.(http.Flusher).Flush()
+		}
+	}
+}
+
+// upload starts an upload (POST), then reads what is sent one byte every
+// 50 ms and never answers (PUT, PATCH).
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/session")
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	b := make([]byte, 1)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+		if _, err := r.Body.Read(b); err != nil {
+			return
 		}
 	}
 }

@@ -1,6 +1,7 @@
-package registry
+package layout
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -32,20 +33,24 @@ func BuildIndex(out, tag string, images []string) error {
 		if err != nil {
 			return err
 		}
-		l, err := OpenLayout(abs)
+		r, err := Open(abs)
 		if err != nil {
 			return fmt.Errorf("buildIndex: %w", err)
 		}
-		if len(l.Index.Manifests) != 1 || !isManifest(l.Index.Manifests[0].MediaType) {
+		top, err := r.Index()
+		if err != nil {
+			return fmt.Errorf("buildIndex: %w", err)
+		}
+		if len(top.Manifests) != 1 || !IsManifest(top.Manifests[0].MediaType) {
 			return fmt.Errorf("buildIndex: %s must hold exactly one image manifest (a buildImage result)", img)
 		}
-		desc := l.Index.Manifests[0]
-		g, err := l.Walk(desc)
+		desc := top.Manifests[0]
+		g, err := r.Walk(context.Background(), desc)
 		if err != nil {
 			return fmt.Errorf("buildIndex: %s: %w", img, err)
 		}
-		m, _ := parseManifest(g.Manifests[0].Data)
-		cdata, err := l.ReadBlob(m.Config)
+		m := g.Nodes[0].Manifest
+		cdata, err := r.ReadBlob(m.Config, MaxConfigSize)
 		if err != nil {
 			return fmt.Errorf("buildIndex: %s: config: %w", img, err)
 		}
@@ -66,10 +71,12 @@ func BuildIndex(out, tag string, images []string) error {
 		}
 		platforms[key] = img
 		for _, b := range append(g.Blobs, desc) {
-			if _, err := l.OpenBlobCheck(b); err != nil {
+			f, err := r.OpenBlob(b)
+			if err != nil {
 				return fmt.Errorf("buildIndex: %s: %w", img, err)
 			}
-			p, _ := l.blobPath(b.Digest)
+			f.Close()
+			p, _ := r.BlobPath(b.Digest)
 			if _, err := os.Lstat(p); err != nil {
 				// Made by a BlobSource (a streamed image): nothing to link to.
 				return fmt.Errorf("buildIndex: %s: blob %s is not a file of the layout (a streamed image?): the index links to its images' blobs, so build them with stream = false", img, b.Digest)
@@ -83,18 +90,12 @@ func BuildIndex(out, tag string, images []string) error {
 	if err != nil {
 		return err
 	}
-	idesc := ocispec.Descriptor{
-		MediaType:   ocispec.MediaTypeImageIndex,
-		Digest:      digest.FromBytes(data),
-		Size:        int64(len(data)),
-		Annotations: map[string]string{ocispec.AnnotationRefName: tag},
-	}
-	blobs := filepath.Join(out, ocispec.ImageBlobsDir, "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
+	l, err := Init(out)
+	if err != nil {
 		return err
 	}
 	for d, target := range links {
-		link := filepath.Join(out, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded())
+		link := l.BlobPath(d)
 		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
 			return err
 		}
@@ -102,18 +103,9 @@ func BuildIndex(out, tag string, images []string) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(blobs, idesc.Digest.Encoded()), data, 0o444); err != nil {
+	idesc, err := l.WriteBytes(ocispec.MediaTypeImageIndex, data)
+	if err != nil {
 		return err
 	}
-	return writeLayoutFiles(out, idesc)
-}
-
-// OpenBlobCheck checks that a blob's file is there with its declared size.
-func (l *Layout) OpenBlobCheck(desc ocispec.Descriptor) (bool, error) {
-	f, err := l.OpenBlob(desc)
-	if err != nil {
-		return false, err
-	}
-	f.Close()
-	return true, nil
+	return l.WriteIndex(idesc, tag)
 }

@@ -1,0 +1,354 @@
+package e2e
+
+// Hostile image graphs and a hostile registry (issue 19 items 1, 3, 7, 8):
+// crafted layouts that fan out, nest or list one manifest thousands of times,
+// and a small registry served from the test on 127.0.0.1 that counts what it
+// is asked for and lies about sizes and upload locations. Each walk must cost
+// one read per distinct digest and stop at the first error.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/layout/layouttest"
+)
+
+// emptyTar is a layer with no entries: the two zero blocks.
+var emptyTar = make([]byte, 1024)
+
+// bounded runs ocitools with a deadline and says how long it took; its
+// standard output and error are kept apart.
+func bounded(t *testing.T, limit time.Duration, env []string, args ...string) (stdout, stderr string, took time.Duration, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ocitoolsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	start := time.Now()
+	err = cmd.Run()
+	took = time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("ocitools %v still running after %s", args, limit)
+	}
+	return o.String(), e.String(), took, err
+}
+
+// The walks are linear: a graph that fans out (k indexes each listing the
+// same k indexes, three levels: k^3 paths, 3k+2 distinct indexes) costs one
+// read per digest in unpack, run, validate and archive. Before: unpack of
+// k=50 took 4.0 s here (15.6 s on the machine of issue 19), validate of k=60
+// 47 s, and 89 s and 368 MiB when the leaf was broken (216,000 problems).
+func TestAdversarialGraphFanOut(t *testing.T) {
+	requireE2E(t)
+	tmp := t.TempDir()
+	other := filepath.Join(tmp, "other")
+	leaf := layouttest.Must(layouttest.Image(other, "linux", "s390x", emptyTar))
+	must(t, layouttest.FanOut(other, 50, 3, leaf))
+	for _, cmd := range [][]string{
+		{"unpack", other, filepath.Join(tmp, "bundle")},
+		{"run", other},
+	} {
+		_, stderr, took, err := bounded(t, time.Minute, nil, cmd...)
+		if err == nil || !strings.Contains(stderr, "no image for platform") || took > 5*time.Second {
+			t.Errorf("%s of a fan-out: %v after %s\n%s", cmd[0], err, took, stderr)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(tmp, "bundle")); err == nil {
+		t.Error("unpack left a bundle")
+	}
+
+	valid := filepath.Join(tmp, "valid")
+	leaf = layouttest.Must(layouttest.Image(valid, "linux", "amd64", emptyTar))
+	must(t, layouttest.FanOut(valid, 60, 3, leaf))
+	stdout, stderr, took, err := bounded(t, time.Minute, nil, "validate", valid)
+	if err != nil || took > 5*time.Second {
+		t.Errorf("validate of a valid fan-out: %v after %s\n%s%s", err, took, stdout, stderr)
+	}
+	layer := layouttest.Must(layouttest.Put(t.TempDir(), v1.MediaTypeImageLayer, emptyTar))
+	must(t, os.Remove(filepath.Join(valid, "blobs", "sha256", layer.Digest.Encoded())))
+	stdout, stderr, took, err = bounded(t, time.Minute, nil, "validate", valid)
+	if err == nil || !strings.Contains(stderr, "1 problem(s)") || took > 5*time.Second {
+		t.Errorf("validate of a fan-out with a missing layer: %v after %s\n%.2000s%.2000s", err, took, stdout, stderr)
+	}
+}
+
+// An index nested deeper than any walk reads says so, instead of "no image
+// for linux/amd64 (it has linux/amd64)".
+func TestAdversarialGraphNestedTooDeep(t *testing.T) {
+	requireE2E(t)
+	dir := filepath.Join(t.TempDir(), "deep")
+	leaf := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar))
+	must(t, layouttest.Nested(dir, 6, leaf))
+	_, stderr, _, err := bounded(t, time.Minute, nil, "unpack", "--platform", "linux/amd64", dir, filepath.Join(t.TempDir(), "b"))
+	if err == nil || !strings.Contains(stderr, "nested too deep") {
+		t.Errorf("unpack: %v\n%s", err, stderr)
+	}
+	_, stderr, _, err = bounded(t, time.Minute, nil, "validate", dir)
+	if err == nil || !strings.Contains(stderr, "nested too deep") {
+		t.Errorf("validate: %v\n%s", err, stderr)
+	}
+}
+
+// archive reads a manifest listed 25,000 times once, and `archive LAYOUT -`
+// verifies every blob before it writes a byte: a tampered layer never
+// reaches the stream (copyToDockerDaemon pipes it into docker load).
+func TestAdversarialArchive(t *testing.T) {
+	requireE2E(t)
+	dir := filepath.Join(t.TempDir(), "img")
+	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar, []byte(strings.Repeat("layer two", 1000))))
+	md.Platform = nil // 25,000 descriptors then fit in index.json's 4 MiB
+	many := make([]v1.Descriptor, 25000)
+	for i := range many {
+		many[i] = md
+	}
+	must(t, layouttest.WriteTop(dir, many...))
+	stdout, stderr, took, err := bounded(t, time.Minute, nil, "archive", "--oci-only", dir, "-")
+	if err != nil || took > 10*time.Second || len(stdout) == 0 {
+		t.Errorf("archive of one manifest listed 25,000 times: %v after %s, %d bytes\n%s", err, took, len(stdout), stderr)
+	}
+
+	must(t, layouttest.WriteTop(dir, md))
+	p := filepath.Join(dir, "blobs", "sha256", layouttest.Must(layouttest.Put(t.TempDir(), "", []byte(strings.Repeat("layer two", 1000)))).Digest.Encoded())
+	data := layouttest.Must(os.ReadFile(p))
+	data[len(data)-1] ^= 1 // same size, other bytes: found only by hashing
+	must(t, os.Remove(p))
+	must(t, os.WriteFile(p, data, 0o444))
+	stdout, stderr, _, err = bounded(t, time.Minute, nil, "archive", dir, "-")
+	if err == nil || len(stdout) != 0 || !strings.Contains(stderr, "does not match its digest") {
+		t.Errorf("archive of a tampered layout to a pipe: %v, %d bytes written\n%s", err, len(stdout), stderr)
+	}
+}
+
+// hostileRegistry serves the blobs of a crafted layout as a registry, counts
+// requests, and can lie: serve other bytes for a digest, or send uploads to
+// another host.
+type hostileRegistry struct {
+	*httptest.Server
+	mu       sync.Mutex
+	content  map[digest.Digest][]byte
+	types    map[digest.Digest]string // media types of manifests and indexes
+	tags     map[string]digest.Digest
+	served   map[digest.Digest][]byte // bytes sent instead of the content
+	location string                   // the Location of a blob upload
+	requests map[string]int           // by method and kind: "GET manifests"
+}
+
+func newHostileRegistry(t *testing.T) *hostileRegistry {
+	r := &hostileRegistry{content: map[digest.Digest][]byte{}, types: map[digest.Digest]string{},
+		tags: map[string]digest.Digest{}, served: map[digest.Digest][]byte{}, requests: map[string]int{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *hostileRegistry) host() string { return strings.TrimPrefix(r.URL, "http://") }
+
+// load takes every blob of the layout dir; roots are tagged.
+func (r *hostileRegistry) load(t *testing.T, dir string, tags map[string]v1.Descriptor) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ents := layouttest.Must(os.ReadDir(filepath.Join(dir, "blobs", "sha256")))
+	for _, e := range ents {
+		data := layouttest.Must(os.ReadFile(filepath.Join(dir, "blobs", "sha256", e.Name())))
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		r.content[d] = data
+		var probe struct {
+			MediaType string `json:"mediaType"`
+		}
+		if json.Unmarshal(data, &probe) == nil && probe.MediaType != "" {
+			r.types[d] = probe.MediaType
+		}
+	}
+	for tag, d := range tags {
+		r.tags[tag] = d.Digest
+	}
+}
+
+func (r *hostileRegistry) count(what string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests[what]
+}
+
+func (r *hostileRegistry) serve(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := req.URL.Path
+	if p == "/v2/" || p == "/v2" {
+		return
+	}
+	if req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") {
+		w.Header().Set("Location", r.location)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	kind := "blobs"
+	if strings.Contains(p, "/manifests/") {
+		kind = "manifests"
+	}
+	r.requests[req.Method+" "+kind]++
+	ref := p[strings.LastIndexByte(p, '/')+1:]
+	if req.Method == http.MethodPut && kind == "manifests" {
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
+	d, ok := r.tags[ref]
+	if !ok {
+		d = digest.Digest(ref)
+	}
+	data, ok := r.content[d]
+	if !ok {
+		http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}`, http.StatusNotFound)
+		return
+	}
+	if kind == "manifests" {
+		w.Header().Set("Content-Type", r.types[d])
+	}
+	w.Header().Set("Docker-Content-Digest", d.String())
+	if s, lie := r.served[d]; lie {
+		// Chunked, without a Content-Length the client could check first.
+		data = s
+	} else {
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+	}
+	if req.Method == http.MethodGet {
+		if _, lie := r.served[d]; lie {
+			w.(http.Flusher).Flush() // the headers go out without a length
+		}
+		_, _ = w.Write(data)
+	}
+}
+
+// pullFrom pulls REPO:TAG from r into a new directory.
+func pullFrom(t *testing.T, r *hostileRegistry, tag string) (string, string, time.Duration, error) {
+	dest := filepath.Join(t.TempDir(), "pulled")
+	stdout, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "pull", "--quiet", "--plain-http", r.host()+"/hostile/app:"+tag, dest)
+	if err != nil {
+		if entries, _ := os.ReadDir(filepath.Dir(dest)); len(entries) != 0 {
+			t.Errorf("a failed pull left %v", entries)
+		}
+	}
+	return stdout, stderr, took, err
+}
+
+// pull fetches each manifest once however often the graph lists it (25,004
+// GETs before for an index listing one manifest 25,000 times), and checks
+// limits from the descriptors before fetching any blob.
+func TestAdversarialRegistryPull(t *testing.T) {
+	requireE2E(t)
+	r := newHostileRegistry(t)
+	dir := t.TempDir()
+	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar))
+	md.Platform = nil
+	many := make([]v1.Descriptor, 25000)
+	for i := range many {
+		many[i] = md
+	}
+	dup := layouttest.Must(layouttest.PutJSON(dir, v1.MediaTypeImageIndex, layouttest.Index(many...)))
+	// A manifest whose config declares more than the config limit, and one
+	// whose layer declares more than any disk holds.
+	var m v1.Manifest
+	must(t, json.Unmarshal(blobOf(t, dir, md), &m))
+	m.Config.Size = 17 << 20
+	bigConfig := layouttest.Must(layouttest.PutJSON(dir, v1.MediaTypeImageManifest, m))
+	must(t, json.Unmarshal(blobOf(t, dir, md), &m))
+	m.Layers[0].Size = 1 << 50
+	bigLayer := layouttest.Must(layouttest.PutJSON(dir, v1.MediaTypeImageManifest, m))
+	deep := filepath.Join(t.TempDir(), "deep")
+	deepRoot := layouttest.Must(layouttest.Image(deep, "linux", "amd64", emptyTar))
+	must(t, layouttest.Nested(deep, 6, deepRoot))
+	deepIdx := layouttest.Must(os.ReadFile(filepath.Join(deep, "index.json")))
+	var top v1.Index
+	must(t, json.Unmarshal(deepIdx, &top))
+	fan := filepath.Join(t.TempDir(), "fan")
+	fanLeaf := layouttest.Must(layouttest.Image(fan, "linux", "amd64", emptyTar))
+	must(t, layouttest.FanOut(fan, 30, 3, fanLeaf))
+	var fanTop v1.Index
+	must(t, json.Unmarshal(layouttest.Must(os.ReadFile(filepath.Join(fan, "index.json"))), &fanTop))
+	r.load(t, dir, map[string]v1.Descriptor{"dup": dup, "bigconfig": bigConfig, "biglayer": bigLayer, "one": md})
+	r.load(t, deep, map[string]v1.Descriptor{"deep": top.Manifests[0]})
+	r.load(t, fan, map[string]v1.Descriptor{"fan": fanTop.Manifests[0]})
+
+	_, stderr, took, err := pullFrom(t, r, "dup")
+	if err != nil || r.count("GET manifests") != 2 || r.count("GET blobs") != 2 {
+		t.Errorf("pull of one manifest listed 25,000 times: %v after %s, %d manifest and %d blob GETs\n%s", err, took, r.count("GET manifests"), r.count("GET blobs"), stderr)
+	}
+	before := r.count("GET manifests")
+	_, stderr, took, err = pullFrom(t, r, "fan")
+	if n := r.count("GET manifests") - before; err != nil || n != 3*30+2 || took > 20*time.Second {
+		t.Errorf("pull of a fan-out: %v after %s, %d manifest GETs\n%s", err, took, n, stderr)
+	}
+	blobs := r.count("GET blobs")
+	for tag, want := range map[string]string{
+		"bigconfig": "more than the 16777216 allowed for an image config",
+		"biglayer":  "nothing was fetched",
+		"deep":      "nested too deep",
+	} {
+		_, stderr, _, err := pullFrom(t, r, tag)
+		if err == nil || !strings.Contains(stderr, want) {
+			t.Errorf("pull %s: %v\n%s", tag, err, stderr)
+		}
+	}
+	if n := r.count("GET blobs") - blobs; n != 0 {
+		t.Errorf("%d blobs fetched by pulls refused from their descriptors", n)
+	}
+
+	// A blob longer than its descriptor: the message says by how much.
+	r.mu.Lock()
+	r.served[m.Layers[0].Digest] = append(append([]byte{}, emptyTar...), 'x')
+	r.mu.Unlock()
+	_, stderr, _, err = pullFrom(t, r, "one")
+	if err == nil || !strings.Contains(stderr, "sent more than 1024 bytes") {
+		t.Errorf("pull of a blob longer than declared: %v\n%s", err, stderr)
+	}
+}
+
+// blobOf reads the blob d of the layout dir.
+func blobOf(t *testing.T, dir string, d v1.Descriptor) []byte {
+	t.Helper()
+	return layouttest.Must(os.ReadFile(filepath.Join(dir, "blobs", "sha256", d.Digest.Encoded())))
+}
+
+// push walks a fan-out once (each manifest sent once), and a blob upload
+// sent to another host is refused, naming that host.
+func TestAdversarialRegistryPush(t *testing.T) {
+	requireE2E(t)
+	r := newHostileRegistry(t)
+	dir := filepath.Join(t.TempDir(), "fan")
+	leaf := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar))
+	must(t, layouttest.FanOut(dir, 40, 3, leaf))
+	// The registry has every blob: the push checks each manifest once (the
+	// root by its tag) and sends the root.
+	r.load(t, dir, nil)
+	_, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.host()+"/hostile/app:1")
+	if heads, puts := r.count("HEAD manifests"), r.count("PUT manifests"); err != nil || heads != 3*40+2 || puts != 1 || took > 20*time.Second {
+		t.Errorf("push of a fan-out: %v after %s, %d manifest HEADs and %d PUTs\n%s", err, took, heads, puts, stderr)
+	}
+	// Without the layer, the upload the registry sends to another host is
+	// refused, naming it.
+	r.mu.Lock()
+	delete(r.content, layouttest.Must(layouttest.Put(t.TempDir(), "", emptyTar)).Digest)
+	r.location = "http://upload.attacker.invalid:8080/steal"
+	r.mu.Unlock()
+	_, stderr, _, err = bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.host()+"/hostile/app:2")
+	if err == nil || !strings.Contains(stderr, "upload.attacker.invalid") {
+		t.Errorf("push with an upload Location on another host: %v\n%s", err, stderr)
+	}
+}
