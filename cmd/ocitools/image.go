@@ -106,7 +106,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 		}
 		// Written straight into the output: on failure build removes it, and
 		// Nix registers nothing.
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, System: attrs.System, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	}
 	attrs, err := image.ReadAttrs(attrsFile, key)
 	if err != nil {
@@ -128,7 +128,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	err = buildOrRemove(name, tmp, sigs, func() error {
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp, System: attrs.System, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	})
 	if err != nil {
 		return err
