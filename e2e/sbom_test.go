@@ -340,7 +340,7 @@ func TestImageSBOMDefault(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(off, sbom.CycloneDXFile)); !os.IsNotExist(err) {
 		t.Errorf("sbom = false: %v", err)
 	}
-	if msg := nixBuildFail(t, imageLet+`ociTools.buildImage { name = "x"; config.Entrypoint = [ app ]; sbom = [ "swid" ]; }`); !strings.Contains(msg, "`sbom` must be true, false or a list of the formats") {
+	if msg := nixBuildFail(t, imageLet+`ociTools.buildImage { name = "x"; config.Entrypoint = [ app ]; sbom = [ "swid" ]; }`); !strings.Contains(msg, `unknown value "swid"; valid values are "cyclonedx", "spdx"`) {
 		t.Errorf("sbom = [ \"swid\" ]: %s", msg)
 	}
 }
