@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/options"
 )
 
 // ContainerdNameAnnotation is the annotation containerd (and docker 25+ with
@@ -73,11 +73,15 @@ func Write(w io.Writer, dir string, opts Options) error {
 	if opts.Tag != "" && len(index.Manifests) > 1 {
 		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, len(index.Manifests))
 	}
-	if opts.Name != "" && !validName(opts.Name) {
-		return fmt.Errorf("name %q is not a valid repository name (lowercase letters, digits and separators . _ __ -, components joined by /, optionally after a registry host[:port])", opts.Name)
+	if opts.Name != "" {
+		if err := options.CheckShape("imageName", "name", opts.Name); err != nil {
+			return err
+		}
 	}
-	if opts.Tag != "" && !validTag(opts.Tag) {
-		return fmt.Errorf("tag %q is not a valid tag (up to 128 of [A-Za-z0-9_.-], not starting with . or -)", opts.Tag)
+	if opts.Tag != "" {
+		if err := options.CheckShape("imageTag", "tag", opts.Tag); err != nil {
+			return err
+		}
 	}
 
 	rd := &reader{r: r, w: layout.NewWalker(r.Fetch), configs: map[digest.Digest]bool{}}
@@ -364,16 +368,10 @@ func header(name string, typ byte, mode, size int64) *tar.Header {
 	}
 }
 
-// Reference grammar of the distribution spec (docker/distribution reference).
-var (
-	nameComponent = `[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*`
-	domain        = `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?`
-	nameRe        = regexp.MustCompile(`^(?:` + domain + `/)?` + nameComponent + `(?:/` + nameComponent + `)*$`)
-	tagRe         = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
-)
-
-func validName(s string) bool { return len(s) <= 255 && nameRe.MatchString(s) }
-func validTag(s string) bool  { return tagRe.MatchString(s) }
+// The distribution spec's grammar of names and tags: known.json's imageName
+// and imageTag shapes, which buildImage and archive.nix check too.
+func validName(s string) bool { return options.CheckShape("imageName", "name", s) == nil }
+func validTag(s string) bool  { return options.CheckShape("imageTag", "tag", s) == nil }
 
 // isFullRef: ref.name is NAME:TAG rather than a bare tag.
 func isFullRef(s string) bool {

@@ -2,29 +2,26 @@ package e2e
 
 // Hostile image graphs and a hostile registry (issue 19 items 1, 3, 7, 8):
 // crafted layouts that fan out, nest or list one manifest thousands of times,
-// and a small registry served from the test on 127.0.0.1 that counts what it
-// is asked for and lies about sizes and upload locations. Each walk must cost
-// one read per distinct digest and stop at the first error.
+// and a small registry served from the test on 127.0.0.1
+// (registrytest.Layout) that counts what it is asked for and lies about sizes
+// and upload locations. Each walk must cost one read per distinct digest and
+// stop at the first error.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	digest "github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/image/layout/layouttest"
+	"github.com/ocitools/ocitools/registry/registrytest"
 )
 
 // emptyTar is a layer with no entries: the two zero blocks.
@@ -135,111 +132,10 @@ func TestAdversarialArchive(t *testing.T) {
 	}
 }
 
-// hostileRegistry serves the blobs of a crafted layout as a registry, counts
-// requests, and can lie: serve other bytes for a digest, or send uploads to
-// another host.
-type hostileRegistry struct {
-	*httptest.Server
-	mu       sync.Mutex
-	content  map[digest.Digest][]byte
-	types    map[digest.Digest]string // media types of manifests and indexes
-	tags     map[string]digest.Digest
-	served   map[digest.Digest][]byte // bytes sent instead of the content
-	location string                   // the Location of a blob upload
-	requests map[string]int           // by method and kind: "GET manifests"
-}
-
-func newHostileRegistry(t *testing.T) *hostileRegistry {
-	r := &hostileRegistry{content: map[digest.Digest][]byte{}, types: map[digest.Digest]string{},
-		tags: map[string]digest.Digest{}, served: map[digest.Digest][]byte{}, requests: map[string]int{}}
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *hostileRegistry) host() string { return strings.TrimPrefix(r.URL, "http://") }
-
-// load takes every blob of the layout dir; roots are tagged.
-func (r *hostileRegistry) load(t *testing.T, dir string, tags map[string]v1.Descriptor) {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ents := layouttest.Must(os.ReadDir(filepath.Join(dir, "blobs", "sha256")))
-	for _, e := range ents {
-		data := layouttest.Must(os.ReadFile(filepath.Join(dir, "blobs", "sha256", e.Name())))
-		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		r.content[d] = data
-		var probe struct {
-			MediaType string `json:"mediaType"`
-		}
-		if json.Unmarshal(data, &probe) == nil && probe.MediaType != "" {
-			r.types[d] = probe.MediaType
-		}
-	}
-	for tag, d := range tags {
-		r.tags[tag] = d.Digest
-	}
-}
-
-func (r *hostileRegistry) count(what string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.requests[what]
-}
-
-func (r *hostileRegistry) serve(w http.ResponseWriter, req *http.Request) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p := req.URL.Path
-	if p == "/v2/" || p == "/v2" {
-		return
-	}
-	if req.Method == http.MethodPost && strings.HasSuffix(p, "/blobs/uploads/") {
-		w.Header().Set("Location", r.location)
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	kind := "blobs"
-	if strings.Contains(p, "/manifests/") {
-		kind = "manifests"
-	}
-	r.requests[req.Method+" "+kind]++
-	ref := p[strings.LastIndexByte(p, '/')+1:]
-	if req.Method == http.MethodPut && kind == "manifests" {
-		w.WriteHeader(http.StatusCreated)
-		return
-	}
-	d, ok := r.tags[ref]
-	if !ok {
-		d = digest.Digest(ref)
-	}
-	data, ok := r.content[d]
-	if !ok {
-		http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}`, http.StatusNotFound)
-		return
-	}
-	if kind == "manifests" {
-		w.Header().Set("Content-Type", r.types[d])
-	}
-	w.Header().Set("Docker-Content-Digest", d.String())
-	if s, lie := r.served[d]; lie {
-		// Chunked, without a Content-Length the client could check first.
-		data = s
-	} else {
-		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-	}
-	if req.Method == http.MethodGet {
-		if _, lie := r.served[d]; lie {
-			w.(http.Flusher).Flush() // the headers go out without a length
-		}
-		_, _ = w.Write(data)
-	}
-}
-
 // pullFrom pulls REPO:TAG from r into a new directory.
-func pullFrom(t *testing.T, r *hostileRegistry, tag string) (string, string, time.Duration, error) {
+func pullFrom(t *testing.T, r *registrytest.Layout, tag string) (string, string, time.Duration, error) {
 	dest := filepath.Join(t.TempDir(), "pulled")
-	stdout, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "pull", "--quiet", "--plain-http", r.host()+"/hostile/app:"+tag, dest)
+	stdout, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "pull", "--quiet", "--plain-http", r.Host+"/hostile/app:"+tag, dest)
 	if err != nil {
 		if entries, _ := os.ReadDir(filepath.Dir(dest)); len(entries) != 0 {
 			t.Errorf("a failed pull left %v", entries)
@@ -253,7 +149,7 @@ func pullFrom(t *testing.T, r *hostileRegistry, tag string) (string, string, tim
 // limits from the descriptors before fetching any blob.
 func TestAdversarialRegistryPull(t *testing.T) {
 	requireE2E(t)
-	r := newHostileRegistry(t)
+	r := registrytest.NewLayout(t)
 	dir := t.TempDir()
 	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar))
 	md.Platform = nil
@@ -282,20 +178,20 @@ func TestAdversarialRegistryPull(t *testing.T) {
 	must(t, layouttest.FanOut(fan, 30, 3, fanLeaf))
 	var fanTop v1.Index
 	must(t, json.Unmarshal(layouttest.Must(os.ReadFile(filepath.Join(fan, "index.json"))), &fanTop))
-	r.load(t, dir, map[string]v1.Descriptor{"dup": dup, "bigconfig": bigConfig, "biglayer": bigLayer, "one": md})
-	r.load(t, deep, map[string]v1.Descriptor{"deep": top.Manifests[0]})
-	r.load(t, fan, map[string]v1.Descriptor{"fan": fanTop.Manifests[0]})
+	r.Load(t, dir, map[string]v1.Descriptor{"dup": dup, "bigconfig": bigConfig, "biglayer": bigLayer, "one": md})
+	r.Load(t, deep, map[string]v1.Descriptor{"deep": top.Manifests[0]})
+	r.Load(t, fan, map[string]v1.Descriptor{"fan": fanTop.Manifests[0]})
 
 	_, stderr, took, err := pullFrom(t, r, "dup")
-	if err != nil || r.count("GET manifests") != 2 || r.count("GET blobs") != 2 {
-		t.Errorf("pull of one manifest listed 25,000 times: %v after %s, %d manifest and %d blob GETs\n%s", err, took, r.count("GET manifests"), r.count("GET blobs"), stderr)
+	if err != nil || r.Count("GET manifests") != 2 || r.Count("GET blobs") != 2 {
+		t.Errorf("pull of one manifest listed 25,000 times: %v after %s, %d manifest and %d blob GETs\n%s", err, took, r.Count("GET manifests"), r.Count("GET blobs"), stderr)
 	}
-	before := r.count("GET manifests")
+	before := r.Count("GET manifests")
 	_, stderr, took, err = pullFrom(t, r, "fan")
-	if n := r.count("GET manifests") - before; err != nil || n != 3*30+2 || took > 20*time.Second {
+	if n := r.Count("GET manifests") - before; err != nil || n != 3*30+2 || took > 20*time.Second {
 		t.Errorf("pull of a fan-out: %v after %s, %d manifest GETs\n%s", err, took, n, stderr)
 	}
-	blobs := r.count("GET blobs")
+	blobs := r.Count("GET blobs")
 	for tag, want := range map[string]string{
 		"bigconfig": "more than the 16777216 allowed for an image config",
 		"biglayer":  "nothing was fetched",
@@ -306,14 +202,12 @@ func TestAdversarialRegistryPull(t *testing.T) {
 			t.Errorf("pull %s: %v\n%s", tag, err, stderr)
 		}
 	}
-	if n := r.count("GET blobs") - blobs; n != 0 {
+	if n := r.Count("GET blobs") - blobs; n != 0 {
 		t.Errorf("%d blobs fetched by pulls refused from their descriptors", n)
 	}
 
 	// A blob longer than its descriptor: the message says by how much.
-	r.mu.Lock()
-	r.served[m.Layers[0].Digest] = append(append([]byte{}, emptyTar...), 'x')
-	r.mu.Unlock()
+	r.Lie(m.Layers[0].Digest, append(append([]byte{}, emptyTar...), 'x'))
 	_, stderr, _, err = pullFrom(t, r, "one")
 	if err == nil || !strings.Contains(stderr, "sent more than 1024 bytes") {
 		t.Errorf("pull of a blob longer than declared: %v\n%s", err, stderr)
@@ -330,24 +224,22 @@ func blobOf(t *testing.T, dir string, d v1.Descriptor) []byte {
 // sent to another host is refused, naming that host.
 func TestAdversarialRegistryPush(t *testing.T) {
 	requireE2E(t)
-	r := newHostileRegistry(t)
+	r := registrytest.NewLayout(t)
 	dir := filepath.Join(t.TempDir(), "fan")
 	leaf := layouttest.Must(layouttest.Image(dir, "linux", "amd64", emptyTar))
 	must(t, layouttest.FanOut(dir, 40, 3, leaf))
 	// The registry has every blob: the push checks each manifest once (the
 	// root by its tag) and sends the root.
-	r.load(t, dir, nil)
-	_, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.host()+"/hostile/app:1")
-	if heads, puts := r.count("HEAD manifests"), r.count("PUT manifests"); err != nil || heads != 3*40+2 || puts != 1 || took > 20*time.Second {
+	r.Load(t, dir, nil)
+	_, stderr, took, err := bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.Host+"/hostile/app:1")
+	if heads, puts := r.Count("HEAD manifests"), r.Count("PUT manifests"); err != nil || heads != 3*40+2 || puts != 1 || took > 20*time.Second {
 		t.Errorf("push of a fan-out: %v after %s, %d manifest HEADs and %d PUTs\n%s", err, took, heads, puts, stderr)
 	}
 	// Without the layer, the upload the registry sends to another host is
 	// refused, naming it.
-	r.mu.Lock()
-	delete(r.content, layouttest.Must(layouttest.Put(t.TempDir(), "", emptyTar)).Digest)
-	r.location = "http://upload.attacker.invalid:8080/steal"
-	r.mu.Unlock()
-	_, stderr, _, err = bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.host()+"/hostile/app:2")
+	r.Forget(layouttest.Must(layouttest.Put(t.TempDir(), "", emptyTar)).Digest)
+	r.UploadLocation("http://upload.attacker.invalid:8080/steal")
+	_, stderr, _, err = bounded(t, 2*time.Minute, isolatedEnv(t), "push", "--quiet", "--plain-http", dir, r.Host+"/hostile/app:2")
 	if err == nil || !strings.Contains(stderr, "upload.attacker.invalid") {
 		t.Errorf("push with an upload Location on another host: %v\n%s", err, stderr)
 	}

@@ -417,9 +417,9 @@ func TestImageConsumersDocker(t *testing.T) {
 // evaluation.
 func TestArchiveNixBadInput(t *testing.T) {
 	for _, tc := range []struct{ args, want string }{
-		{"{ image = 3; }", "archive: `image` must be an image layout"},
-		{`{ image = "/nix/store/x"; name = 1; }`, "archive: `name` must be a string or null"},
-		{`{ image = "/nix/store/x"; ociOnly = "yes"; }`, "archive: `ociOnly` must be a boolean"},
+		{"{ image = 3; }", "archive: `image` must be an image layout (buildImage's result), not an integer"},
+		{`{ image = "/nix/store/x"; name = 1; }`, "archive: `name` must be null or a string, not an integer"},
+		{`{ image = "/nix/store/x"; ociOnly = "yes"; }`, "archive: `ociOnly` must be a boolean, not the string \"yes\""},
 	} {
 		expr := fmt.Sprintf("(import %s/nix/archive.nix { ocitools = %s; }).archive %s",
 			repoRoot, filepath.Dir(filepath.Dir(ocitoolsBin)), tc.args)

@@ -173,8 +173,8 @@ func TestRegistryNix(t *testing.T) {
 
 	// Bad buildIndex arguments fail at evaluation with a clear message.
 	for _, tc := range []struct{ expr, want string }{
-		{`(import ` + repoRoot + `/nix/registry.nix { ocitools = ` + filepath.Dir(filepath.Dir(ocitoolsBin)) + `; }).buildIndex { name = "x"; tag = "1"; images = [ ]; }`, "`images` must be a non-empty list"},
-		{`(import ` + repoRoot + `/nix/registry.nix { ocitools = ` + filepath.Dir(filepath.Dir(ocitoolsBin)) + `; }).buildIndex { name = "X Y"; tag = "1"; images = [ ]; }`, "`name` must be a repository name"},
+		{`(import ` + repoRoot + `/nix/registry.nix { ocitools = ` + filepath.Dir(filepath.Dir(ocitoolsBin)) + `; }).buildIndex { name = "x"; tag = "1"; images = [ ]; }`, "buildIndex: `images` must not be empty"},
+		{`(import ` + repoRoot + `/nix/registry.nix { ocitools = ` + filepath.Dir(filepath.Dir(ocitoolsBin)) + `; }).buildIndex { name = "X Y"; tag = "1"; images = [ "/nix/store/x" ]; }`, "buildIndex: `name` must be an image name"},
 		{`(import ` + repoRoot + `/nix/registry.nix { ocitools = ` + filepath.Dir(filepath.Dir(ocitoolsBin)) + `; }).buildIndex { name = "x"; tag = "1"; imgs = [ ]; }`, "unknown argument `imgs`"},
 	} {
 		if log := nixBuildFail(t, tc.expr); !strings.Contains(log, tc.want) {

@@ -19,6 +19,8 @@ const maxAttrsSize = 256 << 20
 
 // Attrs is what build-image and build-layer read from .attrs.json.
 type Attrs struct {
+	// System is the derivation's Nix system (the default arch's CPU).
+	System  string
 	Outputs map[string]string
 	Closure *derivation.Closure
 	Options json.RawMessage
@@ -53,6 +55,11 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
 	}
 	a := &Attrs{Options: raw[key]}
+	if s, ok := raw["system"]; ok {
+		if err := json.Unmarshal(s, &a.System); err != nil {
+			return nil, fmt.Errorf("structured attrs: system: %w", err)
+		}
+	}
 	if len(a.Options) == 0 || string(a.Options) == "null" {
 		return nil, fmt.Errorf("structured attrs: no %q attribute", key)
 	}

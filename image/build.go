@@ -50,6 +50,9 @@ type Request struct {
 	// Root is prepended to store paths when reading them: "" in a build,
 	// a fake store's parent in tests.
 	Root string
+	// System is the build's Nix system ("x86_64-linux"): its CPU is the
+	// default arch, as for bundles ("" means this program's).
+	System string
 }
 
 // layerJob is one layer to write, or to copy from a buildLayer output.
@@ -64,11 +67,7 @@ type layerJob struct {
 
 // Build writes the image layout for an ImageOptions request.
 func Build(req Request) (err error) {
-	var o Options
-	if err := decodeStrict(req.Options, &o); err != nil {
-		return fmt.Errorf("build-image: the %q attribute: %w", OptionsKey, err)
-	}
-	p, err := parseOptions(&o)
+	p, err := parseOptions(req.Options, req.System)
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
@@ -146,15 +145,6 @@ func Build(req Request) (err error) {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	return nil
-}
-
-func decodeStrict(raw json.RawMessage, v any) error {
-	if len(raw) == 0 || string(raw) == "null" {
-		return errors.New("missing")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
 }
 
 // plan lists the image's layers, bottom first: the explicit layers in the

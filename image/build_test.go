@@ -122,7 +122,7 @@ func TestBuildLayerPerPath(t *testing.T) {
 			t.Errorf("layer %d: %s", i, b.manifest.Layers[i].MediaType)
 		}
 	}
-	if b.config.Architecture != "arm64" || b.config.OS != "linux" || b.config.Created.Format("2006-01-02T15:04:05Z07:00") != DefaultCreated {
+	if b.config.Architecture != "arm64" || b.config.OS != "linux" || b.config.Created.Format("2006-01-02T15:04:05Z07:00") != defaultCreated(t) {
 		t.Errorf("platform %s/%s created %v", b.config.OS, b.config.Architecture, b.config.Created)
 	}
 	if b.manifest.Annotations["a"] != "b" {
@@ -236,14 +236,14 @@ func TestBuildErrors(t *testing.T) {
 		{"entrypoint made non-executable by perms", map[string]any{"perms": []map[string]any{{"path": pApp + "/bin", "mode": "0644", "recursive": true}}}, "0644 in the image"},
 		{"entrypoint outside the store", map[string]any{"config": map[string]any{"Cmd": []string{"/bin/sh"}}}, "not in the image"},
 		{"config key", map[string]any{"config": map[string]any{"cmd": []string{"x"}}}, `did you mean "Cmd"`},
-		{"bad name", map[string]any{"name": "App"}, "not a valid image name"},
-		{"bad tag", map[string]any{"tag": "-x"}, "not a valid tag"},
+		{"bad name", map[string]any{"name": "App"}, "`name` must be an image name"},
+		{"bad tag", map[string]any{"tag": "-x"}, "`tag` must be a tag"},
 		{"maxLayers", map[string]any{"maxLayers": 200}, "between 1 and 125"},
-		{"compression", map[string]any{"compression": "xz"}, "unknown compression"},
+		{"compression", map[string]any{"compression": "xz"}, "`compression`: unknown value \"xz\""},
 		{"created", map[string]any{"created": "yesterday"}, "RFC 3339"},
 		{"arch", map[string]any{"arch": "sparc"}, "`arch`"},
 		{"layers element", map[string]any{"layers": []string{pEtc}}, "not a buildLayer output"},
-		{"unknown option", map[string]any{"bogus": 1}, "unknown field"},
+		{"unknown option", map[string]any{"bogus": 1}, "unknown argument `bogus`"},
 	}
 	wantBuildErrors(t, root, tests)
 }
@@ -311,4 +311,11 @@ func TestLayerSharedAcrossImages(t *testing.T) {
 			t.Errorf("layer %d differs between the images: %s and %s", i, a.manifest.Layers[i].Digest, b.manifest.Layers[i].Digest)
 		}
 	}
+}
+
+// defaultCreated is the table's default of created.
+func defaultCreated(t *testing.T) string {
+	var c string
+	imageTable.Default("created", &c)
+	return c
 }

@@ -17,18 +17,7 @@ import (
 // BuildLayer writes a buildLayer output: the compressed layer (blob) holding
 // the closure minus the paths of the layers it sits on, and layer.json.
 func BuildLayer(req Request) (err error) {
-	var o LayerOptions
-	if err := decodeStrict(req.Options, &o); err != nil {
-		return fmt.Errorf("build-layer: the %q attribute: %w", LayerOptionsKey, err)
-	}
-	if o.Compression == "" {
-		o.Compression = string(compress.Gzip)
-	}
-	alg, err := compress.Parse(o.Compression)
-	if err != nil {
-		return fmt.Errorf("build-layer: `compression`: %w", err)
-	}
-	perms, err := parsePerms(o.Perms, nil)
+	o, alg, perms, err := parseLayerOptions(req.Options)
 	if err != nil {
 		return fmt.Errorf("build-layer: %w", err)
 	}
@@ -89,6 +78,20 @@ func BuildLayer(req Request) (err error) {
 		return fmt.Errorf("build-layer: %w", err)
 	}
 	return nil
+}
+
+// parseLayerOptions reads buildLayer's arguments: the table's rules and
+// defaults (as nix/image.nix applies them), then the deep checks.
+func parseLayerOptions(data []byte) (o LayerOptions, alg compress.Algorithm, perms []layer.Perm, err error) {
+	if err = layerTable.Decode(data, &o); err != nil {
+		return
+	}
+	if alg, err = compress.Parse(o.Compression); err != nil {
+		err = fmt.Errorf("`compression`: %w", err)
+		return
+	}
+	perms, err = parsePerms(o.Perms, nil)
+	return
 }
 
 // onlyPaths checks a planned group: each path in the closure, none in the

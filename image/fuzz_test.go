@@ -1,7 +1,6 @@
 package image
 
 import (
-	"encoding/json"
 	"testing"
 )
 
@@ -14,15 +13,11 @@ func FuzzOptions(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"name":"a","tag":"b","users":[{"name":"app","uid":1000,"groups":["g"]},{"name":"root","uid":0,"home":"/root"}],"groups":[{"name":"g","gid":5,"members":["app"]}],"dirs":[{"path":"/d","mode":"0750","uid":"app","gid":5}],"files":[{"path":"/f","text":"x","gid":"g"},{"path":"/l","symlink":"/x"}],"perms":[{"regex":"/d(/.*)?","uid":"app"},{"glob":"/f*","mode":"0600"}],"config":{"User":"app:g"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var o Options
-		if err := decodeStrict(json.RawMessage(data), &o); err != nil {
-			return
-		}
-		p, err := parseOptions(&o)
+		p, err := parseOptions(data, "x86_64-linux")
 		if err != nil {
 			return
 		}
-		if p.maxLayers < 1 || p.maxLayers > MaxLayersLimit {
+		if limit := *imageTable.Rows["maxLayers"].Types["int"].Max; p.maxLayers < 1 || int64(p.maxLayers) > limit {
 			t.Fatalf("maxLayers %d accepted", p.maxLayers)
 		}
 		if CheckTag(p.tag) != nil || CheckName(p.name) != nil {

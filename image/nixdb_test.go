@@ -135,7 +135,7 @@ func TestBuildNixDatabaseErrors(t *testing.T) {
 	}{
 		{"owner without database", map[string]any{"nixUid": 1000}, "need `initializeNixDatabase = true`"},
 		{"owner with explicit layers", map[string]any{"initializeNixDatabase": true, "nixGid": 100, "layers": []string{layerDir}}, "owned by 0:0"},
-		{"negative", map[string]any{"initializeNixDatabase": true, "nixUid": -1}, "must not be negative"},
+		{"negative", map[string]any{"initializeNixDatabase": true, "nixUid": -1}, "`nixUid` must be at least 0, not -1"},
 		{"no room", map[string]any{"initializeNixDatabase": true, "maxLayers": 1}, "and the Nix database layer leave no room"},
 	}
 	for _, tt := range tests {

@@ -7,9 +7,12 @@ package image
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,7 +22,6 @@ import (
 
 	"github.com/ocitools/ocitools/image/compress"
 	"github.com/ocitools/ocitools/image/layer"
-	"github.com/ocitools/ocitools/image/layering"
 	"github.com/ocitools/ocitools/internal/accounts"
 	"github.com/ocitools/ocitools/options"
 )
@@ -30,24 +32,21 @@ const OptionsKey = "image"
 // LayerOptionsKey is the structured attribute holding buildLayer's arguments.
 const LayerOptionsKey = "layer"
 
-// MaxLayersLimit is the most layers an image may have: overlayfs, which
-// docker and podman stack layers with, refuses deeper stacks (docker says
-// "max depth exceeded" past 125).
-const MaxLayersLimit = 125
+// The argument tables of buildImage and buildLayer (options/known.json's
+// tables), which nix/image.nix checks at evaluation: every limit, default and
+// list of valid values is there, once.
+var (
+	imageTable = options.TableOf("buildImage")
+	layerTable = options.TableOf("buildLayer")
+)
 
-// DefaultMaxLayers is buildImage's default (see docs/buildImage.md).
-const DefaultMaxLayers = 100
-
-// DefaultCreated is the image's creation time unless given: one second after
-// the epoch, as nixpkgs' dockerTools and nix2container write.
-const DefaultCreated = "1970-01-01T00:00:01Z"
-
-// Options are buildImage's arguments as the Nix wrapper passes them.
+// Options are buildImage's arguments as the Nix wrapper passes them, after
+// the table's checks and defaults.
 type Options struct {
 	Name        string            `json:"name"`
-	Tag         string            `json:"tag"`
+	Tag         *string           `json:"tag"`
 	Config      json.RawMessage   `json:"config"`
-	CopyToRoot  []string          `json:"copyToRoot"`
+	CopyToRoot  json.RawMessage   `json:"copyToRoot"`
 	Layers      []string          `json:"layers"`
 	MaxLayers   int               `json:"maxLayers"`
 	Compression string            `json:"compression"`
@@ -63,15 +62,15 @@ type Options struct {
 	// recorded as org.opencontainers.image.base.name, where push mounts the
 	// base's layers from.
 	FromImageName string `json:"fromImageName,omitempty"`
-	// Layering names the strategy for the automatic layers ("popularity",
-	// "auto"); a list of groups never reaches the builder (nix/image.nix
-	// makes them buildLayer outputs).
+	// Layering names the strategy for the automatic layers (known.json's
+	// layeringStrategies); a list of groups never reaches the builder
+	// (nix/image.nix makes them buildLayer outputs).
 	Layering string `json:"layering,omitempty"`
 	// Stream: store only the manifest, config and stream.json (image/stream).
 	Stream bool `json:"stream,omitempty"`
 	// The root layer (image/rootentries.go).
 	CopyToRootMode string           `json:"copyToRootMode,omitempty"`
-	Users          []accounts.User  `json:"users,omitempty"`
+	Users          UserList         `json:"users,omitempty"`
 	Groups         []accounts.Group `json:"groups,omitempty"`
 	Dirs           []DirJSON        `json:"dirs,omitempty"`
 	Files          []FileJSON       `json:"files,omitempty"`
@@ -94,6 +93,35 @@ type DirJSON struct {
 	Mode string       `json:"mode,omitempty"`
 	UID  *accounts.ID `json:"uid,omitempty"`
 	GID  *accounts.ID `json:"gid,omitempty"`
+}
+
+// UnmarshalJSON reads { path, ... } or a path alone, as nix/image.nix
+// accepts it.
+func (d *DirJSON) UnmarshalJSON(b []byte) error {
+	if json.Unmarshal(b, &d.Path) == nil {
+		return nil
+	}
+	type plain DirJSON
+	return json.Unmarshal(b, (*plain)(d))
+}
+
+// UserList is the `users` argument: a list of users, or an attribute set of
+// them by name, as nix/image.nix accepts it (the set's users sorted by name).
+type UserList []accounts.User
+
+// UnmarshalJSON reads either form.
+func (l *UserList) UnmarshalJSON(b []byte) error {
+	var byName map[string]accounts.User
+	if json.Unmarshal(b, &byName) == nil {
+		*l = nil
+		for _, n := range slices.Sorted(maps.Keys(byName)) {
+			u := byName[n]
+			u.Name = n
+			*l = append(*l, u)
+		}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]accounts.User)(l))
 }
 
 // FileJSON is one `files` element: a file with the given text, a copy of a
@@ -157,33 +185,13 @@ type parsed struct {
 	nixUID, nixGID int
 }
 
-var (
-	// The distribution spec's grammar: a repository name of path components,
-	// optionally behind a registry host (with a port), and a tag.
-	nameComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
-	hostPart      = `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?`
-	nameRe        = regexp.MustCompile(`^` + hostPart + nameComponent + `(?:/` + nameComponent + `)*$`)
-	tagRe         = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-)
+// CheckName checks an image name against the distribution spec's grammar
+// (known.json's imageName shape).
+func CheckName(name string) error { return options.CheckShape("imageName", "name", name) }
 
-// CheckName checks an image name against the distribution spec's grammar.
-func CheckName(name string) error {
-	if name == "" {
-		return fmt.Errorf("`name` is required: the image's repository name, such as \"hello\" or \"registry.example/team/hello\"")
-	}
-	if len(name) > 255 || !nameRe.MatchString(name) {
-		return fmt.Errorf("`name` %q is not a valid image name: path components of lower-case letters and digits separated by '.', '_', '__' or '-', joined by '/', optionally after a registry host (\"registry.example:5000/team/app\")", name)
-	}
-	return nil
-}
-
-// CheckTag checks a tag against the distribution spec's grammar.
-func CheckTag(tag string) error {
-	if !tagRe.MatchString(tag) {
-		return fmt.Errorf("`tag` %q is not a valid tag: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'", tag)
-	}
-	return nil
-}
+// CheckTag checks a tag against the distribution spec's grammar (known.json's
+// imageTag shape).
+func CheckTag(tag string) error { return options.CheckShape("imageTag", "tag", tag) }
 
 // ParseMode reads an octal mode string.
 func ParseMode(s string) (int64, error) {
@@ -371,12 +379,19 @@ func fillMeta(e *layer.Entry, mode string, uid, gid *accounts.ID, a *accounts.Ac
 }
 
 // Platform normalises os and arch exactly as bundles do (options.Platform:
-// a GOOS value; a GOARCH value or a Nix spelling), with the ARM variant the
-// Nix spelling implies.
-func Platform(osName, arch string) (v1.Platform, error) {
-	goos, goarch, err := options.Platform(osName, arch, "")
+// a GOOS value; a GOARCH value or a Nix spelling; an empty arch is this
+// program's), with the ARM variant the Nix spelling implies.
+func Platform(osName, arch string) (v1.Platform, error) { return platform(osName, arch, "") }
+
+// platform is Platform with the build's Nix system, whose CPU an empty arch
+// defaults to (the rule buildContainer follows too).
+func platform(osName, arch, system string) (v1.Platform, error) {
+	goos, goarch, err := options.Platform(osName, arch, system)
 	if err != nil {
 		return v1.Platform{}, err
+	}
+	if arch == "" {
+		arch, _, _ = strings.Cut(system, "-")
 	}
 	return v1.Platform{OS: goos, Architecture: goarch, Variant: armVariant[arch]}, nil
 }
@@ -389,20 +404,6 @@ var armVariant = map[string]string{
 	"armv7l":   "v7",
 	"armv7a":   "v7",
 }
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// configKeys are the config fields buildImage accepts (image-spec names,
-// then Docker's own).
-var configKeys = []string{"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal", "ArgsEscaped",
-	"Healthcheck", "OnBuild", "Shell", "Hostname", "Domainname", "StopTimeout"}
 
 // Config is the image config: image-spec's fields, plus the fields only
 // Docker's image format has. They are written in the same JSON object, where
@@ -440,23 +441,41 @@ type imageJSON struct {
 	Config Config `json:"config,omitempty"`
 }
 
-// ParseConfig decodes the `config` argument strictly: an unknown field is an
-// error that suggests the image-spec spelling.
+// ParseConfig decodes the `config` argument, checked by the table's
+// imageConfig rows, into the image config: an Env attribute set becomes
+// "NAME=value" strings sorted by name, ExposedPorts and Volumes lists become
+// sets.
 func ParseConfig(raw json.RawMessage) (Config, error) {
 	var c Config
 	if len(raw) == 0 || string(raw) == "null" {
 		return c, nil
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return c, fmt.Errorf("`config` must be an attribute set: %w", err)
+	v, err := imageTable.CheckArgument("config", raw)
+	if err != nil {
+		return c, err
 	}
-	for k := range keys {
-		if !contains(configKeys, k) {
-			return c, fmt.Errorf("`config`: unknown field %q%s; valid fields are %s", k, suggestKey(k), strings.Join(configKeys, ", "))
+	data := v.(map[string]any)
+	if env, ok := data["Env"].(map[string]any); ok {
+		list := make([]any, 0, len(env))
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			list = append(list, fmt.Sprintf("%s=%v", k, env[k]))
+		}
+		data["Env"] = list
+	}
+	for _, k := range []string{"ExposedPorts", "Volumes"} {
+		if l, ok := data[k].([]any); ok {
+			set := map[string]any{}
+			for _, e := range l {
+				set[e.(string)] = struct{}{}
+			}
+			data[k] = set
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	full, err := json.Marshal(data)
+	if err != nil {
+		return c, fmt.Errorf("`config`: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(full))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return c, fmt.Errorf("`config`: %w", err)
@@ -464,67 +483,53 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	return c, nil
 }
 
-func suggestKey(k string) string {
-	for _, c := range configKeys {
-		if strings.EqualFold(c, k) || strings.EqualFold(strings.ReplaceAll(k, "_", ""), c) {
-			return fmt.Sprintf(" (did you mean %q?)", c)
-		}
+// parseOptions reads buildImage's arguments: the table's rules and defaults
+// (as nix/image.nix applies them), then what only the builder checks. system
+// is the build's Nix system, whose CPU is the default arch (as for bundles).
+func parseOptions(data []byte, system string) (*parsed, error) {
+	var o Options
+	if err := imageTable.Decode(data, &o); err != nil {
+		return nil, err
 	}
-	return ""
-}
-
-func parseOptions(o *Options) (*parsed, error) {
-	p := &parsed{name: o.Name, tag: o.Tag, copyToRoot: o.CopyToRoot, layers: o.Layers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
+	if o.Tag == nil {
+		return nil, errors.New("`tag` is null: the builder needs a tag (nix/image.nix derives one from the inputs)")
+	}
+	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
 		fromImage: o.FromImage, baseName: o.FromImageName}
-	if o.Layering != "" && !contains(layering.Strategies, o.Layering) {
-		return nil, fmt.Errorf("`layering` %q is not a strategy: use \"popularity\", \"auto\", \"auto-derivations\" or a list of groups (lists of packages)", o.Layering)
-	}
-	if err := CheckName(o.Name); err != nil {
-		return nil, err
-	}
-	if err := CheckTag(o.Tag); err != nil {
-		return nil, err
-	}
 	var err error
 	if p.config, err = ParseConfig(o.Config); err != nil {
 		return nil, err
 	}
-	p.maxLayers = o.MaxLayers
-	if p.maxLayers == 0 {
-		p.maxLayers = DefaultMaxLayers
-	}
-	if p.maxLayers < 1 || p.maxLayers > MaxLayersLimit {
-		return nil, fmt.Errorf("`maxLayers` must be between 1 and %d (overlayfs stacks at most about 127 layers), not %d", MaxLayersLimit, p.maxLayers)
-	}
-	if o.Compression == "" {
-		o.Compression = string(compress.Gzip)
+	if p.copyToRoot, err = stringOrList(o.CopyToRoot); err != nil {
+		return nil, fmt.Errorf("`copyToRoot`: %w", err)
 	}
 	if p.compression, err = compress.Parse(o.Compression); err != nil {
 		return nil, fmt.Errorf("`compression`: %w", err)
 	}
-	if o.Created == "" {
-		o.Created = DefaultCreated
-	}
 	if p.created, err = time.Parse(time.RFC3339, o.Created); err != nil {
-		return nil, fmt.Errorf("`created` %q is not an RFC 3339 time such as %q: %w", o.Created, DefaultCreated, err)
+		return nil, fmt.Errorf("`created` %q is not an RFC 3339 time: %w", o.Created, err)
 	}
 	p.created = p.created.UTC()
-	arch := o.Arch
-	if arch == "" {
-		arch = "amd64"
-	}
-	if p.platform, err = Platform(o.OS, arch); err != nil {
+	if p.platform, err = platform(o.OS, o.Arch, system); err != nil {
 		return nil, err
 	}
-	if err := parseRoot(p, o); err != nil {
+	if err := parseRoot(p, &o); err != nil {
 		return nil, err
 	}
 	p.nixDB, p.nixUID, p.nixGID = o.InitializeNixDatabase, o.NixUID, o.NixGID
-	if p.nixUID < 0 || p.nixGID < 0 {
-		return nil, fmt.Errorf("`nixUid` and `nixGid` must not be negative, not %d and %d", p.nixUID, p.nixGID)
-	}
 	if err := checkNixOwner(p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// stringOrList reads a package argument: one store path or a list of them.
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var list []string
+	err := json.Unmarshal(raw, &list)
+	return list, err
 }

@@ -43,15 +43,16 @@ func TestParseConfig(t *testing.T) {
 		{`{"Entrypoint":["/bin/sh"],"Cmd":["-c","x"],"Env":["A=b"],"ExposedPorts":{"80/tcp":{}},"Volumes":{"/data":{}},"WorkingDir":"/","User":"1000:100","Labels":{"a":"b"},"StopSignal":"SIGINT"}`, ""},
 		{`{"entrypoint":["/bin/sh"]}`, `did you mean "Entrypoint"`},
 		{`{"working_dir":"/"}`, ""}, // see below: no suggestion for underscores
-		{`{"Cmd":"/bin/sh"}`, "cannot unmarshal"},
-		{`[]`, "attribute set"},
+		{`{"Cmd":"/bin/sh"}`, "`config`: `Cmd` must be a list"},
+		{`{"Env":{"B":"2","A":1}}`, ""},
+		{`[]`, "`config` must be an attribute set"},
 		{`null`, ""},
 	}
 	for _, tt := range tests {
 		_, err := ParseConfig(json.RawMessage(tt.in))
 		switch {
 		case tt.in == `{"working_dir":"/"}`:
-			if err == nil || !strings.Contains(err.Error(), `unknown field "working_dir"`) {
+			if err == nil || !strings.Contains(err.Error(), "`config`: unknown attribute `working_dir`") {
 				t.Errorf("%s: %v", tt.in, err)
 			}
 		case tt.want == "" && err != nil:

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/ocitools/ocitools/image/layering"
+	"github.com/ocitools/ocitools/options"
 )
 
 // PlanOptionsKey is the structured attribute holding plan-layers' arguments.
@@ -31,7 +32,7 @@ type Plan struct {
 // same, so that a new app recompresses only its own group.
 func PlanLayers(req Request) error {
 	var o PlanOptions
-	if err := decodeStrict(req.Options, &o); err != nil {
+	if err := options.TableOf("planLayers").Decode(req.Options, &o); err != nil {
 		return fmt.Errorf("plan-layers: the %q attribute: %w", PlanOptionsKey, err)
 	}
 	exclude := map[string]bool{}

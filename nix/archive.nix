@@ -14,36 +14,26 @@
 { ocitools, system ? builtins.currentSystem }:
 
 let
-  inherit (builtins) isAttrs isPath isString isBool typeOf throw;
+  inherit (import ./lib.nix) builderOf;
+  table = import ./table.nix;
 
-  ocitoolsDir =
-    if isPath ocitools then builtins.path { path = ocitools; name = "ocitools"; }
-    else if isAttrs ocitools || isString ocitools then ocitools
-    else throw "archive: `ocitools` must be the ocitools package or a path to a directory holding bin/ocitools, not a ${typeOf ocitools}";
-
-  fail = msg: throw "archive: ${msg}";
-
-  archive =
-    { image
-    , name ? image.imageName or null
-    , tag ? image.imageTag or null
-    , ociOnly ? false
-    }:
+  # Arguments are checked against tables.archive of options/known.json
+  # (nix/table.nix); the builder checks name and tag by the same shapes.
+  archive = attrs:
     let
-      checked =
-        if !(isAttrs image || isPath image || isString image) then fail "`image` must be an image layout (buildImage's result), not a ${typeOf image}"
-        else if !(name == null || isString name) then fail "`name` must be a string or null, not a ${typeOf name}"
-        else if !(tag == null || isString tag) then fail "`tag` must be a string or null, not a ${typeOf tag}"
-        else if !(isBool ociOnly) then fail "`ociOnly` must be a boolean, not a ${typeOf ociOnly}"
-        else true;
+      error = table.check "archive" attrs;
+      image = attrs.image;
+      name = attrs.name or image.imageName or null;
+      tag = attrs.tag or image.imageTag or null;
+      ociOnly = table.arg "archive" attrs "ociOnly";
       base = if name != null then baseNameOf name else "image";
       suffix = if ociOnly then "oci-archive.tar" else "tar";
     in
-    assert checked;
-    derivation {
+    if error != null then throw "archive: ${error}"
+    else derivation {
       name = "${base}${if tag != null then "-${tag}" else ""}.${suffix}";
       inherit system;
-      builder = "${ocitoolsDir}/bin/ocitools";
+      builder = builderOf ocitools;
       args = [ "archive" ]
         ++ (if name != null then [ "--name" name ] else [ ])
         ++ (if tag != null then [ "--tag" tag ] else [ ])

@@ -9,334 +9,117 @@
 { ocitools, system ? builtins.currentSystem, hostSystem ? system, finishImage ? (image: image) }:
 
 let
-  known = builtins.fromJSON (builtins.readFile ../options/known.json);
-
   inherit (builtins)
-    all attrNames concatStringsSep elem filter head isAttrs isBool
-    isInt isList isPath isString length listToAttrs map match split substring
-    stringLength throw typeOf;
+    all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
+    listToAttrs map mapAttrs match split substring;
+  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike showList;
+  table = import ./table.nix;
 
-  ocitoolsDir =
-    if isPath ocitools then builtins.path { path = ocitools; name = "ocitools"; }
-    else if isAttrs ocitools || isString ocitools then ocitools
-    else throw "ociTools: `ocitools` must be the ocitools package or a path to a directory holding bin/ocitools, not a ${typeOf ocitools}";
-  builder = "${ocitoolsDir}/bin/ocitools";
+  builder = builderOf ocitools;
 
-  showList = xs: concatStringsSep ", " xs;
-  quoteList = xs: showList (map (x: "\"${x}\"") xs);
-  describe = v:
-    if isString v then "the string \"${v}\""
-    else if isList v then "a list"
-    else if isAttrs v then (if v ? outPath then "a derivation" else "an attribute set")
-    else if isInt v then "the integer ${toString v}"
-    else "a ${typeOf v}";
+  # Arguments are checked at evaluation against their rows of the argument
+  # table (options/known.json's tables.buildImage, buildLayer and the tables
+  # of their values, by nix/table.nix); the builder applies the same rules
+  # (image/options.go), then its deep checks.
+  checked = fn: attrs: let e = table.check fn attrs; in e == null || throw "${fn}: ${e}";
+  arg = table.arg "buildImage";
 
-  lowerChars = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
-  upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
-  toLower = builtins.replaceStrings upperChars lowerChars;
-
-  # Every store path mentioned anywhere in a value (strings, derivations,
-  # paths, nested lists and attribute sets), as exportReferencesGraph wants
-  # them: the closure roots (nix/lib.nix, shared with buildContainer).
-  inherit (import ./lib.nix) closureRoots;
-
-  isStringLike = v: isString v || isPath v || (isAttrs v && v ? outPath);
   str = v: if isString v then v else "${v}";
+  pathList = v: map str (if isList v then v else [ v ]);
+  # perms' paths are paths in the image, not dependencies.
+  permsOf = ps: map (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { })) ps;
 
-  # The distribution spec's grammar (POSIX regular expressions for builtins.match).
-  nameComponent = "[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*";
-  hostPart = "([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?";
-  checkName = v:
-    if !(isString v) then "must be a string (a repository name such as \"hello\" or \"registry.example/team/hello\"), not ${describe v}"
-    else if stringLength v > 255 || match "${hostPart}${nameComponent}(/${nameComponent})*" v == null
-    then "\"${v}\" is not a valid image name: path components of lower-case letters and digits separated by '.', '_', '__' or '-', joined by '/', optionally after a registry host (\"registry.example:5000/team/app\")"
-    else null;
-  checkTag = v:
-    if v == null then null
-    else if !(isString v) then "must be a string or null (derived from the inputs), not ${describe v}"
-    else if match "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" v == null
-    then "\"${v}\" is not a valid tag: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-    else null;
+  # Default arch: the host system's CPU, in the Nix spelling the builder maps.
+  defaultArch = head (split "-" hostSystem);
 
-  maxLayersLimit = 125;
-  checkMaxLayers = v:
-    if !(isInt v) then "must be an integer between 1 and ${toString maxLayersLimit}, not ${describe v}"
-    else if v < 1 || v > maxLayersLimit then "must be between 1 and ${toString maxLayersLimit} (overlayfs stacks at most about 127 layers), not ${toString v}"
-    else null;
-
-  compressions = [ "gzip" "zstd" "none" ];
-  checkCompression = v:
-    if isString v && elem v compressions then null
-    else "must be one of ${quoteList compressions} (gzip is read by every client; zstd needs image-spec 1.1 readers such as podman), not ${describe v}";
-
-  checkCreated = v:
-    if v == "now" then "\"now\" is refused: the image would differ on every build (nix-build --check fails, caches miss); give a fixed RFC 3339 time such as \"2024-01-01T00:00:00Z\", or leave it out (1970-01-01T00:00:01Z)"
-    else if isString v && match "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})" v != null then null
-    else "must be an RFC 3339 time such as \"1970-01-01T00:00:01Z\" (a fixed time: the image must not depend on when it was built), not ${describe v}";
-
-  checkOS = v:
-    if !(isString v) then "must be a string (a GOOS value such as \"linux\"), not ${describe v}"
-    else if known.unsupportedOS ? ${v} then "\"${v}\" is not supported: ${known.unsupportedOS.${v}}"
-    else if !(elem v known.os) then "unknown value \"${v}\"; valid values are the GOOS values ${quoteList known.os}"
-    else null;
-  checkArch = v:
-    if !(isString v) then "must be a string (a GOARCH value such as \"amd64\"), not ${describe v}"
-    else if elem v known.arch || known.archAliases ? ${v} then null
-    else "unknown value \"${v}\"; valid values are the GOARCH values ${quoteList known.arch}, or the Nix spellings ${quoteList (attrNames known.archAliases)}";
-
-  isStringAttrs = v: isAttrs v && all (n: isString v.${n}) (attrNames v);
-  checkAnnotations = v: if isStringAttrs v && !(v ? outPath) then null else "must be an attribute set of strings, not ${describe v}";
-
-  # uid and gid: a number, or the name of a user or group of the image.
-  checkId = what: v:
-    if (isInt v && v >= 0) || (isString v && match accountName v != null) then null
-    else "${what} must be a non-negative integer or a ${if what == "uid" then "user" else "group"} name, not ${describe v}";
-  checkMode = where: v:
-    if isString v && match "0?[0-7]{3,4}" v != null && match "0*" v == null then null
-    else "${where}: mode must be an octal string such as \"0755\" (Nix has no octal numbers: 0755 is seven hundred and fifty-five), not ${describe v}";
-
-  permKeys = [ "path" "regex" "glob" "mode" "uid" "gid" "recursive" ];
-  checkPerm = i: p:
-    let where = "element ${toString i}"; in
-    if !(isAttrs p) then "${where} must be { path, mode ? \"0755\", uid ? 0, gid ? 0, recursive ? false } or { regex | glob, ... }, not ${describe p}"
-    else
-      let
-        extra = filter (n: !(elem n permKeys)) (attrNames p);
-        what = if p ? path then str p.path else p.regex or p.glob or "?";
-      in
-      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList permKeys}"
-      else if p ? regex && p ? glob then "${where}: give regex or glob, not both"
-      else if !(p ? path) && !(p ? regex) && !(p ? glob) then "${where}: give `path` (an absolute path in the image), `regex` or `glob`"
-      else if p ? path && !(isStringLike p.path) then "${where}: `path` must be an absolute path in the image, not ${describe p.path}"
-      else if p ? path && substring 0 1 (str p.path) != "/" then "${where}: path \"${str p.path}\" must be absolute"
-      else if p ? regex && !(isString p.regex && p.regex != "") then "${where}: regex must be a non-empty string (matched against whole absolute paths), not ${describe p.regex}"
-      else if p ? glob && !(isString p.glob && substring 0 1 p.glob == "/") then "${where}: glob must be an absolute path pattern such as \"/etc/*.conf\", not ${describe p.glob}"
-      else if p ? mode && checkMode "${where} (${what})" p.mode != null then checkMode "${where} (${what})" p.mode
-      else if p ? uid && checkId "uid" p.uid != null then "${where} (${what}): ${checkId "uid" p.uid}"
-      else if p ? gid && checkId "gid" p.gid != null then "${where} (${what}): ${checkId "gid" p.gid}"
-      else if p ? recursive && !(isBool p.recursive) then "${where} (${what}): recursive must be a boolean"
-      else null;
-  checkPerms = v:
-    if !(isList v) then "must be a list of { path | regex | glob, mode ?, uid ?, gid ?, recursive ? }, not ${describe v}"
-    else firstError (builtins.genList (i: checkPerm i (builtins.elemAt v i)) (length v));
-
-  # Users, groups, dirs and files: the root layer (docs/buildImage.md).
-  accountName = "[a-z_][a-z0-9_-]{0,30}\\$?";
+  # What the table cannot say, checked at evaluation because Nix can tell
+  # (the builder checks it again: image/users.go, image/options.go): how
+  # values relate to each other, and paths the store owns.
   inStore = p: p == "/nix" || p == "/nix/store" || substring 0 11 p == "/nix/store/";
-  cleanAbs = p: isString p && substring 0 1 p == "/" && match ".*(//|/\\./|/\\.\\./|/\\.?\\.?$).*" p == null;
+  unclean = p: match ".*(//|/\\./|/\\.\\./|/\\.?\\.?$).*" p != null;
+  dupAt = xs: i: elem (elemAt xs i) (genList (j: elemAt xs j) i);
+  firstDup = xs: let d = filter (dupAt xs) (genList (i: i) (length xs)); in if d == [ ] then null else head d;
+
   # users may be a list of { name, uid, ... } or an attribute set name -> { uid, ... }.
-  normUsers = v: if isAttrs v && !(v ? outPath) then map (n: { name = n; } // v.${n}) (attrNames v) else v;
-  userKeys = [ "name" "uid" "gid" "home" "shell" "groups" "description" ];
-  groupKeys = [ "name" "gid" "members" ];
-  checkUser = i: u:
-    let where = "element ${toString i}${if isAttrs u && u ? name && isString u.name then " (${u.name})" else ""}"; in
-    if !(isAttrs u) then "${where} must be { name, uid, gid ? uid, home ? \"/home/NAME\", shell ? \"/bin/sh\", groups ? [ ] }, not ${describe u}"
-    else let extra = filter (n: !(elem n userKeys)) (attrNames u); in
-      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList userKeys}"
-      else if !(u ? name) || !(isString u.name) || match accountName u.name == null then "${where}: name must be a user name (up to 32 lower-case letters, digits, '_' or '-', starting with a letter or '_'), not ${describe (u.name or null)}"
-      else if !(u ? uid) || !(isInt u.uid) || u.uid < 0 || u.uid > 4294967294 then "${where}: uid must be an integer between 0 and 4294967294, not ${describe (u.uid or null)}"
-      else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
-      else if u.name == "root" && u.uid != 0 then "${where}: root's uid is 0, not ${toString u.uid}; give this user another name"
-      else if u ? gid && !(isInt u.gid && u.gid >= 0 && u.gid <= 4294967294) then "${where}: gid must be an integer between 0 and 4294967294, not ${describe u.gid}"
-      else if u ? home && !(u.home == "/" || cleanAbs u.home) then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not ${describe u.home}"
-      else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
-      else if u ? shell && !(isStringLike u.shell) then "${where}: shell must be a path, not ${describe u.shell}"
-      else if u ? groups && !(isList u.groups && all isString u.groups) then "${where}: groups must be a list of group names, not ${describe u.groups}"
-      else null;
-  dupOf = xs: i: elem (builtins.elemAt xs i) (builtins.genList (j: builtins.elemAt xs j) i);
-  checkUsers = v0:
-    let v = normUsers v0; in
-    if !(isList v) then "must be a list of { name, uid, ... } or an attribute set of users by name, not ${describe v0}"
-    else
-      let
-        e = firstError (builtins.genList (i: checkUser i (builtins.elemAt v i)) (length v));
-        names = map (u: u.name) v;
-        uids = map (u: u.uid) v;
-        dupName = filter (dupOf names) (builtins.genList (i: i) (length v));
-        dupUid = filter (dupOf uids) (builtins.genList (i: i) (length v));
-        owner = uid: head (filter (u: u.uid == uid) v);
-      in
-      if e != null then e
-      else if dupName != [ ] then "element ${toString (head dupName)}: the name ${builtins.elemAt names (head dupName)} is given twice; each user once"
-      else if dupUid != [ ] then let u = builtins.elemAt v (head dupUid); in "element ${toString (head dupUid)} (${u.name}): uid ${toString u.uid} is also ${(owner u.uid).name}'s; uids must be distinct"
-      else null;
-  checkGroup = i: g:
-    let where = "element ${toString i}"; in
-    if !(isAttrs g) then "${where} must be { name, gid, members ? [ ] }, not ${describe g}"
-    else let extra = filter (n: !(elem n groupKeys)) (attrNames g); in
-      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList groupKeys}"
-      else if !(g ? name) || !(isString g.name) || match accountName g.name == null then "${where}: name must be a group name (up to 32 lower-case letters, digits, '_' or '-'), not ${describe (g.name or null)}"
-      else if !(g ? gid) || !(isInt g.gid) || g.gid < 0 || g.gid > 4294967294 then "${where} (${g.name}): gid must be an integer between 0 and 4294967294, not ${describe (g.gid or null)}"
-      else if g.gid == 0 && g.name != "root" then "${where} (${g.name}): gid 0 is root's group; a group with gid 0 must be named root"
-      else if g.name == "root" && g.gid != 0 then "${where} (root): the root group's gid is 0, not ${toString g.gid}; give this group another name"
-      else if g ? members && !(isList g.members && all isString g.members) then "${where} (${g.name}): members must be a list of user names"
-      else null;
-  checkGroups = v:
-    if !(isList v) then "must be a list of { name, gid, members ? [ ] }, not ${describe v}"
-    else
-      let
-        e = firstError (builtins.genList (i: checkGroup i (builtins.elemAt v i)) (length v));
-        dup = filter (i: dupOf (map (g: g.name) v) i || dupOf (map (g: g.gid) v) i) (builtins.genList (i: i) (length v));
-      in
-      if e != null then e
-      else if dup != [ ] then "element ${toString (head dup)} (${(builtins.elemAt v (head dup)).name}): its name or gid is given twice; group names and gids must be distinct"
-      else null;
+  normUsers = v: if isAttrs v then map (n: { name = n; } // v.${n}) (attrNames v) else v;
+  userError = i: u:
+    let where = "`users` element ${toString i}${if u ? name then " (${u.name})" else ""}"; in
+    if !(u ? name) then "${where}: name is required in a list of users"
+    else if u.uid == 0 && u.name != "root" then "${where}: uid 0 is root's; a user with uid 0 must be named root (give this user another uid, such as 1000)"
+    else if u.name == "root" && u.uid != 0 then "${where}: root's uid is 0, not ${toString u.uid}; give this user another name"
+    else if u ? home && u.home != "/" && unclean u.home then "${where}: home must be a clean absolute path such as \"/home/${u.name}\" or \"/var/lib/${u.name}\", not \"${u.home}\""
+    else if u ? home && inStore u.home then "${where}: home ${u.home} is in the Nix store, which is read-only; use a path such as \"/var/lib/${u.name}\""
+    else null;
+  usersError = users:
+    let
+      names = map (u: u.name or null) users;
+      uids = map (u: u.uid) users;
+      dupName = firstDup names;
+      dupUid = firstDup uids;
+      owner = uid: head (filter (u: u.uid == uid) users);
+    in
+    firstError (imap userError users ++ [
+      (if dupName != null then "`users` element ${toString dupName}: the name ${elemAt names dupName} is given twice; each user once" else null)
+      (if dupUid != null then let u = elemAt users dupUid; in "`users` element ${toString dupUid} (${u.name}): uid ${toString u.uid} is also ${(owner u.uid).name}'s; uids must be distinct" else null)
+    ]);
+  groupsError = groups:
+    let
+      zero = filter (g: g.gid == 0 && g.name != "root") groups;
+      badRoot = filter (g: g.name == "root" && g.gid != 0) groups;
+      dup = let d = filter (i: dupAt (map (g: g.name) groups) i || dupAt (map (g: g.gid) groups) i) (genList (i: i) (length groups)); in if d == [ ] then null else head d;
+    in
+    if zero != [ ] then "`groups`: ${(head zero).name}: gid 0 is root's group; a group with gid 0 must be named root"
+    else if badRoot != [ ] then "`groups` (root): the root group's gid is 0, not ${toString (head badRoot).gid}; give this group another name"
+    else if dup != null then "`groups` element ${toString dup} (${(elemAt groups dup).name}): its name or gid is given twice; group names and gids must be distinct"
+    else null;
 
-  dirKeys = [ "path" "mode" "uid" "gid" ];
   normDir = d: if isString d then { path = d; } else d;
-  checkDir = i: d0:
-    let d = normDir d0; where = "element ${toString i}"; in
-    if !(isAttrs d) then "${where} must be a path or { path, mode ? \"0755\", uid ? 0, gid ? 0 }, not ${describe d0}"
-    else let extra = filter (n: !(elem n dirKeys)) (attrNames d); in
-      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList dirKeys}"
-      else if !(d ? path) || !(cleanAbs d.path) then "${where}: path must be a clean absolute path such as \"/var/lib/app\", not ${describe (d.path or null)}"
-      else if inStore d.path then "${where}: ${d.path} is in the Nix store (or is /nix), which the closure's layers make read-only; valid paths are outside /nix/store, such as \"/var/lib/app\""
-      else if d ? mode && checkMode "${where} (${d.path})" d.mode != null then checkMode "${where} (${d.path})" d.mode
-      else if d ? uid && checkId "uid" d.uid != null then "${where} (${d.path}): ${checkId "uid" d.uid}"
-      else if d ? gid && checkId "gid" d.gid != null then "${where} (${d.path}): ${checkId "gid" d.gid}"
-      else null;
-  checkDirs = v:
-    if !(isList v) then "must be a list of paths or { path, mode ?, uid ?, gid ? }, not ${describe v}"
-    else firstError (builtins.genList (i: checkDir i (builtins.elemAt v i)) (length v));
+  # dirs and files: outside the store, clean, usable modes; files one kind.
+  entryError = what: i: e:
+    let where = "`${what}` element ${toString i}"; kinds = filter (k: e ? ${k}) [ "text" "source" "symlink" ]; in
+    if unclean e.path then "${where}: path must be a clean absolute path such as \"/var/lib/app\", not \"${e.path}\""
+    else if inStore e.path then "${where}: ${e.path} is in the Nix store (or is /nix), which the closure's layers make read-only; valid paths are outside /nix/store, such as \"/var/lib/app\""
+    else if e ? mode && match "0*" e.mode != null then "${where} (${e.path}): mode ${e.mode} leaves it unusable; give a mode such as \"0755\""
+    else if what == "files" && length kinds != 1 then "${where} (${e.path}): give exactly one of text, source or symlink"
+    else if e ? symlink && e ? mode then "${where} (${e.path}): a symlink has no mode"
+    else if e ? source && substring 0 (builtins.stringLength builtins.storeDir + 1) (str e.source) != "${builtins.storeDir}/" then "${where} (${e.path}): source must be a file in the Nix store (\"\${pkg}/etc/file\"), not \"${str e.source}\""
+    else null;
+  permError = i: p:
+    let where = "`perms` element ${toString i}"; in
+    if p ? regex && p ? glob then "${where}: give regex or glob, not both"
+    else if !(p ? path || p ? regex || p ? glob) then "${where}: give `path` (an absolute path in the image), `regex` or `glob`"
+    else null;
 
-  fileKeys = [ "path" "text" "source" "symlink" "mode" "uid" "gid" ];
-  checkFile = i: f:
-    let where = "element ${toString i}"; in
-    if !(isAttrs f) || f ? outPath then "${where} must be { path, text | source | symlink, mode ?, uid ?, gid ? }, not ${describe f}"
-    else let
-      extra = filter (n: !(elem n fileKeys)) (attrNames f);
-      kinds = filter (k: f ? ${k}) [ "text" "source" "symlink" ];
-    in
-      if extra != [ ] then "${where}: unknown attribute ${quoteList extra}; valid attributes are ${showList fileKeys}"
-      else if !(f ? path) || !(cleanAbs f.path) then "${where}: path must be a clean absolute path such as \"/etc/app.conf\", not ${describe (f.path or null)}"
-      else if inStore f.path then "${where}: ${f.path} is in the Nix store; valid paths are outside /nix/store"
-      else if length kinds != 1 then "${where} (${f.path}): give exactly one of text, source or symlink"
-      else if f ? text && !(isString f.text) then "${where} (${f.path}): text must be a string"
-      else if f ? source && !(isStringLike f.source && builtins.substring 0 (stringLength builtins.storeDir + 1) (str f.source) == "${builtins.storeDir}/") then "${where} (${f.path}): source must be a file in the Nix store (\"\${pkg}/etc/file\"), not ${describe f.source}"
-      else if f ? symlink && !(isStringLike f.symlink && str f.symlink != "") then "${where} (${f.path}): symlink must be the link's target"
-      else if f ? symlink && f ? mode then "${where} (${f.path}): a symlink has no mode"
-      else if f ? mode && checkMode "${where} (${f.path})" f.mode != null then checkMode "${where} (${f.path})" f.mode
-      else if f ? uid && checkId "uid" f.uid != null then "${where} (${f.path}): ${checkId "uid" f.uid}"
-      else if f ? gid && checkId "gid" f.gid != null then "${where} (${f.path}): ${checkId "gid" f.gid}"
-      else null;
-  checkFiles = v:
-    if !(isList v) then "must be a list of { path, text | source | symlink, ... } (for instance from ociTools.caCertificates), not ${describe v}"
-    else firstError (builtins.genList (i: checkFile i (builtins.elemAt v i)) (length v));
+  # The image's user and group names: those given, plus root and nobody,
+  # which the builder adds.
+  userNamesOf = users:
+    let names = map (u: u.name) users; uids = map (u: u.uid) users; in
+    names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
+  groupNamesOf = users: groups: map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
 
-  copyToRootModes = [ "copy" "symlink" ];
-  checkCopyToRootMode = v:
-    if elem v copyToRootModes then null
-    else "must be \"copy\" (the packages' files at /, the default) or \"symlink\" (buildEnv-style links into the store), not ${describe v}";
-
-  firstError = errs: let e = filter (x: x != null) errs; in if e == [ ] then null else head e;
-
-  checkPackages = v:
-    let xs = if isList v then v else [ v ]; in
-    if all isStringLike xs then null
-    else "must be a list of packages (derivations or store paths), not ${describe v}";
-
-  isLayer = l: isAttrs l && (l.ociLayer or false) == true;
-  checkLayers = v:
-    if !(isList v) then "must be a list of buildLayer results, not ${describe v}"
-    else
-      let
-        bad = filter (i: !(isLayer (builtins.elemAt v i))) (builtins.genList (i: i) (length v));
-        paths = map (l: builtins.unsafeDiscardStringContext l.outPath) v;
-        dups = filter (i: elem (builtins.elemAt paths i) (builtins.genList (j: builtins.elemAt paths j) i)) (builtins.genList (i: i) (length v));
-    in
-      if bad != [ ] then "element ${toString (head bad)} is ${describe (builtins.elemAt v (head bad))}, not a layer: use ociTools.buildLayer { deps = [ ... ]; }"
-      else if dups != [ ] then "element ${toString (head dups)} is the same layer as an earlier one: list each layer once"
-      else null;
-
-  # The image config, with the names dockerTools and nix2container users write.
-  configFields = {
-    User = v: if isString v then null else "must be a string (\"uid[:gid]\" or a name), not ${describe v}";
-    Entrypoint = checkStringList;
-    Cmd = checkStringList;
-    Env = v:
-      if isList v && all (e: isString e && match "[^=]+=.*" e != null) v then null
-      else if isAttrs v && !(v ? outPath) && all (n: isStringLike v.${n} || isInt v.${n}) (attrNames v) then null
-      else "must be a list of \"NAME=value\" strings or an attribute set of strings, not ${describe v}";
-    WorkingDir = v: if isString v && substring 0 1 v == "/" then null else "must be an absolute path, not ${describe v}";
-    ExposedPorts = checkSet "\"80/tcp\"" (p: match "[0-9]+(-[0-9]+)?(/(tcp|udp|sctp))?" p != null);
-    Volumes = checkSet "\"/data\"" (p: substring 0 1 p == "/");
-    Labels = v: if isStringAttrs v then null else "must be an attribute set of strings, not ${describe v}";
-    StopSignal = v: if isString v && v != "" then null else "must be a signal name such as \"SIGTERM\", not ${describe v}";
-    ArgsEscaped = v: if isBool v then null else "must be a boolean (it only matters for Windows images), not ${describe v}";
-    # Docker's own fields (docs/buildImage.md: where Docker and podman read them).
-    Healthcheck = checkHealthcheck;
-    OnBuild = checkStringList;
-    Shell = checkStringList;
-    Hostname = v: if isString v && stringLength v <= 64 then null else "must be a host name of at most 64 bytes, not ${describe v}";
-    Domainname = v: if isString v && stringLength v <= 64 then null else "must be a domain name of at most 64 bytes, not ${describe v}";
-    StopTimeout = v: if isInt v && v >= 0 then null else "must be a number of seconds, not ${describe v}";
-  };
-  healthKeys = [ "Test" "Interval" "Timeout" "StartPeriod" "StartInterval" "Retries" ];
-  checkHealthcheck = v:
-    if !(isAttrs v) || v ? outPath then "must be { Test = [ \"CMD\" \"/bin/check\" ]; Interval ? nanoseconds; Timeout ?; StartPeriod ?; Retries ?; }, not ${describe v}"
-    else let extra = filter (n: !(elem n healthKeys)) (attrNames v); in
-      if extra != [ ] then "unknown field ${quoteList extra}; valid fields are ${showList healthKeys} (durations in nanoseconds, as Docker's config holds them)"
-      else if v ? Test && !(isList v.Test && all isStringLike v.Test) then "Test must be a list of strings such as [ \"CMD\" \"/bin/check\" ] or [ \"NONE\" ]"
-      else let bad = filter (k: k != "Test" && !(isInt v.${k} && v.${k} >= 0)) (attrNames v); in
-        if bad != [ ] then "${head bad} must be a non-negative integer (nanoseconds for durations), not ${describe v.${head bad}}"
-        else null;
-  checkStringList = v:
-    if isList v && all isStringLike v then null
-    else "must be a list of strings, not ${describe v}";
-  checkSet = example: ok: v:
-    let keys = if isList v then v else if isAttrs v then attrNames v else null; in
-    if keys == null || !(all isString keys) then "must be a list such as [ ${example} ] or an attribute set { ${example} = { }; }, not ${describe v}"
-    else let bad = filter (k: !(ok k)) keys; in
-      if bad == [ ] then null else "\"${head bad}\" is not valid (for example ${example})";
-  configAliases = { workdir = "WorkingDir"; cwd = "WorkingDir"; ports = "ExposedPorts"; expose = "ExposedPorts"; entry = "Entrypoint"; command = "Cmd"; environment = "Env"; stopsignal = "StopSignal"; };
-  suggestConfig = n:
+  # config.User against the image's users, when users or groups are given.
+  configUserError = users: groups: user:
     let
-      l = toLower n;
-      same = filter (f: toLower f == l || toLower f == builtins.replaceStrings [ "_" "-" ] [ "" "" ] l) (attrNames configFields);
+      parts = match "([^:]*)(:(.*))?" user;
+      u = elemAt parts 0;
+      g = elemAt parts 2;
+      numeric = x: match "[0-9]+" x != null;
+      userNames = userNamesOf users;
+      groupNames = groupNamesOf users groups;
     in
-    if same != [ ] then " (did you mean \"${head same}\"?)"
-    else if configAliases ? ${l} then " (did you mean \"${configAliases.${l}}\"?)"
-    else "";
-  checkConfig = v:
-    if !(isAttrs v) || v ? outPath then "must be an attribute set of image config fields, not ${describe v}"
-    else
-      let unknown = filter (n: !(configFields ? ${n})) (attrNames v); in
-      if unknown != [ ] then "unknown field \"${head unknown}\"${suggestConfig (head unknown)}; valid fields are ${showList (attrNames configFields)}"
-      else firstError (map (n: let e = configFields.${n} v.${n}; in if e == null then null else "${n} ${e}") (attrNames v));
+    if users == [ ] && groups == [ ] || user == "" then null
+    else if !(numeric u) && !(elem u userNames) then "`config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList userNames} (add it to `users`, or give a uid)"
+    else if g != null && g != "" && !(numeric g) && !(elem g groupNames) then "`config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList groupNames}"
+    else null;
 
-  # Lists become what the image-spec types hold.
-  toSet = v: if isList v then listToAttrs (map (k: { name = k; value = { }; }) v) else v;
-  normConfig = c:
-    (removeAttrs c [ "Entrypoint" "Cmd" "Env" "ExposedPorts" "Volumes" "Healthcheck" ])
-    // (if c ? Healthcheck then { inherit (c) Healthcheck; } else { })
-    // (if c ? Entrypoint then { Entrypoint = map str c.Entrypoint; } else { })
-    // (if c ? Cmd then { Cmd = map str c.Cmd; } else { })
-    // (if c ? Healthcheck && c.Healthcheck ? Test then { Healthcheck = c.Healthcheck // { Test = map str c.Healthcheck.Test; }; } else { })
-    // (if c ? Env then { Env = if isList c.Env then c.Env else map (n: "${n}=${toString c.Env.${n}}") (attrNames c.Env); } else { })
-    // (if c ? ExposedPorts then { ExposedPorts = toSet c.ExposedPorts; } else { })
-    // (if c ? Volumes then { Volumes = toSet c.Volumes; } else { });
-
-  # ---- issue 16: stream and layering (move to options/known.json rows
-  # once the argument table covers buildImage) ----
-  checkStream = v: if isBool v then null else "must be a boolean (true: store only the manifest, config and stream.json; the layers are made again when copied), not ${describe v}";
-  layeringStrategies = [ "popularity" "auto" "auto-derivations" ];
-  checkLayering = v:
-    if isString v then (if elem v layeringStrategies then null else "\"${v}\" is not a strategy: use ${quoteList layeringStrategies} or a list of groups (lists of packages), such as [ [ pkgs.glibc ] [ pkgs.python3 ] ]")
-    else if isList v then
-      let bad = filter (i: let g = builtins.elemAt v i; in !(isList g) || g == [ ] || !(all isStringLike g)) (builtins.genList (i: i) (length v)); in
-      if v == [ ] then "must not be an empty list (leave it out for the default, \"popularity\")"
-      else if bad != [ ] then "element ${toString (head bad)} must be a non-empty list of packages (one group, one layer), not ${describe (builtins.elemAt v (head bad))}"
-      else null
-    else "must be ${quoteList layeringStrategies} or a list of groups (lists of packages), not ${describe v}";
-  # A list of groups: each group is a buildLayer over the layers below it, so
-  # its derivation (and its compressed bytes) stays the same while its
-  # packages do, whatever else in the image changes.
+  # layering: a list of groups, each a non-empty list of packages; each group
+  # is a buildLayer over the layers below it, so its derivation (and its
+  # compressed bytes) stays the same while its packages do, whatever else in
+  # the image changes.
+  groupsOf = attrs: let l = attrs.layering or null; in if isList l then l else [ ];
+  layeringError = groups: firstError (imap (i: g: if g == [ ] || !(all isStringLike g) then "`layering` element ${toString i} must be a non-empty list of packages (one group, one layer)" else null) groups);
   groupLayers = attrs:
-    let
-      groups = if isList (attrs.layering or null) then attrs.layering else [ ];
-      compression = attrs.compression or "gzip";
-    in
-    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; inherit compression; }) ]) [ ] groups;
+    builtins.foldl' (below: g: below ++ [ (buildLayer { deps = g; layers = (attrs.layers or [ ]) ++ below; compression = arg attrs "compression"; }) ]) [ ] (groupsOf attrs);
   # layering = "auto-derivations": the "auto" groups, planned by a derivation
   # that compresses nothing and read at evaluation (import from derivation),
   # each built by a layer derivation of its own. A group's derivation depends
@@ -360,183 +143,93 @@ let
         { paths = map builtins.unsafeDiscardStringContext g; layers = [ ]; perms = [ ]; inherit compression; };
     in
     map layer groups;
-  # ---- end of issue 16's block ----
 
-  imageArguments = {
-    stream = checkStream;
-    layering = checkLayering;
-    name = checkName;
-    tag = checkTag;
-    config = checkConfig;
-    copyToRoot = checkPackages;
-    layers = checkLayers;
-    maxLayers = checkMaxLayers;
-    compression = checkCompression;
-    created = checkCreated;
-    os = checkOS;
-    arch = checkArch;
-    perms = checkPerms;
-    annotations = checkAnnotations;
-    fromImage = checkFromImage;
-    copyToRootMode = checkCopyToRootMode;
-    users = checkUsers;
-    groups = checkGroups;
-    dirs = checkDirs;
-    files = checkFiles;
-    # The Nix database (docs/buildImage.md, "initializeNixDatabase").
-    initializeNixDatabase = v: if isBool v then null else "must be a boolean, not ${describe v}";
-    nixUid = checkNixId;
-    nixGid = checkNixId;
-  } // dockerToolsArguments;
-
-  # dockerTools' spellings (docs/buildImage.md, "Migrating from dockerTools").
-  dockerToolsArguments = {
-    contents = checkPackages;
-    architecture = checkArch;
-    compressor = v: if elem v (attrNames compressors) then null
-      else "must be one of ${quoteList (attrNames compressors)} (dockerTools' names; `compression` is this builder's), not ${describe v}";
-    meta = v: if isAttrs v then null else "must be an attribute set, not ${describe v}";
-    passthru = v: if isAttrs v then null else "must be an attribute set, not ${describe v}";
-  } // builtins.mapAttrs (n: why: _: why) refusedDockerArguments;
-  compressors = { gz = "gzip"; gzip = "gzip"; zstd = "zstd"; none = "none"; };
-  refusedDockerArguments = {
-    runAsRoot = "is not supported: it runs a script as root in a VM. Give users with `users`/`groups`, directories with `dirs` (mode, uid, gid), files with `files`, and ownership or modes with `perms`; all are written into the layer without root";
-    extraCommands = "is not supported: it runs a script in the image's root. Put files in a package and give it to `copyToRoot`, or give them with `files` and `dirs`";
-    fakeRootCommands = "is not supported: it runs a script under fakeroot to set ownership. Give owners and modes with `perms` (path, regex or glob; uid and gid as numbers or names), `dirs` and `files`";
-    enableFakechroot = "is not supported (it serves fakeRootCommands): use `perms`, `dirs` and `files`";
-  };
-  checkNixId = v: if isInt v && v >= 0 then null else "must be a non-negative integer (a uid or gid), not ${describe v}";
-
-  # fromImage: a pullImage or buildImage result, or any OCI image layout.
-  checkFromImage = v:
-    if isStringLike v then null
-    else "must be an OCI image layout (a pullImage, pullImageFromLock or buildImage result, or a path to one), not ${describe v}";
-  goArch = a: known.archAliases.${a} or a;
+  # fromImage: a base whose platform is known at evaluation (pullImage's
+  # ociPlatform) must be this image's; a locked base's layers count against
+  # maxLayers.
+  goArch = a: table.known.archAliases.${a} or a;
   showPlatform = p: "${p.os}/${p.architecture}${if p ? variant then "/${p.variant}" else ""}";
+  baseOf = attrs: if isAttrs (attrs.fromImage or null) then attrs.fromImage else { };
+  platformError = attrs: mine:
+    let bp = (baseOf attrs).ociPlatform or null; in
+    if bp == null || (bp.os == mine.os && bp.architecture == mine.architecture) then null
+    else "`fromImage` ${(baseOf attrs).imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
 
-  suggestArg = args: n:
-    let near = filter (a: toLower a == toLower n || (stringLength n >= 3 && substring 0 3 (toLower a) == substring 0 3 (toLower n))) (attrNames args);
-    in if near == [ ] then "" else " (did you mean ${quoteList near}?)";
-
-  checkArguments = fn: args: attrs:
-    let
-      unknown = filter (n: !(args ? ${n})) (attrNames attrs);
-      errors = filter (e: e != null)
-        (map (n: let e = args.${n} attrs.${n}; in if e == null then null else "`${n}` ${e}") (attrNames attrs));
-    in
-    if !(isAttrs attrs) then throw "${fn}: takes an attribute set of arguments, not ${describe attrs}"
-    else if unknown != [ ] then throw "${fn}: unknown argument ${showList (map (n: "`${n}`${suggestArg args n}") unknown)}; valid arguments are ${showList (attrNames args)}"
-    else if errors != [ ] then throw "${fn}: ${head errors}"
-    else true;
-
-  defaultArch = head (split "-" hostSystem);
-
-  # The default maxLayers: see docs/buildImage.md ("maxLayers").
-  defaultMaxLayers = 100;
-
-  # The image's user names (config.User is checked against them): the
-  # users given, plus root and nobody, which the builder adds.
-  userNames = users: groups:
-    let names = map (u: u.name) users; uids = map (u: u.uid) users; in
-    names ++ filter (n: !(elem n names)) ((if elem 0 uids then [ ] else [ "root" ]) ++ (if elem 65534 uids then [ ] else [ "nobody" ]));
-  groupNames = users: groups:
-    map (g: g.name) groups ++ map (u: u.name) users ++ [ "root" "nobody" ];
   # uid and gid names in perms, dirs and files, and users' groups, must be
   # users and groups of the image (the builder says the same).
-  checkOwnerNames = users: groups: args:
+  ownerNamesError = users: groups: args:
     let
-      known = userNames users groups;
-      knownGroups = groupNames users groups;
+      known = userNamesOf users;
+      knownGroups = groupNamesOf users groups;
       bad = arg: i: e:
         if isString (e.uid or null) && !(elem e.uid known) then "`${arg}` element ${toString i}: uid \"${e.uid}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a number)"
         else if isString (e.gid or null) && !(elem e.gid knownGroups) then "`${arg}` element ${toString i}: gid \"${e.gid}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`, or give a number)"
         else null;
-      errors = builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
-        ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
-          if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users;
-      e = firstError errors;
     in
-    e == null || throw "buildImage: ${e}";
-  imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (length xs);
+    firstError (builtins.concatMap (arg: imap (bad arg) args.${arg}) (attrNames args)
+      ++ map (u: let g = filter (g: !(elem g knownGroups)) (u.groups or [ ]); in
+        if g == [ ] then null else "`users` ${u.name}: group \"${head g}\" is not a group of the image; known groups are ${showList knownGroups} (add it to `groups`)") users);
 
-  checkConfigUser = users: groups: user:
-    let
-      parts = builtins.match "([^:]*)(:(.*))?" user;
-      u = builtins.elemAt parts 0;
-      g = builtins.elemAt parts 2;
-      numeric = x: match "[0-9]+" x != null;
-      known = userNames users groups;
-    in
-    if user == "" || (users == [ ] && groups == [ ]) then true
-    else if !(numeric u) && !(elem u known) then throw "buildImage: `config`: User \"${user}\": \"${u}\" is not a user of the image; known users are ${showList known} (add it to `users`, or give a uid)"
-    else if g != null && g != "" && !(numeric g) && !(elem g (groupNames users groups)) then throw "buildImage: `config`: User \"${user}\": \"${g}\" is not a group of the image; known groups are ${showList (groupNames users groups)}"
-    else true;
-
-  # dockerTools' spellings become ours; both spellings at once is an error.
+  # dockerTools' spellings become ours (the table's nixOnly rows); both
+  # spellings at once is an error.
   dockerAliases = { contents = "copyToRoot"; architecture = "arch"; compressor = "compression"; };
   fromDockerTools = attrs:
     let
       both = filter (n: attrs ? ${n} && attrs ? ${dockerAliases.${n}}) (attrNames dockerAliases);
-      renamed = builtins.mapAttrs (n: v: if n == "compressor" then compressors.${v} else v)
-        (builtins.intersectAttrs dockerAliases attrs);
+      renamed = mapAttrs (n: v: if n == "compressor" then table.known.compressors.${v} else v) (intersectAttrs dockerAliases attrs);
     in
     if both != [ ] then throw "buildImage: `${head both}` (dockerTools' name) and `${dockerAliases.${head both}}` are the same argument; give only `${dockerAliases.${head both}}`"
     else removeAttrs attrs (attrNames dockerAliases ++ [ "meta" "passthru" ])
       // listToAttrs (map (n: { name = dockerAliases.${n}; value = renamed.${n}; }) (attrNames renamed));
 
   buildImage = attrs0:
-    assert checkArguments "buildImage" imageArguments attrs0;
+    assert checked "buildImage" attrs0;
     let
       attrs = fromDockerTools attrs0;
-      nixDB = attrs.initializeNixDatabase or false;
-      nixUid = attrs.nixUid or 0;
-      nixGid = attrs.nixGid or 0;
-    in
-    assert attrs ? name || throw "buildImage: `name` is required: the image's repository name, such as name = \"hello\"";
-    assert
-      let
-        baseLayers = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0;
-        fixed = length (attrs.layers or [ ]) + length (groupLayers attrs) + 1 + (if nixDB then 1 else 0) + baseLayers;
-        max = attrs.maxLayers or defaultMaxLayers;
-      in
-      # Equal is fine when the explicit layers hold the whole closure; only
-      # the builder can tell.
-      fixed <= max || throw "buildImage: `maxLayers` is ${toString max}, but the ${toString (length (attrs.layers or [ ]))} explicit `layers`${if isList (attrs.layering or null) then ", the ${toString (length attrs.layering)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths";
-    assert (nixUid == 0 && nixGid == 0) || nixDB
-      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`";
-    assert (nixUid == 0 && nixGid == 0) || ((attrs.layers or [ ]) == [ ] && !(isList (attrs.layering or null)))
-      || throw "buildImage: `nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`";
-    # A base whose platform is known at evaluation must be this image's.
-    assert
-      let
-        bp = if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociPlatform or null else null;
-        mine = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
-      in
-      bp == null || (bp.os == mine.os && bp.architecture == mine.architecture)
-      || throw "buildImage: `fromImage` ${attrs.fromImage.imageName or "(a base image)"} is an image for ${showPlatform bp}, but this image is for ${showPlatform mine}: set os/arch to match, or use a base for ${showPlatform mine} (pullImage's platform)";
-    let
+      nixDB = arg attrs "initializeNixDatabase";
+      nixUid = arg attrs "nixUid";
+      nixGid = arg attrs "nixGid";
       name = attrs.name;
-      config = normConfig (attrs.config or { });
-      copyToRoot = let c = attrs.copyToRoot or [ ]; in map str (if isList c then c else [ c ]);
-      explicitLayers = (attrs.layers or [ ]) ++ groupLayers attrs;
+      # The config as given: the builder normalises it (image/options.go).
+      config = arg attrs "config";
+      copyToRoot = pathList (arg attrs "copyToRoot");
+      explicitLayers = arg attrs "layers" ++ groupLayers attrs;
       layers = explicitLayers ++ (if (attrs.layering or null) != "auto-derivations" then [ ] else plannedLayers {
         inherit roots baseName;
         explicit = explicitLayers;
-        budget = (attrs.maxLayers or defaultMaxLayers) - length explicitLayers - 1 - (if nixDB then 1 else 0)
-          - (if isAttrs (attrs.fromImage or null) then attrs.fromImage.ociLayerCount or 0 else 0);
-        compression = attrs.compression or "gzip";
+        budget = max - length explicitLayers - 1 - (if nixDB then 1 else 0) - baseLayers;
+        compression = arg attrs "compression";
       });
-      perms = map
-        (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { }))
-        (attrs.perms or [ ]);
-      users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (attrs.users or [ ]));
-      groups = attrs.groups or [ ];
-      dirs = map normDir (attrs.dirs or [ ]);
-      files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (attrs.files or [ ]);
+      users = map (u: u // (if u ? shell then { shell = str u.shell; } else { })) (normUsers (arg attrs "users"));
+      groups = arg attrs "groups";
+      dirs = map normDir (arg attrs "dirs");
+      files = map (f: f // (if f ? source then { source = str f.source; } else { }) // (if f ? symlink then { symlink = str f.symlink; } else { })) (arg attrs "files");
+      perms = arg attrs "perms";
+      layeringGroups = groupsOf attrs;
+      baseLayers = (baseOf attrs).ociLayerCount or 0;
+      fixed = length explicitLayers + 1 + (if nixDB then 1 else 0) + baseLayers;
+      platform = { os = arg attrs "os"; architecture = goArch (attrs.arch or defaultArch); };
+      max = arg attrs "maxLayers";
+      error = firstError [
+        # Equal is fine when the explicit layers hold the whole closure; only
+        # the builder can tell.
+        (layeringError layeringGroups)
+        (if fixed > max then "`maxLayers` is ${toString max}, but the ${toString (length explicitLayers - length layeringGroups)} explicit `layers`${if layeringGroups != [ ] then ", the ${toString (length layeringGroups)} `layering` groups" else ""}${if baseLayers == 0 then "" else ", the ${toString baseLayers} layers of fromImage"} and the root layer (copyToRoot, users, dirs, /tmp)${if nixDB then " and the Nix database layer" else ""} alone make ${toString fixed} layers; raise maxLayers to at least ${toString fixed}, and above it for the other store paths" else null)
+        (if (nixUid != 0 || nixGid != 0) && !nixDB then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}) make the store and the Nix database belong to that user; they need `initializeNixDatabase = true`" else null)
+        (if (nixUid != 0 || nixGid != 0) && explicitLayers != [ ] then "`nixUid` and `nixGid` (${toString nixUid}:${toString nixGid}): the explicit `layers` are built owned by 0:0 and would give the store back to root; leave nixUid and nixGid at 0 or leave out `layers`" else null)
+        (usersError users)
+        (groupsError groups)
+        (firstError (imap (entryError "dirs") dirs))
+        (firstError (imap (entryError "files") files))
+        (firstError (imap permError perms))
+        (configUserError users groups (config.User or ""))
+        (platformError attrs platform)
+        (ownerNamesError users groups { inherit perms dirs files; })
+      ];
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
       roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
-      baseName = let parts = filter isString (split "/" name); in builtins.elemAt parts (length parts - 1);
+      baseName = let parts = filter isString (split "/" name); in elemAt parts (length parts - 1);
 
       imageDrv = tag: derivation {
         name = "${baseName}-oci-image";
@@ -546,25 +239,25 @@ let
         exportReferencesGraph.closure = roots;
         outputs = [ "out" ];
         image = {
-          inherit name tag config copyToRoot perms users groups dirs files;
-          layers = map (l: "${l}") layers;
-          maxLayers = attrs.maxLayers or defaultMaxLayers;
-          compression = attrs.compression or "gzip";
-          created = attrs.created or "1970-01-01T00:00:01Z";
-          os = attrs.os or "linux";
+          inherit name tag config copyToRoot users groups dirs files nixUid nixGid;
+          layers = pathList layers;
+          perms = permsOf perms;
+          maxLayers = max;
+          compression = arg attrs "compression";
+          created = arg attrs "created";
+          os = arg attrs "os";
           arch = attrs.arch or defaultArch;
-          annotations = attrs.annotations or { };
-          copyToRootMode = attrs.copyToRootMode or "copy";
+          annotations = arg attrs "annotations";
+          copyToRootMode = arg attrs "copyToRootMode";
           initializeNixDatabase = nixDB;
-          inherit nixUid nixGid;
         }
-        # issue 16: left out when not given, so that earlier images keep
-        # their derivations; a list of groups became `layers` above.
-        // (if attrs.stream or false then { stream = true; } else { })
+        # Left out when not given, so that earlier images keep their
+        # derivations; a list of groups became `layers` above.
+        // (if arg attrs "stream" then { stream = true; } else { })
         // (if isString (attrs.layering or null) then { layering = if attrs.layering == "auto-derivations" then "auto" else attrs.layering; } else { })
         # A base and, when pulled, its registry name (push mounts its layers from there).
         // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
-        // (if isAttrs (attrs.fromImage or null) && attrs.fromImage ? imageDigest
+        // (if (baseOf attrs) ? imageDigest
            then { fromImageName = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
            else { });
       };
@@ -576,36 +269,26 @@ let
       tag = if attrs.tag or null == null then derivedTag else attrs.tag;
       drv = imageDrv tag;
     in
-    assert checkConfigUser users groups (config.User or "");
-    assert checkOwnerNames users groups { inherit perms dirs files; };
-    finishImage (drv // (attrs0.passthru or { }) // {
+    if error != null then throw "buildImage: ${error}"
+    else finishImage (drv // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
-      ociPlatform = { os = attrs.os or "linux"; architecture = goArch (attrs.arch or defaultArch); };
+      ociPlatform = platform;
       meta = { description = "OCI image layout ${name}:${tag}"; } // (attrs0.meta or { });
     });
 
-  layerArguments = {
-    deps = checkPackages;
-    layers = checkLayers;
-    compression = checkCompression;
-    perms = checkPerms;
-    name = v: if isString v && match "[0-9a-zA-Z+_?=-][0-9a-zA-Z+._?=-]*" v != null then null
-      else "must be a store path name (letters, digits and +-._?=, not starting with a dot), not ${describe v}";
-  };
-
   buildLayer = attrs:
-    assert checkArguments "buildLayer" layerArguments attrs;
-    assert attrs ? deps || throw "buildLayer: `deps` is required: the packages whose closure the layer holds, such as deps = [ pkgs.bash ]";
+    assert checked "buildLayer" attrs;
     let
-      deps = let d = attrs.deps; in map str (if isList d then d else [ d ]);
-      layers = attrs.layers or [ ];
-      perms = map (p: p // { path = builtins.unsafeDiscardStringContext (str p.path); }) (attrs.perms or [ ]);
+      layerArg = table.arg "buildLayer" attrs;
+      perms = layerArg "perms";
+      error = firstError (imap permError perms);
     in
-    layerDerivation (attrs.name or "oci-layer") (closureRoots deps) {
-      inherit perms;
-      layers = map (l: "${l}") layers;
-      compression = attrs.compression or "gzip";
+    if error != null then throw "buildLayer: ${error}"
+    else layerDerivation (layerArg "name") (closureRoots (pathList attrs.deps)) {
+      layers = pathList (layerArg "layers");
+      perms = permsOf perms;
+      compression = layerArg "compression";
     };
 
   # One build-layer derivation: the layer of roots' closure (or of exactly
@@ -622,7 +305,7 @@ let
   # Each takes the package as an argument, so they work with nixpkgs
   # (caCertificates pkgs.cacert) and without it (any derivation or store
   # path with the same layout), and each returns `files` entries or `users`.
-  helpers = rec {
+  helpers = {
     # The CA bundle at the paths TLS libraries look in (OpenSSL on Debian,
     # Go, Fedora, Nix's NIX_SSL_CERT_FILE default). cacert is a package with
     # etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert), or the bundle file itself.
@@ -657,6 +340,7 @@ let
 in
 {
   inherit buildImage buildLayer streamImage helpers;
-  # buildContainer's users and groups get the same checks.
-  accountChecks = { users = checkUsers; groups = checkGroups; };
+  # buildContainer's users and groups get the same checks (after the
+  # table's): the first message, or null.
+  accountsError = attrs: firstError [ (usersError (attrs.users or [ ])) (groupsError (attrs.groups or [ ])) ];
 }

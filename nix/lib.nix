@@ -1,4 +1,5 @@
-# Helpers shared by ociTools' builders (buildContainer, buildImage), builtins only.
+# Helpers shared by ociTools' wrappers (buildContainer, buildImage, the argument
+# tables of nix/table.nix), builtins only.
 #
 #   inherit (import ./lib.nix) closureRoots;
 #   exportReferencesGraph.closure = closureRoots arguments;
@@ -17,6 +18,8 @@ let
   hasSuffix = suf: s:
     let n = stringLength s; m = stringLength suf;
     in n >= m && substring (n - m) m s == suf;
+  lowerChars = [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  upperChars = [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ];
   dropSuffix = suf: s: if hasSuffix suf s then substring 0 (stringLength s - stringLength suf) s else s;
 
   # The store-path names a string context refers to. A source (path = true) is
@@ -70,4 +73,32 @@ rec {
     if ctx == { } then [ ] else map (r: builtins.appendContext r ctx) unique;
 
   inherit contextNames;
+
+  # Messages: a value as an error names it, lists of names.
+  describe = v:
+    if isString v then "the string \"${v}\""
+    else if isList v then "a list"
+    else if builtins.isAttrs v then "an attribute set"
+    else if builtins.isInt v then "an integer"
+    else if builtins.isBool v then "a boolean"
+    else if v == null then "null"
+    else "a ${builtins.typeOf v}";
+  showList = xs: builtins.concatStringsSep ", " xs;
+  quoteList = xs: builtins.concatStringsSep ", " (map (x: "\"${x}\"") xs);
+
+  toUpper = replaceStrings lowerChars upperChars;
+  toLower = replaceStrings upperChars lowerChars;
+
+  # The first non-null of a list of messages, or null.
+  firstError = errs: let e = filter (x: x != null) errs; in if e == [ ] then null else head e;
+  imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (builtins.length xs);
+
+  isStringLike = v: isString v || builtins.isPath v || (builtins.isAttrs v && v ? outPath);
+
+  # The builder: bin/ocitools of `ocitools`, the ocitools package or a path to
+  # a directory holding bin/ocitools (a static build).
+  builderOf = ocitools:
+    if builtins.isPath ocitools then "${builtins.path { path = ocitools; name = "ocitools"; }}/bin/ocitools"
+    else if builtins.isAttrs ocitools || isString ocitools then "${ocitools}/bin/ocitools"
+    else throw "ociTools: `ocitools` must be the ocitools package or a path to a directory holding bin/ocitools, not a ${builtins.typeOf ocitools}";
 }

@@ -13,35 +13,25 @@
 { ocitools, system ? builtins.currentSystem, hostSystem ? system }:
 
 let
-  known = builtins.fromJSON (builtins.readFile ../options/known.json);
+  inherit (builtins) filter fromJSON head isAttrs isPath isString length match readFile split substring;
+  inherit (import ./lib.nix) builderOf describe;
+  table = import ./table.nix;
 
-  inherit (builtins)
-    attrNames concatStringsSep elem filter fromJSON head isAttrs isBool isPath
-    isString length match readFile split substring throw typeOf;
+  builder = builderOf ocitools;
 
-  ocitoolsDir =
-    if isPath ocitools then builtins.path { path = ocitools; name = "ocitools"; }
-    else if isAttrs ocitools || isString ocitools then ocitools
-    else throw "ociTools: `ocitools` must be the ocitools package or a path to a directory holding bin/ocitools, not a ${typeOf ocitools}";
-  builder = "${ocitoolsDir}/bin/ocitools";
-
-  describe = v:
-    if isString v then "the string \"${v}\""
-    else if isAttrs v then (if v ? outPath then "a derivation" else "an attribute set")
-    else "a ${typeOf v}";
+  # Arguments are checked against tables.pullImage and pullImageFromLock of
+  # options/known.json (nix/table.nix).
+  checked = fn: attrs: let e = table.check fn attrs; in e == null || throw "${fn}: ${e}";
 
   # The host's platform, as GOOS/GOARCH.
-  hostArch = let a = head (split "-" hostSystem); in known.archAliases.${a} or a;
+  hostArch = let a = head (split "-" hostSystem); in table.known.archAliases.${a} or a;
   defaultPlatform = "linux/${hostArch}";
 
-  parsePlatform = fn: p:
+  parsePlatform = p:
     let m = match "([a-z0-9]+)/([a-z0-9]+)(/([a-z0-9]+))?" p; in
-    if !(isString p) || m == null then throw "${fn}: `platform` must be \"os/arch\" or \"os/arch/variant\" such as \"linux/amd64\" or \"linux/arm64/v8\", not ${describe p}"
-    else { os = builtins.elemAt m 0; architecture = builtins.elemAt m 1; }
-      // (if builtins.elemAt m 3 == null then { } else { variant = builtins.elemAt m 3; });
+    { os = builtins.elemAt m 0; architecture = builtins.elemAt m 1; }
+    // (if builtins.elemAt m 3 == null then { } else { variant = builtins.elemAt m 3; });
 
-  # The builder checks the full grammar (IPv6 hosts included).
-  refRe = "[^/]+/[a-z0-9]+([._/-]+[a-z0-9]+)*";
   digestRe = "sha256:[0-9a-f]{64}";
 
   # A store name from the last part of the repository name.
@@ -50,7 +40,7 @@ let
     builtins.replaceStrings [ ":" ] [ "-" ] (builtins.elemAt parts (length parts - 1));
 
   # The registry flags a fetch gets.
-  fetchFlags = fn: attrs:
+  fetchFlags = attrs:
     (if attrs.plainHTTP or false then [ "--plain-http" ] else [ ])
     ++ (if attrs ? caFile && attrs.caFile != null then [ "--ca" "${attrs.caFile}" ] else [ ]);
 
@@ -60,37 +50,24 @@ let
     impureEnvVars = [ "REGISTRY_AUTH_FILE" "http_proxy" "https_proxy" "HTTP_PROXY" "HTTPS_PROXY" "no_proxy" "NO_PROXY" ];
   };
 
-  pullArguments = [ "imageName" "imageDigest" "platform" "tag" "sha256" "hash" "plainHTTP" "caFile" "name" ];
-
-  checkCommon = fn: attrs:
-    let unknown = filter (n: !(elem n pullArguments)) (attrNames attrs); in
-    if unknown != [ ] then throw "${fn}: unknown argument `${head unknown}`; valid arguments are ${concatStringsSep ", " pullArguments}"
-    else if attrs ? plainHTTP && !(isBool attrs.plainHTTP) then throw "${fn}: `plainHTTP` must be a boolean, not ${describe attrs.plainHTTP}"
-    else true;
-
   pullImage = attrs:
     let
       fn = "pullImage";
-      imageName = attrs.imageName or (throw "${fn}: `imageName` is required: REGISTRY/REPOSITORY such as \"registry.example/debian\"");
-      imageDigest = attrs.imageDigest or (throw "${fn}: `imageDigest` is required: the sha256:... digest of the image's manifest or index (`ocitools lock IMAGE` prints it)");
+      inherit (attrs) imageName imageDigest;
       tag = attrs.tag or null;
       platformStr = attrs.platform or defaultPlatform;
-      platform = parsePlatform fn platformStr;
+      platform = parsePlatform platformStr;
       hashAttrs =
         if attrs ? hash then { outputHash = attrs.hash; outputHashAlgo = "sha256"; }
         else if attrs ? sha256 then { outputHash = attrs.sha256; outputHashAlgo = "sha256"; }
         else throw "${fn}: give `hash` (an SRI hash such as \"sha256-...\"; build once with hash = \"\" to be told it) or `sha256`";
       ref = imageName + (if tag == null then "" else ":${tag}") + "@${imageDigest}";
     in
-    assert checkCommon fn attrs;
-    assert isAttrs platform; # parsed (and refused) at evaluation
-    assert match refRe imageName != null || throw "${fn}: `imageName` \"${imageName}\" must be REGISTRY[:PORT]/REPOSITORY (lower case), such as \"registry.example/debian\"";
-    assert match digestRe imageDigest != null || throw "${fn}: `imageDigest` must be \"sha256:\" and 64 hexadecimal digits, not ${describe imageDigest}";
-    assert tag == null || match "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}" tag != null || throw "${fn}: `tag` \"${tag}\" is not a valid tag";
+    assert checked fn attrs;
     derivation ({
       name = attrs.name or "${storeName imageName}-oci-base";
       inherit system builder;
-      args = [ "pull" "--quiet" "--platform" platformStr ] ++ fetchFlags fn attrs ++ [ ref (builtins.placeholder "out") ];
+      args = [ "pull" "--quiet" "--platform" platformStr ] ++ fetchFlags attrs ++ [ ref (builtins.placeholder "out") ];
       outputHashMode = "recursive";
     } // hashAttrs // fetchEnv) // {
       inherit imageName imageDigest;
@@ -103,10 +80,9 @@ let
     let
       fn = "pullImageFromLock";
       attrs = if isAttrs arg && !(arg ? outPath) then arg else { lockFile = arg; };
-      lockFile = attrs.lockFile or (throw "${fn}: `lockFile` is required: the file `ocitools lock IMAGE > image.lock.json` wrote");
+      inherit (attrs) lockFile;
       lock = fromJSON (readFile lockFile);
       lockInStore = if isPath lockFile then builtins.path { path = lockFile; name = "oci-image.lock.json"; } else lockFile;
-      extra = filter (n: !(elem n [ "lockFile" "plainHTTP" "caFile" "name" ])) (attrNames attrs);
       blob = b:
         let hex = substring 7 64 b.digest; in
         assert match digestRe b.digest != null || throw "${fn}: ${toString lockFile}: blob digest ${describe b.digest} is not sha256:HEX";
@@ -114,14 +90,14 @@ let
           # The name holds only the digest: every image sharing a blob shares its store path.
           name = "oci-blob-${substring 0 32 hex}";
           inherit system builder;
-          args = [ "fetch-blob" ] ++ fetchFlags fn attrs ++ [ "${lock.imageName}@${b.digest}" (toString b.size) (builtins.placeholder "out") ];
+          args = [ "fetch-blob" ] ++ fetchFlags attrs ++ [ "${lock.imageName}@${b.digest}" (toString b.size) (builtins.placeholder "out") ];
           outputHashMode = "flat";
           outputHashAlgo = "sha256";
           outputHash = hex;
         } // fetchEnv);
       blobs = map (b: "${b.digest}=${blob b}") lock.blobs;
     in
-    assert extra == [ ] || throw "${fn}: unknown argument `${head extra}`; valid arguments are lockFile, plainHTTP, caFile, name";
+    assert checked fn attrs;
     assert (lock.version or 0) == 1 || throw "${fn}: ${toString lockFile} is not a version 1 lock file written by `ocitools lock`";
     derivation {
       name = attrs.name or "${storeName lock.imageName}-oci-base";

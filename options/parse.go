@@ -30,19 +30,10 @@ const maxID = math.MaxUint32 - 1
 // messages), then every value deeply. system is the build's Nix system
 // ("x86_64-linux"), whose CPU is the default arch; "" means this program's.
 func Parse(data []byte, system string) (*Request, error) {
-	fields, err := decodeObject(data)
-	if err != nil {
-		return nil, err
-	}
-	valid := builderArgumentNames()
-	for _, name := range sortedKeys(fields) {
-		if !contains(valid, name) {
-			return nil, fmt.Errorf("unknown argument `%s`%s; valid arguments are %s", name, suggest(name, valid), strings.Join(valid, ", "))
-		}
-	}
 	// The table's rules first, the ones the Nix wrapper applies at evaluation,
 	// so that both refuse a value with the same sentence.
-	if err := checkTable(fields); err != nil {
+	fields, err := containerTable.Check(data)
+	if err != nil {
 		return nil, err
 	}
 	if raw, ok := fields["mounts"]; ok {
@@ -58,6 +49,9 @@ func Parse(data []byte, system string) (*Request, error) {
 	}
 	return a.request(system)
 }
+
+// containerTable is buildContainer's argument table.
+var containerTable = TableOf("buildContainer")
 
 // decodeObject decodes a JSON object keeping numbers exact (json.Number).
 func decodeObject(data []byte) (map[string]any, error) {
@@ -78,24 +72,6 @@ func decodeObject(data []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("options must be a JSON object, not %s", describeValue(v))
 	}
 	return obj, nil
-}
-
-// suggest finds valid names equal to n ignoring case, for typos like readOnly.
-// It is nix/oci-tools.nix's rule: the same letters ignoring case, or the same
-// first three letters (ignoring case) when n has three or more.
-func suggest(n string, valid []string) string {
-	var near []string
-	ln := strings.ToLower(n)
-	for _, v := range valid {
-		lv := strings.ToLower(v)
-		if lv == ln || (len(ln) >= 3 && len(lv) >= 3 && lv[:3] == ln[:3]) {
-			near = append(near, v)
-		}
-	}
-	if len(near) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", quoted(near))
 }
 
 func describeDecodeError(err error) error {
@@ -139,16 +115,8 @@ func goTypeName(t reflect.Type) string {
 	return t.String()
 }
 
-// tableDefault decodes the argument table's default for name into v. The
-// table's defaults are the ones the code applies (and the docs name); a default
-// that does not decode is a programming error the package's tests catch.
-func tableDefault(name string, v any) {
-	dec := json.NewDecoder(bytes.NewReader(argTable[name].Default))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		panic(fmt.Sprintf("options: the default of %s in known.json: %v", name, err))
-	}
-}
+// tableDefault decodes buildContainer's default for name into v.
+func tableDefault(name string, v any) { containerTable.Default(name, v) }
 
 // defaultRaw is the table's default for name, as an argument would give it.
 func defaultRaw(name string) json.RawMessage { return argTable[name].Default }
@@ -277,11 +245,6 @@ func (o *arguments) request(system string) (*Request, error) {
 	tableDefault("noNewPrivileges", &r.NoNewPrivileges)
 	if o.NoNewPrivileges != nil {
 		r.NoNewPrivileges = *o.NoNewPrivileges
-	}
-	for k := range o.Annotations {
-		if k == "" {
-			return nil, errors.New("`annotations`: a key is empty")
-		}
 	}
 	r.StoreMode = o.StoreMode
 	if r.StoreMode == "" {

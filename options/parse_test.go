@@ -248,40 +248,58 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 		fields = append(fields, name)
 	}
 	sort.Strings(fields)
-	if got := builderArgumentNames(); !reflect.DeepEqual(got, fields) {
+	if got := containerTable.builderNames(); !reflect.DeepEqual(got, fields) {
 		t.Errorf("table arguments %v\nargument fields %v", got, fields)
 	}
 }
 
-// Every list or map a rule of the table names exists, every pattern compiles,
-// and every default decodes through the same parsers as a given value (Parse
-// of the minimal arguments applies them all).
+// Every list, map, shape or table a rule names exists, every pattern
+// compiles, every row has a default (or is required) and every default
+// decodes through the same parsers as a given value (Parse of the minimal
+// arguments applies them all), in every table.
 func TestTableIsConsistent(t *testing.T) {
-	for name, a := range argTable {
-		for typ, r := range a.Types {
-			if _, ok := docTypeWords[typ]; !ok {
-				t.Errorf("%s: unknown type %q", name, typ)
-			}
-			for _, l := range append(append([]string{}, r.Values...), r.Names, r.KeyNames) {
-				if l != "" {
-					knownNames(l) // panics when missing
-				}
-			}
-			for _, p := range []string{r.Pattern, r.KeyPattern} {
-				if _, err := regexp.Compile(p); p != "" && err != nil {
-					t.Errorf("%s: pattern %q: %v", name, p, err)
-				}
-			}
-			if r.Pattern != "" && r.What == "" || r.KeyPattern != "" && r.KeyWhat == "" || (r.Names != "" || r.KeyNames != "") && r.NameWhat == "" {
-				t.Errorf("%s: a rule without the words for its message", name)
-			}
-		}
-		if !a.Required && a.Default == nil && a.DefaultText == "" {
-			t.Errorf("%s: no default", name)
+	for fn := range rawTables {
+		for name, a := range TableOf(fn).Rows {
+			checkRowConsistent(t, fn+"."+name, a)
 		}
 	}
 	if _, err := Parse([]byte(`{"args":["/bin/sh"]}`), "x86_64-linux"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func checkRowConsistent(t *testing.T, name string, a Argument) {
+	if a.Refuse != "" {
+		return
+	}
+	if len(a.Types) == 0 {
+		t.Errorf("%s: no types", name)
+	}
+	for typ, r := range a.Types {
+		if _, ok := docTypeWords[typ]; !ok {
+			t.Errorf("%s: unknown type %q", name, typ)
+		}
+		for _, l := range append(append([]string{}, r.Values...), r.Names, r.KeyNames) {
+			if l != "" {
+				knownNames(l) // panics when missing
+			}
+		}
+		for _, table := range []string{r.Table, r.ElementTable} {
+			if table != "" {
+				TableOf(table) // panics when missing
+			}
+		}
+		for _, p := range []string{r.Pattern, r.KeyPattern} {
+			if _, err := regexp.Compile(p); p != "" && err != nil {
+				t.Errorf("%s: pattern %q: %v", name, p, err)
+			}
+		}
+		if r.Pattern != "" && r.What == "" || r.KeyPattern != "" && r.KeyWhat == "" || (r.Names != "" || r.KeyNames != "") && r.NameWhat == "" || r.Marker != "" && r.MarkerWhat == "" {
+			t.Errorf("%s: a rule without the words for its message", name)
+		}
+	}
+	if !a.Required && a.Default == nil && a.DefaultText == "" {
+		t.Errorf("%s: no default", name)
 	}
 }
 

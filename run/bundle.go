@@ -337,8 +337,11 @@ func (b *privateBundle) shareWithUserNS(s *specs.Spec) error {
 // not map: the overlay cannot copy them up, so without this nothing could be
 // created or removed in them. With it, container root owns them as it does in
 // a root run; files from the store still cannot be modified, and /nix stays
-// as stored.
-func (b *privateBundle) mirrorDirs(stop func() syscall.Signal) error {
+// as stored. A directory the namespace maps (mapped: its host owner is the
+// caller or one of its subordinate ids, as in an image unpacked by `ocitools
+// run IMAGE`) is left to the overlay with what it holds: it copies it up
+// with its owner, a service user's data directory stays that user's.
+func (b *privateBundle) mirrorDirs(stop func() syscall.Signal, mapped func(hostUID uint32) bool) error {
 	type dir struct {
 		path string
 		fi   fs.FileInfo
@@ -361,6 +364,9 @@ func (b *privateBundle) mirrorDirs(stop func() syscall.Signal) error {
 		fi, err := d.Info()
 		if err != nil {
 			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && mapped != nil && mapped(st.Uid) {
+			return filepath.SkipDir
 		}
 		up := filepath.Join(b.upper, rel)
 		if err := os.Mkdir(up, 0o700); err != nil {

@@ -177,7 +177,15 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 	} else if !s.Root.Readonly {
-		if err := pb.mirrorDirs(st.stopped); err != nil && !errors.Is(err, errStopped) {
+		mapped := func(h uint32) bool {
+			for _, m := range uidMap {
+				if h >= m.HostID && uint64(h) < uint64(m.HostID)+uint64(m.Size) {
+					return true
+				}
+			}
+			return h == uint32(os.Getuid())
+		}
+		if err := pb.mirrorDirs(st.stopped, mapped); err != nil && !errors.Is(err, errStopped) {
 			return 0, err
 		}
 	}

@@ -362,7 +362,7 @@ func TestMirrorDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb.lower = lower
-	if err := pb.mirrorDirs(nil); err != nil {
+	if err := pb.mirrorDirs(nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var got []string

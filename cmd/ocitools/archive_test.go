@@ -44,7 +44,7 @@ func TestArchiveCommand(t *testing.T) {
 	// A failure leaves nothing: neither the file nor a temporary one.
 	bad := filepath.Join(dir, "bad.tar")
 	_, err = runArchive(t, "--name", "Not A Name", testLayout, bad)
-	if err == nil || !strings.Contains(err.Error(), "not a valid repository name") {
+	if err == nil || !strings.Contains(err.Error(), "`name` must be an image name") {
 		t.Fatalf("bad name: error %v", err)
 	}
 	ents, _ := os.ReadDir(dir)

@@ -104,7 +104,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 		}
 		// Written straight into the output: on failure build removes it, and
 		// Nix registers nothing.
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, System: attrs.System})
 	}
 	attrs, err := image.ReadAttrs(attrsFile, key)
 	if err != nil {
@@ -126,7 +126,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	err = buildOrRemove(name, tmp, sigs, func() error {
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp, System: attrs.System})
 	})
 	if err != nil {
 		return err

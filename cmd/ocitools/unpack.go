@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/internal/partial"
 	"github.com/ocitools/ocitools/registry"
+	"github.com/ocitools/ocitools/run"
 	"github.com/ocitools/ocitools/unpack"
 )
 
@@ -158,12 +164,29 @@ afterwards.`
 			return cli.Exit("run: "+err.Error(), runFailed)
 		}
 		defer func() { _ = unpack.RemoveTree(tmp) }()
+		// Rootless with subordinate ids, the image is unpacked in a user
+		// namespace (unpackInUserNS); what it leaves is removed in one too,
+		// before tmp is (the defers run in reverse).
+		uidMap, gidMap, inNS := run.SubordinateMaps()
 		var bundle string
+		defer func() {
+			if inNS && bundle != "" {
+				if err := run.RemoveInUserNS(bundle, uidMap, gidMap); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "ocitools run: removing the unpacked image: %v\n", err)
+				}
+			}
+		}()
 		err = runStage("run", func(ctx context.Context, st *stage) error {
 			st.onForce(func() { _ = unpack.RemoveTree(tmp) })
 			// Local: after a forced stop this may still run, and the
 			// caller's variables are no longer its to write.
-			b, err := unpackTemp(ctx, st, c, image, tmp, rest)
+			var b string
+			var err error
+			if inNS {
+				b, err = unpackInUserNS(ctx, st, c, image, tmp, rest, uidMap, gidMap)
+			} else {
+				b, err = unpackTemp(ctx, st, c, image, tmp, rest)
+			}
 			if err == nil {
 				bundle = b
 			}
@@ -202,6 +225,58 @@ func unpackTemp(ctx context.Context, st *stage, c *cli.Context, image, tmp strin
 	}
 	if _, err = unpack.Unpack(ctx, o); err != nil {
 		return "", cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
+	}
+	return bundle, nil
+}
+
+// unpackInUserNS unpacks image into tmp as `ocitools unpack` run as root of
+// a user namespace mapping the caller to 0 and its subordinate ids from 1, the
+// mappings the rootless run uses: the image's owners (a service user's data
+// directory) are kept, as root's unpack keeps them, where the caller's own
+// unpack could only leave every file its own. The bundle's name starts with
+// run.PrivatePrefix, so that run.RemoveInUserNS may remove it.
+func unpackInUserNS(ctx context.Context, st *stage, c *cli.Context, image, tmp string, args []string, uidMap, gidMap []specs.LinuxIDMapping) (string, error) {
+	if !unpack.IsLayout(image) {
+		layout, cleanup, err := pullImage(ctx, st, c, image, tmp)
+		defer cleanup()
+		if err != nil {
+			return "", cli.Exit("run: "+err.Error(), runFailed)
+		}
+		image = layout
+	}
+	bundle := filepath.Join(tmp, run.PrivatePrefix+"image")
+	if _, err := unpackOptions(c, image, bundle, args); err != nil {
+		return "", cli.Exit("run: "+err.Error(), runFailed)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", cli.Exit("run: "+err.Error(), runFailed)
+	}
+	argv := []string{"unpack", "--max-bytes", strconv.FormatInt(c.Int64("max-bytes"), 10), "--max-entries", strconv.FormatInt(c.Int64("max-entries"), 10)}
+	if p := c.String("platform"); p != "" {
+		argv = append(argv, "--platform", p)
+	}
+	argv = append(argv, image, bundle)
+	if len(args) > 0 {
+		argv = append(append(argv, "--"), args...)
+	}
+	cmd := exec.Command(self, argv...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &out
+	if err := run.StartInUserNS(cmd, uidMap, gidMap); err != nil {
+		return "", cli.Exit("run: unpacking "+image+" in a user namespace: "+err.Error(), runFailed)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		return "", ctx.Err()
+	}
+	if err != nil {
+		return "", cli.Exit("run: unpacking "+image+": "+strings.TrimSpace(strings.TrimPrefix(out.String(), "unpack: ")), runFailed)
 	}
 	return bundle, nil
 }

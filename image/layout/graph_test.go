@@ -253,3 +253,35 @@ func TestCopy(t *testing.T) {
 }
 
 func fileExists(p string) bool { _, err := os.Lstat(p); return err == nil }
+
+// Parse takes any bytes: an error or a manifest or index whose descriptors
+// are all valid (so that no digest names a path outside blobs/), never a
+// panic.
+func FuzzParse(f *testing.F) {
+	f.Add(true, []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:`+strings.Repeat("a", 64)+`","size":1}]}`))
+	f.Add(false, []byte(`{"schemaVersion":2,"config":{"digest":"sha256:`+strings.Repeat("b", 64)+`","size":2},"layers":[{"digest":"sha256:../../etc","size":1}]}`))
+	f.Fuzz(func(t *testing.T, index bool, data []byte) {
+		mt := v1.MediaTypeImageManifest
+		if index {
+			mt = v1.MediaTypeImageIndex
+		}
+		idx, m, err := layout.Parse(mt, data)
+		if err != nil {
+			return
+		}
+		var ds []v1.Descriptor
+		if idx != nil {
+			ds = idx.Manifests
+		} else {
+			ds = append([]v1.Descriptor{m.Config}, m.Layers...)
+			if m.Config.Size > layout.MaxConfigSize {
+				t.Errorf("config of %d bytes accepted", m.Config.Size)
+			}
+		}
+		for _, d := range ds {
+			if d.Digest.Validate() != nil || d.Size < 0 {
+				t.Errorf("descriptor %+v accepted", d)
+			}
+		}
+	})
+}

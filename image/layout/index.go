@@ -10,6 +10,8 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/options"
 )
 
 // BuildIndex writes at out a multi-arch image layout: an OCI image index
@@ -22,8 +24,9 @@ func BuildIndex(out, tag string, images []string) error {
 	if len(images) == 0 {
 		return fmt.Errorf("buildIndex: images is empty: give at least one image layout")
 	}
-	if tag == "" {
-		return fmt.Errorf("buildIndex: tag is empty")
+	// buildIndex's tag row (options/known.json), as nix/registry.nix checks it.
+	if err := options.CheckShape("imageTag", "tag", tag); err != nil {
+		return fmt.Errorf("buildIndex: %w", err)
 	}
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	links := map[digest.Digest]string{}

@@ -37,7 +37,11 @@ func buildImage(t testing.TB, compression string, config map[string]any) string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, _ := json.Marshal(map[string]any{"name": "app", "tag": "t", "compression": compression, "config": config})
+	args := map[string]any{"name": "app", "tag": "t", "compression": compression}
+	if config != nil {
+		args["config"] = config
+	}
+	o, _ := json.Marshal(args)
 	out := filepath.Join(t.TempDir(), "layout")
 	if err := image.Build(image.Request{Closure: c, Options: o, Out: out, Root: root}); err != nil {
 		t.Fatal(err)

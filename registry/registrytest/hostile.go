@@ -1,8 +1,9 @@
-// Package registrytest serves a small hostile registry on 127.0.0.1 for
-// tests: one image (a config and one layer) whose layer blob is answered
-// badly (trickled, never answered, refused with a chosen body), with the
-// requests counted, so that tests can check what a client does and how many
-// requests it makes.
+// Package registrytest serves small hostile registries on 127.0.0.1 for
+// tests, with the requests counted, so that tests can check what a client
+// does and how many requests it makes: Server, one image (a config and one
+// layer) whose layer blob is answered badly (trickled, never answered,
+// refused with a chosen body); Layout (layout.go), crafted image layouts
+// whose graphs are hostile, with lies about sizes and upload locations.
 package registrytest
 
 import (
