@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -372,6 +373,14 @@ func TestBundleSBOM(t *testing.T) {
 	off := nixBuild(t, metaLet+`ociTools.buildContainer { args = [ "${tool}/bin/tool" ]; sbom = false; }`)
 	if _, err := os.Stat(filepath.Join(off, sbom.CycloneDXFile)); !os.IsNotExist(err) {
 		t.Errorf("sbom = false: %v", err)
+	}
+	// ocitools sbom reads a bundle's; exit status 3 when there is none.
+	if out, err := exec.Command(ocitoolsBin, "sbom", out).Output(); err != nil || !strings.Contains(string(out), `"type": "application"`) {
+		t.Errorf("ocitools sbom BUNDLE: %v", err)
+	}
+	var exit *exec.ExitError
+	if msg, err := exec.Command(ocitoolsBin, "sbom", off).CombinedOutput(); !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(string(msg), "no SBOM") {
+		t.Errorf("ocitools sbom of a bundle without one: %v\n%s", err, msg)
 	}
 }
 
