@@ -14,6 +14,7 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -70,8 +71,8 @@ func Write(w io.Writer, dir string, opts Options) error {
 	if len(index.Manifests) == 0 {
 		return fmt.Errorf("%s lists no manifest: there is no image to archive", v1.ImageIndexFile)
 	}
-	if opts.Tag != "" && len(index.Manifests) > 1 {
-		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, len(index.Manifests))
+	if n := len(index.Manifests) - countReferrers(index.Manifests); opts.Tag != "" && n > 1 {
+		return fmt.Errorf("a tag was given but %s lists %d images: which one it names is ambiguous", v1.ImageIndexFile, n)
 	}
 	if opts.Name != "" {
 		if err := options.CheckShape("imageName", "name", opts.Name); err != nil {
@@ -90,11 +91,23 @@ func Write(w io.Writer, dir string, opts Options) error {
 	}
 	var images []image
 	for i, d := range index.Manifests {
+		if isReferrer(d) {
+			// An SBOM or signature attached to an image (an OCI layout may
+			// list them): not an image to load, and podman load refuses an
+			// archive whose index.json lists two manifests.
+			continue
+		}
 		img, err := rd.image(i, d, opts)
+		if errors.Is(err, errReferrer) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		images = append(images, img)
+	}
+	if len(images) == 0 {
+		return fmt.Errorf("%s lists only artifacts attached to images (referrers), no image to archive", v1.ImageIndexFile)
 	}
 
 	// index.json as written: the tag, and the full name for containerd-based
@@ -202,6 +215,27 @@ func Write(w io.Writer, dir string, opts Options) error {
 	return nil
 }
 
+// isReferrer tells an artifact manifest attached to an image (what oras-go's
+// layout store and other OCI 1.1 tools list in index.json) from an image:
+// it has an artifactType.
+func isReferrer(d v1.Descriptor) bool {
+	return d.MediaType == v1.MediaTypeImageManifest && d.ArtifactType != ""
+}
+
+// errReferrer marks a manifest of index.json that is attached to an image
+// (it has a subject or an artifactType) rather than an image.
+var errReferrer = errors.New("a referrer, not an image")
+
+func countReferrers(ds []v1.Descriptor) int {
+	n := 0
+	for _, d := range ds {
+		if isReferrer(d) {
+			n++
+		}
+	}
+	return n
+}
+
 // reader reads the images of index.json, each manifest (through the
 // walker) and config once however often they are listed.
 type reader struct {
@@ -228,6 +262,9 @@ func (rd *reader) image(i int, d v1.Descriptor, opts Options) (image, error) {
 		return image{}, fmt.Errorf("%s: %w", what, err)
 	}
 	m := *n.Manifest
+	if m.Subject != nil || m.ArtifactType != "" {
+		return image{}, errReferrer
+	}
 	if m.SchemaVersion != 2 {
 		return image{}, fmt.Errorf("%s: manifest %s: schemaVersion is %d, want 2", what, d.Digest, m.SchemaVersion)
 	}

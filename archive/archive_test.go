@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -14,6 +15,9 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/oci"
 )
 
 // testLayout is a small image layout made for a test, with knobs for the
@@ -334,4 +338,59 @@ func TestGolden(t *testing.T) {
 	if got := digest.FromBytes(b.Bytes()).String(); got != want {
 		t.Errorf("archive digest %s, want %s", got, want)
 	}
+}
+
+// A layout that lists a referrer (here an SBOM attached with oras-go's layout
+// store, as OCI 1.1 tools do) is archived without it: index.json and
+// manifest.json name the image alone, which podman load needs.
+func TestWriteSkipsReferrers(t *testing.T) {
+	dir, manDesc := testLayout{layerType: v1.MediaTypeImageLayerGzip, refName: "v1"}.make(t)
+	ctx := context.Background()
+	store, err := oci.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbomData := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}`)
+	layer := content.NewDescriptorFromBytes("application/vnd.cyclonedx+json", sbomData)
+	if err := store.Push(ctx, layer, bytes.NewReader(sbomData)); err != nil {
+		t.Fatal(err)
+	}
+	subject := v1.Descriptor{MediaType: manDesc.MediaType, Digest: manDesc.Digest, Size: manDesc.Size}
+	ref, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, "application/vnd.cyclonedx+json",
+		oras.PackManifestOptions{Subject: &subject, Layers: []v1.Descriptor{layer}, ManifestAnnotations: map[string]string{v1.AnnotationCreated: "1970-01-01T00:00:01Z"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx v1.Index
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "index.json")), &idx); err != nil || len(idx.Manifests) != 2 {
+		t.Fatalf("the layout lists %d manifests (%v), want the image and its referrer", len(idx.Manifests), err)
+	}
+	for _, o := range []Options{{}, {OCIOnly: true}, {Name: "example.com/app", Tag: "v2"}} {
+		var buf bytes.Buffer
+		if err := Write(&buf, dir, o); err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		for _, e := range readArchive(t, buf.Bytes()) {
+			switch {
+			case e.hdr.Name == "index.json":
+				var got v1.Index
+				if err := json.Unmarshal(e.data, &got); err != nil || len(got.Manifests) != 1 || got.Manifests[0].Digest != manDesc.Digest {
+					t.Errorf("%+v: archived index.json %s", o, e.data)
+				}
+			case e.hdr.Name == "manifest.json" && strings.Count(string(e.data), `"Config"`) != 1:
+				t.Errorf("%+v: manifest.json %s", o, e.data)
+			case strings.HasSuffix(e.hdr.Name, ref.Digest.Encoded()) || strings.HasSuffix(e.hdr.Name, layer.Digest.Encoded()):
+				t.Errorf("%+v: the archive holds the referrer's blob %s", o, e.hdr.Name)
+			}
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ocitools/ocitools/nixdb"
 	"github.com/ocitools/ocitools/options"
 	"github.com/ocitools/ocitools/rootfs"
+	"github.com/ocitools/ocitools/sbom"
 	"github.com/ocitools/ocitools/spec"
 )
 
@@ -52,6 +53,10 @@ func Build(req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("container options: %w", err)
 	}
+	bom, err := sbomInput(req.Attrs)
+	if err != nil {
+		return err
+	}
 	cfg, err := spec.Generate(r, req.Attrs.Closure.StorePaths())
 	if err != nil {
 		return fmt.Errorf("container options: %w", err)
@@ -68,7 +73,22 @@ func Build(req Request) (err error) {
 	if err := linkRunner(req); err != nil {
 		return err
 	}
+	if bom != nil {
+		if err := sbom.Write(req.Out, bom); err != nil {
+			return err
+		}
+	}
 	return writeConfig(filepath.Join(req.Out, layout.ConfigFile), cfg)
+}
+
+// sbomInput is the bundle's SBOM: its closure, whether the rootfs holds a
+// copy or bind-mounts it. nil when the build asks for none.
+func sbomInput(a *derivation.Attrs) (*sbom.Input, error) {
+	attr, err := sbom.DecodeAttr(a.SBOM)
+	if err != nil || attr == nil {
+		return nil, err
+	}
+	return &sbom.Input{Subject: sbom.Subject{Kind: "bundle", Name: a.Name}, Paths: a.Closure.Paths, Attr: *attr}, nil
 }
 
 // buildRootfs materialises the rootfs the request and its configuration need.

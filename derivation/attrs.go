@@ -40,6 +40,12 @@ type Attrs struct {
 	// Options is the raw attribute holding the builder's arguments, decoded
 	// by options (bundles) or image (images).
 	Options json.RawMessage
+	// LayerClosure is the closure of buildImage's explicit layers
+	// (exportReferencesGraph.layerClosure), for the SBOM; nil when absent.
+	LayerClosure []PathInfoJSON
+	// SBOM is the raw "sbom" attribute, decoded by the sbom package (absent
+	// or null: no SBOM).
+	SBOM json.RawMessage
 }
 
 // Out returns the path of the "out" output.
@@ -57,6 +63,10 @@ type rawAttrs struct {
 	System  string            `json:"system"`
 	Outputs map[string]string `json:"outputs"`
 	Closure []PathInfoJSON    `json:"closure"`
+	SBOM    json.RawMessage   `json:"sbom"`
+	// LayerClosure is exportReferencesGraph.layerClosure: the closure of
+	// buildImage's explicit layers, for the SBOM (absent: none).
+	LayerClosure []PathInfoJSON `json:"layerClosure"`
 }
 
 // FindAttrsFile returns the structured-attrs file of the current build. Some Nix
@@ -125,11 +135,13 @@ func ParseAttrs(data []byte, key string) (*Attrs, error) {
 		return nil, fmt.Errorf("structured attrs: no %q attribute with the builder's arguments", key)
 	}
 	return &Attrs{
-		Name:    raw.Name,
-		System:  raw.System,
-		Outputs: raw.Outputs,
-		Closure: closure,
-		Options: options,
+		Name:         raw.Name,
+		System:       raw.System,
+		Outputs:      raw.Outputs,
+		Closure:      closure,
+		Options:      options,
+		SBOM:         raw.SBOM,
+		LayerClosure: raw.LayerClosure,
 	}, nil
 }
 

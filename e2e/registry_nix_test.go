@@ -57,11 +57,13 @@ func TestRegistryNix(t *testing.T) {
 		return string(out)
 	}
 
-	// copyToRegistry: to the image's own name:tag.
+	// copyToRegistry: to the image's own name:tag. Three manifest PUTs: the
+	// image, its SBOM referrer and the sha256-<hex> index this registry
+	// needs for it (no referrers API).
 	prog := nixAttr(t, expr, "amd.copyToRegistry")
 	m := r.mark()
 	out := run(filepath.Join(prog, "bin", "copyToRegistry"), "--quiet")
-	if tr := r.traffic(m, "nix/app"); tr.manifestPuts != 1 || len(tr.blobsSent) < 2 {
+	if tr := r.traffic(m, "nix/app"); tr.manifestPuts != 3 || len(tr.blobsSent) < 2 || !strings.Contains(out, "SBOM attached") {
 		t.Errorf("copyToRegistry: the registry got %+v\n%s", tr, out)
 	}
 	if out := podmanPullRun(t, r.addr+"/nix/app:t-amd64"); !strings.Contains(out, "hello from nix amd64") {
@@ -78,8 +80,10 @@ func TestRegistryNix(t *testing.T) {
 	copyTo := filepath.Join(nixAttr(t, expr, "amd.copyTo"), "bin", "copyTo")
 	m = r.mark()
 	run(copyTo, "--quiet", "docker://"+r.addr+"/elsewhere/app:x")
-	if tr := r.traffic(m, "elsewhere/app"); tr.manifestPuts != 1 || len(tr.blobsSent) != 0 || tr.mounts < 2 {
-		t.Errorf("copyTo another repository: %+v (want mounts only)", tr)
+	// The referrer's two blobs (the SBOM and the empty config {}) are sent;
+	// the image's are mounted.
+	if tr := r.traffic(m, "elsewhere/app"); tr.manifestPuts != 3 || len(tr.blobsSent) > 2 || tr.mounts < 2 {
+		t.Errorf("copyTo another repository: %+v (want mounts, and the referrer's two small blobs at most)", tr)
 	}
 	dir := filepath.Join(t.TempDir(), "copy")
 	run(copyTo, "oci:"+dir+":copied")
@@ -89,6 +93,10 @@ func TestRegistryNix(t *testing.T) {
 	}
 	if out, err := ocitoolsCmd(t, env, "validate", dir); err != nil {
 		t.Errorf("ocitools validate of the oci: copy: %v\n%s", err, out)
+	}
+	// The SBOM goes with the copy.
+	if out, err := ocitoolsCmd(t, env, "sbom", dir); err != nil || !strings.Contains(out, `"bomFormat": "CycloneDX"`) {
+		t.Errorf("ocitools sbom of the oci: copy: %v\n%s", err, out)
 	}
 
 	// copyToPodman, into a podman storage of the test's own.

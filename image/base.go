@@ -61,7 +61,7 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	}
 	b := &baseImage{dir: abs, config: img.Config, manifest: img.ManifestDesc.Digest}
 	r := &layout.Reader{Dir: abs}
-	data, err := r.ReadBlob(img.Manifest.Config, 16<<20)
+	data, err := r.ReadBlob(img.Manifest.Config, layout.MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s: config: %w", dir, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/image/stream"
 	"github.com/ocitools/ocitools/rootfs"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 // LayerInfoFile is the description a buildLayer output holds beside its blob.
@@ -50,6 +51,11 @@ type Request struct {
 	// Root is prepended to store paths when reading them: "" in a build,
 	// a fake store's parent in tests.
 	Root string
+	// SBOM is the sbom attribute (absent: no SBOM), LayerClosure the
+	// closure of the explicit layers (their store paths' hashes and
+	// references); build-image only.
+	SBOM         json.RawMessage
+	LayerClosure []derivation.PathInfoJSON
 	// System is the build's Nix system ("x86_64-linux"): its CPU is the
 	// default arch, as for bundles ("" means this program's).
 	System string
@@ -84,6 +90,10 @@ func Build(req Request) (err error) {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	if err := checkEntrypoint(p.config.ImageConfig, jobs, p.perms, req.Root, base != nil); err != nil {
+		return fmt.Errorf("build-image: %w", err)
+	}
+	bom, err := sbomInput(req, p, jobs, base)
+	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	l, err := layout.Create(req.Out)
@@ -144,6 +154,13 @@ func Build(req Request) (err error) {
 	}
 	if err := l.WriteIndex(desc, p.tag); err != nil {
 		return fmt.Errorf("build-image: %w", err)
+	}
+	if bom != nil {
+		// Beside index.json, outside the image: it describes the image and
+		// is attached to it as a referrer when pushed.
+		if err := sbom.Write(req.Out, bom); err != nil {
+			return fmt.Errorf("build-image: %w", err)
+		}
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ let
   inherit (builtins)
     all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
     listToAttrs map mapAttrs match split substring;
-  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike repoBaseName showList;
+  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike repoBaseName showList sbomAttr sbomMetadata;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -28,6 +28,15 @@ let
   pathList = v: map str (if isList v then v else [ v ]);
   # perms' paths are paths in the image, not dependencies.
   permsOf = ps: map (p: p // (if p ? path then { path = builtins.unsafeDiscardStringContext (str p.path); } else { })) ps;
+
+  # The SBOM files a result holds, and the attributes pointing at them
+  # (docs/sbom.md).
+  sbomFiles = { cyclonedx = "sbom.cdx.json"; spdx = "sbom.spdx.json"; };
+  withSbom = drv: sbom:
+    let formats = if sbom == true then [ "cyclonedx" ] else if sbom == false then [ ] else sbom; in
+    if formats == [ ] then { } else
+    { sbom = "${drv}/${sbomFiles.${head formats}}"; }
+    // (if elem "spdx" formats then { sbomSPDX = "${drv}/${sbomFiles.spdx}"; } else { });
 
   # Default arch: the host system's CPU, in the Nix spelling the builder maps.
   defaultArch = head (split "-" hostSystem);
@@ -193,6 +202,7 @@ let
       # The config as given: the builder normalises it (image/options.go).
       config = arg attrs "config";
       copyToRoot = pathList (arg attrs "copyToRoot");
+      sbomArg = arg attrs "sbom";
       explicitLayers = arg attrs "layers" ++ groupLayers attrs;
       layers = explicitLayers ++ (if (attrs.layering or null) != "auto-derivations" then [ ] else plannedLayers {
         inherit roots baseName;
@@ -236,7 +246,15 @@ let
         inherit system builder;
         args = [ "build-image" ];
         __structuredAttrs = true;
-        exportReferencesGraph.closure = roots;
+        exportReferencesGraph = { closure = roots; }
+          # The explicit layers' store paths, with their hashes and
+          # references, for the SBOM.
+          // (if layers == [ ] || sbomArg == false then { } else { layerClosure = layers; });
+        # The SBOM: the closure roots, and what evaluation knows about the
+        # packages in the arguments and the explicit layers (docs/sbom.md).
+        sbom = sbomAttr sbomArg roots
+          (builtins.foldl' (a: l: a // (l.sbomMetadata or { })) { } layers
+            // sbomMetadata { config = attrs.config or { }; copyToRoot = attrs.copyToRoot or [ ]; files = attrs.files or [ ]; });
         outputs = [ "out" ];
         image = {
           inherit name tag config copyToRoot users groups dirs files nixUid nixGid;
@@ -270,7 +288,7 @@ let
       drv = imageDrv tag;
     in
     if error != null then throw "buildImage: ${error}"
-    else finishImage (drv // (attrs0.passthru or { }) // {
+    else finishImage (drv // withSbom drv sbomArg // (attrs0.passthru or { }) // {
       imageName = name;
       imageTag = tag;
       ociPlatform = platform;
@@ -285,11 +303,13 @@ let
       error = firstError (imap permError perms);
     in
     if error != null then throw "buildLayer: ${error}"
+    # sbomMetadata: what evaluation knows about deps, for the SBOM of the
+    # images that list this layer.
     else layerDerivation (layerArg "name") (closureRoots (pathList attrs.deps)) {
       layers = pathList (layerArg "layers");
       perms = permsOf perms;
       compression = layerArg "compression";
-    };
+    } // { sbomMetadata = sbomMetadata attrs.deps; };
 
   # One build-layer derivation: the layer of roots' closure (or of exactly
   # layer.paths), with its arguments in the "layer" structured attribute.

@@ -72,6 +72,62 @@ rec {
     in
     if ctx == { } then [ ] else map (r: builtins.appendContext r ctx) unique;
 
+  /* sbomMetadata value: what evaluation knows about the derivations found
+     anywhere in `value` (not inside derivations), keyed by output path, in the
+     shape the builder's sbom package reads (docs/sbom.md): pname, version,
+     meta.description, meta.homepage, meta.license (SPDX ids where the licence
+     has one) and the string-valued meta.identifiers (cpe, purl, ...), for
+     the derivations that have pname, version or meta. Every
+     output of a derivation gets the entry; the builder uses those in the
+     closure. Strings lose their context: metadata is no dependency. */
+  sbomMetadata = value:
+    let
+      isDrv = v: builtins.isAttrs v && (v.type or null) == "derivation" && v ? outPath;
+      found = v:
+        if isDrv v then [ v ]
+        else if isList v then concatLists (map found v)
+        else if builtins.isAttrs v && !(v ? outPath) then concatLists (map found (attrValues v))
+        else [ ];
+      plain = v: if isString v then builtins.unsafeDiscardStringContext v else null;
+      license = l:
+        if isString l then { name = plain l; }
+        else if builtins.isAttrs l then { spdxId = plain (l.spdxId or null); name = plain (l.fullName or l.shortName or null); url = plain (l.url or null); }
+        else { };
+      entry = drv:
+        let
+          meta = if builtins.isAttrs (drv.meta or null) then drv.meta else { };
+          lic = meta.license or [ ];
+          home = meta.homepage or null;
+          ids = if builtins.isAttrs (meta.identifiers or null) then meta.identifiers else { };
+        in
+        {
+          pname = plain (drv.pname or null);
+          version = plain (drv.version or null);
+          description = plain (meta.description or null);
+          homepage = plain (if isList home then (if home == [ ] then null else head home) else home);
+          licenses = map license (if isList lic then lic else [ lic ]);
+          identifiers = listToAttrs (map (n: { name = n; value = plain ids.${n}; }) (filter (n: isString ids.${n}) (attrNames ids)));
+        };
+      outputsOf = drv:
+        let outs = if isList (drv.outputs or null) then map (o: drv.${o} or null) drv.outputs else [ ];
+        in [ drv ] ++ filter (o: o != null && o ? outPath) outs;
+      # A derivation without pname, version or meta adds nothing to its name.
+      described = filter (drv: drv ? pname || drv ? version || drv ? meta) (found value);
+      pairs = concatLists (map (drv: map (o: { name = builtins.unsafeDiscardStringContext o.outPath; value = entry drv; }) (outputsOf drv)) described);
+    in
+    listToAttrs pairs;
+
+  /* sbomAttr arg roots metadata: the builder's `sbom` attribute for the
+     argument `sbom` (true: CycloneDX; a list of "cyclonedx" and "spdx"; false:
+     none), the closure roots and metadata (sbomMetadata's shape). */
+  sbomAttr = arg: roots: metadata:
+    if arg == false || arg == [ ] then null
+    else {
+      formats = if arg == true then [ "cyclonedx" ] else arg;
+      roots = map builtins.unsafeDiscardStringContext roots;
+      inherit metadata;
+    };
+
   inherit contextNames;
 
   # Messages: a value as an error names it, lists of names.

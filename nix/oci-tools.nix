@@ -9,7 +9,7 @@
 
 let
   inherit (builtins) head match split;
-  inherit (import ./lib.nix) closureRoots builderOf;
+  inherit (import ./lib.nix) closureRoots builderOf sbomAttr sbomMetadata;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -40,27 +40,34 @@ let
             clean = match "[.]*([0-9a-zA-Z+_?=-][0-9a-zA-Z+._?=-]*).*" base;
         in if clean == null then "oci-bundle" else "${head clean}-oci-bundle");
 
-      passed = removeAttrs attrs [ "name" "contents" "copyToRoot" ];
+      passed = removeAttrs attrs [ "name" "contents" "copyToRoot" "sbom" ];
       container = passed // {
         inherit args;
         os = table.arg "buildContainer" attrs "os";
         arch = attrs.arch or defaultArch;
       } // (if contents == [ ] then { } else { contents = contentPaths; });
 
+      roots = closureRoots container;
+      sbomArg = table.arg "buildContainer" attrs "sbom";
       drv = derivation {
         inherit name system builder container;
         args = [ "build" ];
         __structuredAttrs = true;
         # Every store path the configuration mentions is in the rootfs: args,
         # contents, and the strings of env, mounts, annotations, extraConfig, ...
-        exportReferencesGraph.closure = closureRoots container;
+        exportReferencesGraph.closure = roots;
+        # The SBOM beside config.json, with what evaluation knows about the
+        # derivations among the arguments (docs/sbom.md).
+        sbom = sbomAttr sbomArg roots (sbomMetadata attrs);
         outputs = [ "out" ];
       };
+      sbomFiles = { cyclonedx = "sbom.cdx.json"; spdx = "sbom.spdx.json"; };
+      sbomFormats = if sbomArg == true then [ "cyclonedx" ] else if sbomArg == false then [ ] else sbomArg;
     in
     if error != null then fail error
     else if accountError != null then fail accountError
     else
-      drv // {
+      drv // (if sbomFormats == [ ] then { } else { sbom = "${drv}/${sbomFiles.${head sbomFormats}}"; }) // {
         meta = { description = "OCI runtime bundle running ${builtins.unsafeDiscardStringContext (head args)}"; mainProgram = name; };
       };
   registry = import ./registry.nix { inherit ocitools system; };

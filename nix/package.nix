@@ -22,12 +22,13 @@ buildGoModule rec {
       ../options/known.json
       ../spec/schema
       ../image/validate/schema
+      ../sbom/schema
     ];
   };
 
   # scripts/vendorhash prints it from the tracked files; nix/package_test.go
   # checks it the same way.
-  vendorHash = "sha256-9C/LxiZ5UEI8nvh5+Xc1klOItXY8aVatcx+SCkVhgYA=";
+  vendorHash = "sha256-E0G7H6W7/Uxft4wwZ3Zx9J+jKOar66RyLeaqSvjADLU=";
 
   subPackages = [ "cmd/ocitools" ];
 

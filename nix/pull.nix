@@ -62,7 +62,9 @@ let
     derivation ({
       name = attrs.name or "${repoBaseName imageName}-oci-base";
       inherit system builder;
-      args = [ "pull" "--quiet" "--platform" platformStr ] ++ fetchFlags attrs ++ [ ref (builtins.placeholder "out") ];
+      # --sbom=false: a fixed output must not depend on what is attached to
+      # the image later.
+      args = [ "pull" "--quiet" "--sbom=false" "--platform" platformStr ] ++ fetchFlags attrs ++ [ ref (builtins.placeholder "out") ];
       outputHashMode = "recursive";
     } // hashAttrs // fetchEnv) // {
       inherit imageName imageDigest;

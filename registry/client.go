@@ -50,6 +50,11 @@ type Options struct {
 	// Platform, when set, makes a pull of an index fetch only the image for
 	// that platform (and a pull of one image check that it is for it).
 	Platform *unpack.Platform
+	// PullSBOM makes a pull of an image fetch the SBOM attached to it (a
+	// CycloneDX referrer) into DIR/sbom.cdx.json: ocitools pull sets it;
+	// unpack and run need no SBOM, and pullImage's fixed output must not
+	// depend on what was attached later.
+	PullSBOM bool
 }
 
 func (o *Options) jobs() int {
@@ -154,7 +159,8 @@ func (o *Options) Repository(ctx context.Context, ref Ref) (*remote.Repository, 
 	repo.Client = client
 	repo.PlainHTTP = o.PlainHTTP
 	repo.MaxMetadataBytes = MaxManifestSize
-	// Referrers are not used; skip oras-go's probing of them on manifest pushes.
+	// Image pushes use no referrers; skip oras-go's probing of them on
+	// manifest pushes (the SBOM referrer gets its own, referrersRepository).
 	_ = repo.SetReferrersCapability(false)
 	if err := withRetry(ctx, o.attempts(), func() error { return ping(ctx, repo, ref) }); err != nil {
 		return nil, explain(ref, err)

@@ -110,6 +110,12 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 			root.Platform = plat
 		}
 	}
+	var gotSBOM bool
+	if o.PullSBOM {
+		if gotSBOM, err = pullSBOM(ctx, repo, root, tmp, &o); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+		}
+	}
 	root = ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size, Platform: root.Platform}
 	if err := out.WriteIndex(root, ref.Tag); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
@@ -130,7 +136,11 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		cache.add(ref.Registry, b.Digest.String(), ref.Repository)
 	}
 	_ = cache.save()
-	return &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, Elapsed: time.Since(start)}, nil
+	st := &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, Elapsed: time.Since(start)}
+	if gotSBOM {
+		st.SBOMsAttached = 1
+	}
+	return st, nil
 }
 
 // checkEmptyTarget refuses to pull over an existing layout or file.

@@ -31,17 +31,24 @@ type Stats struct {
 	Bytes            int64         // bytes uploaded or downloaded
 	ManifestsSent    int
 	ManifestsSkipped int // already there (the tag already pointed at the root)
+	SBOMsAttached    int // SBOM referrers sent (push), or fetched (pull)
 	Elapsed          time.Duration
 }
 
 // Summary is the line printed at the end of a push or pull.
 func (s *Stats) Summary(verb string) string {
-	if verb == "pulled" {
-		return fmt.Sprintf("pulled %s (%s): %d blobs fetched, %s, in %.2fs",
-			s.Ref, s.Digest, s.Fetched, HumanBytes(s.Bytes), s.Elapsed.Seconds())
+	sbom := ""
+	if s.SBOMsAttached > 0 && verb == "pulled" {
+		sbom = " and its SBOM"
+	} else if s.SBOMsAttached > 0 {
+		sbom = "; SBOM attached"
 	}
-	return fmt.Sprintf("pushed %s (%s): %d blobs sent (%s), %d skipped, %d mounted; %d manifests sent, %d unchanged; in %.2fs",
-		s.Ref, s.Digest, s.Sent, HumanBytes(s.Bytes), s.Skipped, s.Mounted, s.ManifestsSent, s.ManifestsSkipped, s.Elapsed.Seconds())
+	if verb == "pulled" {
+		return fmt.Sprintf("pulled %s (%s)%s: %d blobs fetched, %s, in %.2fs",
+			s.Ref, s.Digest, sbom, s.Fetched, HumanBytes(s.Bytes), s.Elapsed.Seconds())
+	}
+	return fmt.Sprintf("pushed %s (%s): %d blobs sent (%s), %d skipped, %d mounted; %d manifests sent, %d unchanged%s; in %.2fs",
+		s.Ref, s.Digest, s.Sent, HumanBytes(s.Bytes), s.Skipped, s.Mounted, s.ManifestsSent, s.ManifestsSkipped, sbom, s.Elapsed.Seconds())
 }
 
 // PushTag is the tag a push of layout to ref uses: ref's, else the root's
@@ -79,6 +86,10 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		return nil, fmt.Errorf("%s names digest %s but %s holds %s", ref, ref.Digest, dir, root.Digest)
 	}
 	g, err := l.Walk(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	sbomData, err := layoutSBOM(l, root)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +156,16 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 		} else {
 			st.ManifestsSkipped++
 		}
+	}
+	// The SBOM beside the layout goes last, as a referrer of the image:
+	// its subject must exist first where the registry checks it.
+	sent, err := pushSBOM(ctx, repo, l, root, sbomData, &o)
+	if err != nil {
+		_ = cache.save()
+		return nil, fmt.Errorf("push to %s: the image is pushed, but %w", ref, explain(ref, err))
+	}
+	if sent {
+		st.SBOMsAttached++
 	}
 	if err := cache.save(); err != nil {
 		// A hint for later pushes only: not worth failing this one.

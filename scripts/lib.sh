@@ -82,4 +82,10 @@ ensure_image_tools() {
   apt_install zstd zstd
   apt_install pigz pigz
   apt_install jq jq
+  apt_install containerd containerd   # ctr import, run and pull (e2e/containerd_test.go)
+  # The SBOM tests run @cyclonedx/cyclonedx-library's validator (installed by
+  # the test with npm into its own directory; Debian's Node 18 gets a release
+  # that supports it).
+  apt_install node nodejs
+  apt_install npm npm
 }

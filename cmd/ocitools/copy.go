@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/registry"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 // A copy program (nix/registry.nix: image.copyToRegistry and friends) is a
@@ -143,8 +144,19 @@ func runCopy(p *copyProgram, args []string) error {
 			if t == "" {
 				t = tag
 			}
+			// The SBOM beside the layout goes with it, read (and checked)
+			// before anything is written.
+			bom, err := sbom.ReadFile(p.Image)
+			if err != nil && !errors.Is(err, sbom.ErrNoSBOM) {
+				return fmt.Errorf("copyTo %s: %w", dest, err)
+			}
 			if err := layout.Copy(p.Image, dir, t); err != nil {
 				return fmt.Errorf("copyTo %s: %w", dest, err)
+			}
+			if bom != nil {
+				if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), bom, 0o444); err != nil {
+					return fmt.Errorf("copyTo %s: %w", dest, err)
+				}
 			}
 			fmt.Printf("copied %s to %s (tag %s)\n", p.Image, dir, t)
 			return nil

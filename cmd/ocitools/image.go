@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
@@ -8,6 +9,7 @@ import (
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/image"
 	imagevalidate "github.com/ocitools/ocitools/image/validate"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 const buildImageDescription = `build-image is the builder of the derivations that buildImage (nix/image.nix)
@@ -74,7 +76,7 @@ func runImageBuilder(c *cli.Context, name, key string, build func(image.Request)
 	// whatever the closure without a collection cost on small heaps.
 	debug.SetMemoryLimit(80 << 20)
 	return runBuilder(c, name, key, buildImageDescription, func(attrs *derivation.Attrs, out string) error {
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, System: attrs.System})
+		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, System: attrs.System, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	})
 }
 
@@ -101,5 +103,10 @@ func withImageLayouts(cmd *cli.Command) *cli.Command {
 // image-spec schemas, every blob's digest and size, diff_ids against the
 // uncompressed layers, and the entrypoint present in the layers.
 func validateImage(c *cli.Context, dir string) error {
-	return reportProblems(c, dir, "valid OCI image layout", imagevalidate.Layout(dir))
+	problems := imagevalidate.Layout(dir)
+	// The SBOM beside the layout, when there is one: the CycloneDX schema.
+	if _, err := sbom.ReadFile(dir); err != nil && !errors.Is(err, sbom.ErrNoSBOM) {
+		problems = append(problems, err)
+	}
+	return reportProblems(c, dir, "valid OCI image layout", problems)
 }

@@ -31,6 +31,7 @@ func newApp() *cli.App {
 			archiveCommand(),
 			pushCommand(),
 			pullCommand(),
+			sbomCommand(),
 			lockCommand(),
 			fetchBlobCommand(),
 			lockLayoutCommand(),

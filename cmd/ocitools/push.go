@@ -60,8 +60,12 @@ func pullCommand() *cli.Command {
 			"refused. The layout is assembled beside DIR and renamed into place, so a failed " +
 			"pull leaves nothing behind. index.json names the root with the tag. With " +
 			"--platform, only that platform's image is fetched from an index (index.json then " +
-			"names that image's manifest).",
-		Flags: append(transferFlags(), platformFlag("os/arch[/variant]: from an index, fetch only that platform's image (default: every platform)")),
+			"names that image's manifest). The CycloneDX SBOM attached to the image as an OCI " +
+			"referrer, when there is one, is written beside the layout as sbom.cdx.json " +
+			"(--sbom=false: not fetched).",
+		Flags: append(transferFlags(),
+			platformFlag("os/arch[/variant]: from an index, fetch only that platform's image (default: every platform)"),
+			&cli.BoolFlag{Name: "sbom", Value: true, Usage: "fetch the image's SBOM referrer into DIR/sbom.cdx.json"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return cli.Exit("pull: give two arguments, the source REGISTRY/REPOSITORY[:TAG] and the directory to create", 2)
@@ -80,6 +84,7 @@ func pullCommand() *cli.Command {
 				o, ctx, cancel := registryOptions(ctx, c, !c.Bool("quiet"))
 				defer cancel()
 				o.Platform = plat
+				o.PullSBOM = c.Bool("sbom")
 				st, err := registry.Pull(ctx, ref, c.Args().Get(1), o)
 				if err != nil {
 					return fmt.Errorf("pull: %w", err)

@@ -167,11 +167,14 @@ afterwards.`
 		// Rootless with subordinate ids, the image is unpacked in a user
 		// namespace (unpackInUserNS); what it leaves is removed in one too,
 		// before tmp is (the defers run in reverse).
-		uidMap, gidMap, inNS := run.SubordinateMaps()
+		var ns *idMaps
+		if uidMap, gidMap, ok := run.SubordinateMaps(); ok {
+			ns = &idMaps{uidMap, gidMap}
+		}
 		var bundle string
 		defer func() {
-			if inNS && bundle != "" {
-				if err := run.RemoveInUserNS(bundle, uidMap, gidMap); err != nil {
+			if ns != nil && bundle != "" {
+				if err := run.RemoveInUserNS(bundle, ns.uid, ns.gid); err != nil {
 					fmt.Fprintf(c.App.ErrWriter, "ocitools run: removing the unpacked image: %v\n", err)
 				}
 			}
@@ -180,13 +183,7 @@ afterwards.`
 			st.onForce(func() { _ = unpack.RemoveTree(tmp) })
 			// Local: after a forced stop this may still run, and the
 			// caller's variables are no longer its to write.
-			var b string
-			var err error
-			if inNS {
-				b, err = unpackInUserNS(ctx, st, c, image, tmp, rest, uidMap, gidMap)
-			} else {
-				b, err = unpackTemp(ctx, st, c, image, tmp, rest)
-			}
+			b, err := unpackTemp(ctx, st, c, image, tmp, rest, ns)
 			if err == nil {
 				bundle = b
 			}
@@ -208,9 +205,21 @@ func isImageArg(s string) bool {
 	return unpack.IsLayout(s) || isRegistryRef(s)
 }
 
-// unpackTemp unpacks image into tmp/bundle.
-func unpackTemp(ctx context.Context, st *stage, c *cli.Context, image, tmp string, args []string) (string, error) {
+// idMaps are a user namespace's mappings (run.SubordinateMaps).
+type idMaps struct{ uid, gid []specs.LinuxIDMapping }
+
+// unpackTemp unpacks image into a bundle in tmp: in this process, or, with
+// ns, as `ocitools unpack` run as root of a user namespace with those
+// mappings (the caller as 0, its subordinate ids from 1: the ones the
+// rootless run uses), so that the image's owners (a service user's data
+// directory) are kept, as root's unpack keeps them, where the caller's own
+// unpack could only leave every file its own. That bundle's name starts with
+// run.PrivatePrefix, so that run.RemoveInUserNS may remove it.
+func unpackTemp(ctx context.Context, st *stage, c *cli.Context, image, tmp string, args []string, ns *idMaps) (string, error) {
 	bundle := filepath.Join(tmp, "bundle")
+	if ns != nil {
+		bundle = filepath.Join(tmp, run.PrivatePrefix+"image")
+	}
 	if !unpack.IsLayout(image) {
 		layout, cleanup, err := pullImage(ctx, st, c, image, tmp)
 		defer cleanup()
@@ -223,34 +232,21 @@ func unpackTemp(ctx context.Context, st *stage, c *cli.Context, image, tmp strin
 	if err != nil {
 		return "", cli.Exit("run: "+err.Error(), runFailed)
 	}
+	if ns != nil {
+		return bundle, unpackInUserNS(ctx, c, image, bundle, args, ns)
+	}
 	if _, err = unpack.Unpack(ctx, o); err != nil {
 		return "", cli.Exit("run: unpacking "+image+": "+err.Error(), runFailed)
 	}
 	return bundle, nil
 }
 
-// unpackInUserNS unpacks image into tmp as `ocitools unpack` run as root of
-// a user namespace mapping the caller to 0 and its subordinate ids from 1, the
-// mappings the rootless run uses: the image's owners (a service user's data
-// directory) are kept, as root's unpack keeps them, where the caller's own
-// unpack could only leave every file its own. The bundle's name starts with
-// run.PrivatePrefix, so that run.RemoveInUserNS may remove it.
-func unpackInUserNS(ctx context.Context, st *stage, c *cli.Context, image, tmp string, args []string, uidMap, gidMap []specs.LinuxIDMapping) (string, error) {
-	if !unpack.IsLayout(image) {
-		layout, cleanup, err := pullImage(ctx, st, c, image, tmp)
-		defer cleanup()
-		if err != nil {
-			return "", cli.Exit("run: "+err.Error(), runFailed)
-		}
-		image = layout
-	}
-	bundle := filepath.Join(tmp, run.PrivatePrefix+"image")
-	if _, err := unpackOptions(c, image, bundle, args); err != nil {
-		return "", cli.Exit("run: "+err.Error(), runFailed)
-	}
+// unpackInUserNS runs `ocitools unpack` with c's flags in a user namespace
+// with ns's mappings (see unpackTemp).
+func unpackInUserNS(ctx context.Context, c *cli.Context, image, bundle string, args []string, ns *idMaps) error {
 	self, err := os.Executable()
 	if err != nil {
-		return "", cli.Exit("run: "+err.Error(), runFailed)
+		return cli.Exit("run: "+err.Error(), runFailed)
 	}
 	argv := []string{"unpack", "--max-bytes", strconv.FormatInt(c.Int64("max-bytes"), 10), "--max-entries", strconv.FormatInt(c.Int64("max-entries"), 10)}
 	if p := c.String("platform"); p != "" {
@@ -263,8 +259,8 @@ func unpackInUserNS(ctx context.Context, st *stage, c *cli.Context, image, tmp s
 	cmd := exec.Command(self, argv...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &out
-	if err := run.StartInUserNS(cmd, uidMap, gidMap); err != nil {
-		return "", cli.Exit("run: unpacking "+image+" in a user namespace: "+err.Error(), runFailed)
+	if err := run.StartInUserNS(cmd, ns.uid, ns.gid); err != nil {
+		return cli.Exit("run: unpacking "+image+" in a user namespace: "+err.Error(), runFailed)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -273,12 +269,14 @@ func unpackInUserNS(ctx context.Context, st *stage, c *cli.Context, image, tmp s
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
 		<-done
-		return "", ctx.Err()
+		return ctx.Err()
 	}
 	if err != nil {
-		return "", cli.Exit("run: unpacking "+image+": "+strings.TrimSpace(strings.TrimPrefix(out.String(), "unpack: ")), runFailed)
+		return cli.Exit("run: unpacking "+image+": "+strings.TrimSpace(strings.TrimPrefix(out.String(), "unpack: ")), runFailed)
 	}
-	return bundle, nil
+	// What it reported besides (owners outside the mappings, ...).
+	_, _ = c.App.ErrWriter.Write(out.Bytes())
+	return nil
 }
 
 // withArgs is c with other positional arguments and the same flag values.

@@ -14,17 +14,25 @@ import (
 )
 
 // Check compares dir (the package's schema directory) with module's
-// schema/*.json and LICENSE; gen is the go generate command to name.
-func Check(t testing.TB, module, dir, gen string) {
+// schema/*.json (or the files matching patterns, when given) and LICENSE; gen
+// is the go generate command to name.
+func Check(t testing.TB, module, dir, gen string, patterns ...string) {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
 	if err != nil {
 		t.Fatalf("go list -m %s: %v", module, err)
 	}
 	mod := strings.TrimSpace(string(out))
-	upstream, err := filepath.Glob(filepath.Join(mod, "schema", "*.json"))
-	if err != nil || len(upstream) == 0 {
-		t.Fatalf("no schema files in %s", mod)
+	if len(patterns) == 0 {
+		patterns = []string{"*.json"}
+	}
+	var upstream []string
+	for _, p := range patterns {
+		m, err := filepath.Glob(filepath.Join(mod, "schema", p))
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no schema files %s in %s", p, mod)
+		}
+		upstream = append(upstream, m...)
 	}
 	local, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(local) != len(upstream) {

@@ -1,0 +1,289 @@
+package registry
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/ocitools/ocitools/image/layout"
+	"github.com/ocitools/ocitools/sbom"
+)
+
+// SBOMArtifactType is the artifactType (and the layer media type) of the SBOM
+// referrer: CycloneDX JSON.
+const SBOMArtifactType = "application/vnd.cyclonedx+json"
+
+// ErrNoSBOM says that an image has no SBOM attached.
+var ErrNoSBOM = sbom.ErrNoSBOM
+
+// sbomManifest packs the referrer of the SBOM data for subject: an OCI 1.1
+// artifact manifest (empty config, one layer), into a memory store. Its
+// creation time is the image's, so that the same image and SBOM give the
+// same referrer digest on every push.
+func sbomManifest(ctx context.Context, data []byte, subject ocispec.Descriptor, created string) (*memory.Store, ocispec.Descriptor, error) {
+	mem := memory.New()
+	layer := content.NewDescriptorFromBytes(SBOMArtifactType, data)
+	layer.Annotations = map[string]string{ocispec.AnnotationTitle: sbom.CycloneDXFile}
+	if err := mem.Push(ctx, layer, bytes.NewReader(data)); err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	subject = ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	desc, err := oras.PackManifest(ctx, mem, oras.PackManifestVersion1_1, SBOMArtifactType, oras.PackManifestOptions{
+		Subject:             &subject,
+		Layers:              []ocispec.Descriptor{layer},
+		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created},
+	})
+	return mem, desc, err
+}
+
+// imageCreated is the image config's creation time, or the default one.
+func imageCreated(l *Layout, root ocispec.Descriptor) string {
+	data, err := l.ReadBlob(root, layout.MaxManifestSize)
+	if err != nil {
+		return sbom.DefaultCreated
+	}
+	_, m, err := layout.Parse(root.MediaType, data)
+	if err != nil || m == nil {
+		return sbom.DefaultCreated
+	}
+	cfg, err := l.ReadBlob(m.Config, layout.MaxConfigSize)
+	if err != nil {
+		return sbom.DefaultCreated
+	}
+	var img ocispec.Image
+	if json.Unmarshal(cfg, &img) != nil || img.Created == nil {
+		return sbom.DefaultCreated
+	}
+	return img.Created.UTC().Format(time.RFC3339Nano)
+}
+
+// referrersRepository is repo without a referrers capability set (Options.
+// Repository sets "none" for image pushes): oras-go finds out, from the
+// answer to a referrers listing, whether the registry has the API or needs
+// the tag fallback.
+func referrersRepository(repo *remote.Repository) *remote.Repository {
+	return &remote.Repository{
+		Client:           repo.Client,
+		Reference:        repo.Reference,
+		PlainHTTP:        repo.PlainHTTP,
+		MaxMetadataBytes: repo.MaxMetadataBytes,
+		// The registry may not delete a replaced fallback index
+		// (docker-registry refuses deletes by default): leaving it costs a
+		// few hundred bytes.
+		SkipReferrersGC: true,
+	}
+}
+
+// layoutSBOM is the SBOM a push of root attaches: the layout's
+// sbom.cdx.json, checked before anything is sent; nil for none (an index:
+// each image's SBOM goes with that image).
+func layoutSBOM(l *Layout, root ocispec.Descriptor) ([]byte, error) {
+	if !layout.IsManifest(root.MediaType) {
+		return nil, nil
+	}
+	data, err := sbom.ReadFile(l.Dir)
+	if errors.Is(err, ErrNoSBOM) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// pushSBOM attaches data to the pushed image as a referrer. oras-go sends it
+// through the referrers API where the registry has one (it answers the
+// manifest PUT with OCI-Subject), else it adds it to the sha256-<hex> tag's
+// index (the distribution spec's fallback). It says whether it sent the
+// manifest (false: no SBOM, or already there).
+func pushSBOM(ctx context.Context, repo *remote.Repository, l *Layout, root ocispec.Descriptor, data []byte, o *Options) (bool, error) {
+	if data == nil {
+		return false, nil
+	}
+	repo = referrersRepository(repo)
+	mem, desc, err := sbomManifest(ctx, data, root, imageCreated(l, root))
+	if err != nil {
+		return false, fmt.Errorf("packing the SBOM referrer: %w", err)
+	}
+	var exists bool
+	if err := withRetry(ctx, o.attempts(), func() (err error) {
+		exists, err = repo.Manifests().Exists(ctx, desc)
+		return err
+	}); err != nil || exists {
+		return false, err
+	}
+	// Ask for the subject's referrers first: oras-go learns from the answer
+	// whether the registry has the API (a 404 says it has not) and then
+	// pushes plainly or through the tag fallback. Left to the manifest PUT,
+	// it would go by the OCI-Subject header alone, which some registries
+	// with the API (go-containerregistry's) do not send.
+	subject := ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}
+	if err := withRetry(ctx, o.attempts(), func() error {
+		return repo.Referrers(ctx, subject, "", func([]ocispec.Descriptor) error { return nil })
+	}); err != nil {
+		return false, fmt.Errorf("listing the referrers of %s: %w", root.Digest, err)
+	}
+	err = withRetry(ctx, o.attempts(), func() error {
+		return oras.CopyGraph(ctx, mem, repo, desc, oras.CopyGraphOptions{Concurrency: 1})
+	})
+	if err != nil {
+		return false, fmt.Errorf("attaching the SBOM %s: %w", desc.Digest, err)
+	}
+	return true, nil
+}
+
+// FetchSBOM finds the CycloneDX SBOM attached to the image manifest subject
+// in repo (through the referrers API, else the tag fallback; oras-go picks),
+// fetches it with every digest and size checked, and checks it against the
+// schema. With several, the newest (by creation annotation, then digest)
+// wins. ErrNoSBOM (wrapped) when there is none.
+func FetchSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor, o *Options) ([]byte, error) {
+	repo = referrersRepository(repo)
+	var found []ocispec.Descriptor
+	err := withRetry(ctx, o.attempts(), func() error {
+		found = found[:0]
+		// No artifactType filter: go-containerregistry's registry lists an
+		// artifact manifest under its config's media type (the empty one)
+		// instead of its artifactType, so oras-go's filter would drop it.
+		// The manifest's own artifactType is checked once fetched.
+		return repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
+			for _, d := range page {
+				if d.ArtifactType == SBOMArtifactType || d.ArtifactType == ocispec.MediaTypeEmptyJSON {
+					found = append(found, d)
+				}
+			}
+			if len(found) > 1000 {
+				return errors.New("more than 1000 SBOM referrers")
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the referrers of %s: %w", subject.Digest, err)
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%s: %w", subject.Digest, ErrNoSBOM)
+	}
+	slices.SortFunc(found, func(a, b ocispec.Descriptor) int {
+		if c := cmp.Compare(b.Annotations[ocispec.AnnotationCreated], a.Annotations[ocispec.AnnotationCreated]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Digest, b.Digest)
+	})
+	return fetchSBOMReferrer(ctx, repo, found[0], subject, o)
+}
+
+// fetchSBOMReferrer reads one referrer and its SBOM layer, trusting nothing
+// the registry said about it.
+func fetchSBOMReferrer(ctx context.Context, repo *remote.Repository, desc, subject ocispec.Descriptor, o *Options) ([]byte, error) {
+	mdata, err := fetchVerified(ctx, repo.Manifests(), desc, MaxManifestSize, o)
+	if err != nil {
+		return nil, fmt.Errorf("SBOM referrer %s: %w", desc.Digest, err)
+	}
+	if !layout.IsManifest(desc.MediaType) {
+		return nil, fmt.Errorf("SBOM referrer %s has media type %q, not an image manifest", desc.Digest, desc.MediaType)
+	}
+	_, m, err := layout.Parse(desc.MediaType, mdata)
+	if err != nil {
+		return nil, fmt.Errorf("SBOM referrer %s: %w", desc.Digest, err)
+	}
+	switch {
+	case m.Subject == nil || m.Subject.Digest != subject.Digest:
+		return nil, fmt.Errorf("SBOM referrer %s: its subject is not %s", desc.Digest, subject.Digest)
+	case m.ArtifactType != SBOMArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != SBOMArtifactType:
+		return nil, fmt.Errorf("SBOM referrer %s: want artifactType %s and one layer of that type", desc.Digest, SBOMArtifactType)
+	}
+	data, err := fetchVerified(ctx, repo.Blobs(), m.Layers[0], sbom.MaxSize, o)
+	if err != nil {
+		return nil, fmt.Errorf("SBOM %s: %w", m.Layers[0].Digest, err)
+	}
+	if err := sbom.Validate(data); err != nil {
+		return nil, fmt.Errorf("SBOM %s: %w", m.Layers[0].Digest, err)
+	}
+	return data, nil
+}
+
+// fetchVerified reads a small blob or manifest whole, within max bytes,
+// checked against its descriptor.
+func fetchVerified(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor, max int64, o *Options) ([]byte, error) {
+	if desc.Size < 0 || desc.Size > max {
+		return nil, fmt.Errorf("declares %d bytes, more than the %d allowed", desc.Size, max)
+	}
+	var data []byte
+	err := withRetry(ctx, o.attempts(), func() error {
+		fctx, cancel := context.WithTimeout(ctx, o.stall())
+		defer cancel()
+		rc, err := f.Fetch(fctx, desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err = content.ReadAll(io.LimitReader(rc, desc.Size+1), desc)
+		return err
+	})
+	return data, err
+}
+
+// pullSBOM writes the SBOM attached to a pulled image beside its layout
+// (DIR/sbom.cdx.json, as build-image does), so that a push of the pulled
+// layout attaches it again. An index gets none: its images' SBOMs are theirs.
+func pullSBOM(ctx context.Context, repo *remote.Repository, root ocispec.Descriptor, dir string, o *Options) (bool, error) {
+	if !layout.IsManifest(root.MediaType) {
+		return false, nil
+	}
+	data, err := FetchSBOM(ctx, repo, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}, o)
+	if errors.Is(err, ErrNoSBOM) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), data, 0o444); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// RemoteSBOM reads the SBOM attached to the image ref names.
+func RemoteSBOM(ctx context.Context, ref Ref, o Options) ([]byte, error) {
+	if ref.Tag == "" && ref.Digest == "" {
+		ref.Tag = "latest"
+	}
+	repo, err := o.Repository(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var root ocispec.Descriptor
+	err = withRetry(ctx, o.attempts(), func() error {
+		mctx, cancel := context.WithTimeout(ctx, o.stall())
+		defer cancel()
+		var err error
+		root, err = repo.Manifests().Resolve(mctx, ref.Reference())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, explain(ref, err))
+	}
+	if ref.Digest != "" && root.Digest.String() != ref.Digest {
+		return nil, fmt.Errorf("%s: the registry answered with manifest %s", ref, root.Digest)
+	}
+	if !layout.IsManifest(root.MediaType) {
+		return nil, fmt.Errorf("%s is %s, not an image manifest: an SBOM is attached to each image of an index; name one by its digest (REPOSITORY@sha256:...)", ref, root.MediaType)
+	}
+	data, err := FetchSBOM(ctx, repo, root, &o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, explain(ref, err))
+	}
+	return data, nil
+}

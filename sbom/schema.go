@@ -1,0 +1,107 @@
+package sbom
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+//go:generate go run ../internal/schemacopy github.com/CycloneDX/cyclonedx-go schema ./sbom
+
+//go:embed schema/*.json
+var schemaFS embed.FS
+
+// schemaIDs are the files and the ids bom-1.6 refers to them by.
+var schemaIDs = map[string]string{
+	"bom-1.6.schema.json":   schemaURL,
+	"spdx.schema.json":      "http://cyclonedx.org/schema/spdx.schema.json",
+	"jsf-0.82.schemax.json": "http://cyclonedx.org/schema/jsf-0.82.schema.json",
+}
+
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("%s is not part of the embedded CycloneDX schema", url)
+}
+
+var (
+	schemaOnce sync.Once
+	bomSchema  *jsonschema.Schema
+	spdxIDs    map[string]bool
+	schemaErr  error
+)
+
+func loadSchema() error {
+	schemaOnce.Do(func() {
+		c := jsonschema.NewCompiler()
+		c.UseLoader(noLoader{})
+		for file, id := range schemaIDs {
+			data, err := schemaFS.ReadFile("schema/" + file)
+			if err != nil {
+				schemaErr = err
+				return
+			}
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+			if err != nil {
+				schemaErr = fmt.Errorf("embedded %s: %w", file, err)
+				return
+			}
+			if err := c.AddResource(id, doc); err != nil {
+				schemaErr = fmt.Errorf("embedded %s: %w", file, err)
+				return
+			}
+		}
+		if bomSchema, schemaErr = c.Compile(schemaURL); schemaErr != nil {
+			return
+		}
+		spdxIDs, schemaErr = loadSPDXIDs()
+	})
+	return schemaErr
+}
+
+// loadSPDXIDs reads the licence ids the schema accepts in license.id.
+func loadSPDXIDs() (map[string]bool, error) {
+	data, err := schemaFS.ReadFile("schema/spdx.schema.json")
+	if err != nil {
+		return nil, err
+	}
+	var s struct {
+		Enum []string `json:"enum"`
+	}
+	if err := json.Unmarshal(data, &s); err != nil || len(s.Enum) == 0 {
+		return nil, fmt.Errorf("embedded spdx.schema.json: no licence list (%v)", err)
+	}
+	ids := make(map[string]bool, len(s.Enum))
+	for _, id := range s.Enum {
+		ids[id] = true
+	}
+	return ids, nil
+}
+
+// KnownSPDX tells whether id is on the SPDX licence list the CycloneDX schema
+// embeds (a license.id outside it makes the document invalid).
+func KnownSPDX(id string) bool {
+	if loadSchema() != nil {
+		return false
+	}
+	return spdxIDs[id]
+}
+
+// Validate checks a CycloneDX document against the official 1.6 JSON schema.
+func Validate(data []byte) error {
+	if err := loadSchema(); err != nil {
+		return err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("not valid JSON: %w", err)
+	}
+	if err := bomSchema.Validate(doc); err != nil {
+		return fmt.Errorf("does not match the CycloneDX 1.6 schema: %v", err)
+	}
+	return nil
+}
