@@ -49,20 +49,23 @@ func bounded(t *testing.T, limit time.Duration, env []string, args ...string) (s
 // The walks are linear: a graph that fans out (k indexes each listing the
 // same k indexes, three levels: k^3 paths, 3k+2 distinct indexes) costs one
 // read per digest in unpack, run, validate and archive. Before: unpack of
-// k=50 took 4.0 s here (15.6 s on the machine of issue 19), validate of k=60
-// 47 s, and 89 s and 368 MiB when the leaf was broken (216,000 problems).
+// k=50 took 4.0 s here (15.6 s on the machine of issue 19; k^3 grows eightfold
+// at k=100), validate of k=60 47 s, and 89 s and 368 MiB when the leaf was
+// broken (216,000 problems). After: well under a second each. The bound
+// (graphBound) only tells linear from k^3 with room for a loaded machine.
 func TestAdversarialGraphFanOut(t *testing.T) {
+	const graphBound = 15 * time.Second
 	requireE2E(t)
 	tmp := t.TempDir()
 	other := filepath.Join(tmp, "other")
 	leaf := layouttest.Must(layouttest.Image(other, "linux", "s390x", emptyTar))
-	must(t, layouttest.FanOut(other, 50, 3, leaf))
+	must(t, layouttest.FanOut(other, 100, 3, leaf))
 	for _, cmd := range [][]string{
 		{"unpack", other, filepath.Join(tmp, "bundle")},
 		{"run", other},
 	} {
 		_, stderr, took, err := bounded(t, time.Minute, nil, cmd...)
-		if err == nil || !strings.Contains(stderr, "no image for platform") || took > 5*time.Second {
+		if err == nil || !strings.Contains(stderr, "no image for platform") || took > graphBound {
 			t.Errorf("%s of a fan-out: %v after %s\n%s", cmd[0], err, took, stderr)
 		}
 	}
@@ -74,13 +77,13 @@ func TestAdversarialGraphFanOut(t *testing.T) {
 	leaf = layouttest.Must(layouttest.Image(valid, "linux", "amd64", emptyTar))
 	must(t, layouttest.FanOut(valid, 60, 3, leaf))
 	stdout, stderr, took, err := bounded(t, time.Minute, nil, "validate", valid)
-	if err != nil || took > 5*time.Second {
+	if err != nil || took > graphBound {
 		t.Errorf("validate of a valid fan-out: %v after %s\n%s%s", err, took, stdout, stderr)
 	}
 	layer := layouttest.Must(layouttest.Put(t.TempDir(), v1.MediaTypeImageLayer, emptyTar))
 	must(t, os.Remove(filepath.Join(valid, "blobs", "sha256", layer.Digest.Encoded())))
 	stdout, stderr, took, err = bounded(t, time.Minute, nil, "validate", valid)
-	if err == nil || !strings.Contains(stderr, "1 problem(s)") || took > 5*time.Second {
+	if err == nil || !strings.Contains(stderr, "1 problem(s)") || took > graphBound {
 		t.Errorf("validate of a fan-out with a missing layer: %v after %s\n%.2000s%.2000s", err, took, stdout, stderr)
 	}
 }

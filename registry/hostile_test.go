@@ -41,7 +41,9 @@ func TestHostileHeadersNeverArrive(t *testing.T) {
 	if n := s.Count("layer"); n != 1 {
 		t.Errorf("%d requests for the layer, want 1", n)
 	}
-	if took > 2*time.Second {
+	// One request is the check; the bound only tells the deadline from no
+	// deadline (the server never answers), with room for a loaded machine.
+	if took > 15*time.Second {
 		t.Errorf("took %s for a 300ms deadline", took)
 	}
 	for _, want := range []string{"response headers deadline (300ms) passed", "--response-timeout"} {
@@ -86,7 +88,7 @@ func TestHostileCommandTimeoutNamed(t *testing.T) {
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 500*time.Millisecond, CommandDeadline(500*time.Millisecond))
 	defer cancel()
 	took, err := hostilePull(t, ctx, s, Options{})
-	if took > 2*time.Second {
+	if took > 15*time.Second { // the trickle never ends: no deadline, no end
 		t.Errorf("took %s for a 500ms --timeout", took)
 	}
 	if want := "whole command deadline (500ms) passed (--timeout)"; !strings.Contains(err.Error(), want) {

@@ -503,13 +503,22 @@ func TestRunStopDuringHook(t *testing.T) {
 	}()
 	start := time.Now()
 	r := runIt(t, context.Background(), Options{Bundle: bundle, Signals: sigs, Grace: 500 * time.Millisecond, AllowHostConfig: true})
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("stopped after %v, want about 1s (0.5s + the 0.5s grace)", d)
+	// The bound only tells a stop from the hook's 30 s; the 1 s it takes on
+	// a quiet machine is docs/run.md's figure, not a test's.
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("stopped after %v, want about 1s (0.5s + the 0.5s grace), far less than the hook's 30s", d)
 	}
 	if r.err != nil || r.code != 128+int(syscall.SIGTERM) {
 		t.Errorf("code %d, err %v, want %d; stderr: %s", r.code, r.err, 128+int(syscall.SIGTERM), r.stderr)
 	}
-	if pids := processesWithArgs(t, "sleep\x0030\x00"); len(pids) != 0 {
+	// A killed hook may take a moment to be reaped on a loaded machine.
+	var pids []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if pids = processesWithArgs(t, "sleep\x0030\x00"); len(pids) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(pids) != 0 {
 		t.Errorf("the hook still runs: pids %v", pids)
 	}
 }

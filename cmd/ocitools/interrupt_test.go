@@ -36,7 +36,7 @@ func TestRunStageForcedStop(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("runStage did not return 5 s after SIGINT")
 	}
-	if took := time.Since(start); took > stopGrace+time.Second {
+	if took := time.Since(start); took > stopGrace+3*time.Second { // room for a loaded machine
 		t.Errorf("stopped after %s", took)
 	}
 	var ec cli.ExitCoder

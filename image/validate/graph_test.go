@@ -37,7 +37,9 @@ func TestFanOutCheckedOnce(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(problems(errs), "is missing from") {
 		t.Errorf("%d problems: %.500s", len(errs), problems(errs))
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	// Every path checked was 89 s; linear is well under 1 s. The bound tells
+	// them apart even on a loaded machine.
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("took %s", took)
 	}
 }
