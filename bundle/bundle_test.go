@@ -43,7 +43,7 @@ func attrsWith(t *testing.T, item derivation.PathInfoJSON, options string) *deri
 		t.Fatal(err)
 	}
 	raw := fmt.Sprintf(`{"name":"fake-bundle","system":"x86_64-linux","outputs":{"out":"/unused"},"closure":%s,"container":%s}`, closure, options)
-	a, err := derivation.ParseAttrs([]byte(raw))
+	a, err := derivation.ParseAttrs([]byte(raw), derivation.ContainerKey)
 	if err != nil {
 		t.Fatalf("ParseAttrs: %v", err)
 	}

@@ -1,6 +1,7 @@
 // Package derivation reads the build environment Nix gives a structured-attrs
 // builder: the output paths, the closure exported by exportReferencesGraph and the
-// container options, as typed values.
+// builder's arguments (the attribute each builder names), as typed values, for
+// every builder (build, build-image, build-layer, plan-layers).
 package derivation
 
 import (
@@ -23,19 +24,25 @@ const attrsFileName = ".attrs.json"
 // closureKey is the exportReferencesGraph key the Nix wrapper uses.
 const closureKey = "closure"
 
-// optionsKey is the attribute that carries the container options. It cannot be
-// "args": that attribute is the builder's own argv.
-const optionsKey = "container"
+// ContainerKey is the attribute that carries buildContainer's arguments
+// (nix/oci-tools.nix); the image builders name theirs ("image", "layer",
+// "plan"). It cannot be "args": that attribute is the builder's own argv.
+const ContainerKey = "container"
 
-// Attrs is the part of .attrs.json the builder uses.
+// Attrs is the part of .attrs.json a builder uses: build, build-image,
+// build-layer and plan-layers read it alike.
 type Attrs struct {
 	Name    string
 	System  string
 	Outputs map[string]string
 	// Closure is every store path reachable from the roots, each once.
 	Closure *Closure
-	// Options is the raw "container" attribute, decoded by the spec package.
+	// Options is the raw attribute holding the builder's arguments, decoded
+	// by options (bundles) or image (images).
 	Options json.RawMessage
+	// LayerClosure is the closure of buildImage's explicit layers
+	// (exportReferencesGraph.layerClosure), for the SBOM; nil when absent.
+	LayerClosure []PathInfoJSON
 	// SBOM is the raw "sbom" attribute, decoded by the sbom package (absent
 	// or null: no SBOM).
 	SBOM json.RawMessage
@@ -56,14 +63,16 @@ type rawAttrs struct {
 	System  string            `json:"system"`
 	Outputs map[string]string `json:"outputs"`
 	Closure []PathInfoJSON    `json:"closure"`
-	Options json.RawMessage   `json:"container"`
 	SBOM    json.RawMessage   `json:"sbom"`
+	// LayerClosure is exportReferencesGraph.layerClosure: the closure of
+	// buildImage's explicit layers, for the SBOM (absent: none).
+	LayerClosure []PathInfoJSON `json:"layerClosure"`
 }
 
-// FindAttrsFile returns the structured-attrs file of the current build. Nix 2.8
-// sets NIX_ATTRS_JSON_FILE to the host-side path, which does not exist inside the
-// sandbox, so the copy in the build directory (the working directory) is the
-// fallback.
+// FindAttrsFile returns the structured-attrs file of the current build. Some Nix
+// versions set NIX_ATTRS_JSON_FILE to the host-side path, which does not exist
+// inside the sandbox (NixOS/nix#6736), so the copy in the build directory
+// (NIX_BUILD_TOP, else the working directory) is the fallback.
 func FindAttrsFile() (string, error) {
 	if p := os.Getenv("NIX_ATTRS_JSON_FILE"); p != "" {
 		if _, err := os.Stat(p); err == nil {
@@ -91,24 +100,30 @@ const AttrsLimit = 64 << 20
 // the path is the user's (build --attrs): only a regular file (a symlink to one
 // is followed) of at most AttrsLimit bytes is read, so that a FIFO does not
 // block and a device does not exhaust memory.
-func ReadAttrsFile(path string) (*Attrs, error) {
+func ReadAttrsFile(path, key string) (*Attrs, error) {
 	data, err := readfile.Following(path, AttrsLimit)
 	if err != nil {
 		return nil, fmt.Errorf("reading structured attrs: %w", err)
 	}
-	a, err := ParseAttrs(data)
+	a, err := ParseAttrs(data, key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, nil
 }
 
-// ParseAttrs decodes structured attrs and checks the closure.
-func ParseAttrs(data []byte) (*Attrs, error) {
+// ParseAttrs decodes structured attrs, checks the closure, and takes the
+// builder's arguments from the attribute key.
+func ParseAttrs(data []byte, key string) (*Attrs, error) {
 	var raw rawAttrs
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
 	}
+	var byKey map[string]json.RawMessage
+	if err := json.Unmarshal(data, &byKey); err != nil {
+		return nil, fmt.Errorf("structured attrs are not valid JSON: %w", err)
+	}
+	options := byKey[key]
 	if raw.Closure == nil {
 		return nil, fmt.Errorf("structured attrs: no %q key (exportReferencesGraph.%s must list the closure roots)", closureKey, closureKey)
 	}
@@ -116,20 +131,22 @@ func ParseAttrs(data []byte) (*Attrs, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(raw.Options) == 0 || string(raw.Options) == "null" {
-		return nil, fmt.Errorf("structured attrs: no %q attribute with the container options", optionsKey)
+	if len(options) == 0 || string(options) == "null" {
+		return nil, fmt.Errorf("structured attrs: no %q attribute with the builder's arguments", key)
 	}
 	return &Attrs{
-		Name:    raw.Name,
-		System:  raw.System,
-		Outputs: raw.Outputs,
-		Closure: closure,
-		Options: raw.Options,
-		SBOM:    raw.SBOM,
+		Name:         raw.Name,
+		System:       raw.System,
+		Outputs:      raw.Outputs,
+		Closure:      closure,
+		Options:      options,
+		SBOM:         raw.SBOM,
+		LayerClosure: raw.LayerClosure,
 	}, nil
 }
 
-// Validate checks an absolute store path with go-nix.
+// validateStorePath checks that p is exactly an absolute store path (no
+// trailing sub-path) with go-nix.
 func validateStorePath(p string) (*storepath.StorePath, error) {
 	// go-nix reports a sub-path as an invalid character; say what it is.
 	if rest, ok := strings.CutPrefix(p, storepath.StoreDir+"/"); ok {

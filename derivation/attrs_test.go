@@ -39,7 +39,7 @@ func TestParseAttrsFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			path := filepath.Join("testdata", tt.file)
-			a, err := ReadAttrsFile(path)
+			a, err := ReadAttrsFile(path, ContainerKey)
 			if tt.wantErr != "" {
 				if err == nil {
 					t.Fatalf("no error, want one containing %q", tt.wantErr)
@@ -73,7 +73,7 @@ func TestParseAttrsFixtures(t *testing.T) {
 }
 
 func TestParseAttrsRealValues(t *testing.T) {
-	a, err := ReadAttrsFile(filepath.Join("testdata", "attrs-real.json"))
+	a, err := ReadAttrsFile(filepath.Join("testdata", "attrs-real.json"), ContainerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func FuzzParseAttrs(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := ParseAttrs(data)
+		a, err := ParseAttrs(data, ContainerKey)
 		if err != nil {
 			return
 		}
@@ -194,7 +194,7 @@ func TestReadAttrsFileRefusesWhatIsNotARegularFile(t *testing.T) {
 	} {
 		t.Run(filepath.Base(tt.path), func(t *testing.T) {
 			done := make(chan error, 1)
-			go func() { _, err := ReadAttrsFile(tt.path); done <- err }()
+			go func() { _, err := ReadAttrsFile(tt.path, ContainerKey); done <- err }()
 			select {
 			case err := <-done:
 				if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -472,45 +472,10 @@ func TestValidateTamperedImage(t *testing.T) {
 // beside --out, and the exit status says which signal.
 func TestBuildImageInterrupted(t *testing.T) {
 	requireE2E(t)
-	// Text-like data, which deflate works hard on (random bytes it stores
-	// almost at once): several seconds of CPU at level 6.
-	src := filepath.Join(t.TempDir(), "noise")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rng := mathrand.New(mathrand.NewSource(7))
-	data := make([]byte, 0, 192<<20)
-	for len(data) < 192<<20 {
-		data = append(data, "abcdefghijklmnopqrstuvwxyz0123456789 \n"[rng.Intn(38)])
-	}
-	if err := os.WriteFile(filepath.Join(src, "data"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	noise := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", src)))
-	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", noise)))
 	dir := t.TempDir()
-	attrs := filepath.Join(dir, "attrs.json")
-	body := `{"closure":[{"path":"` + noise + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":{"name":"n","tag":"t","config":{"Env":["N=` + noise + `"]}}}`
-	if err := os.WriteFile(attrs, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", filepath.Join(dir, "out"))
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	attrs := noiseAttrs(t, dir)
+	cmd, stderr := startPartialBuildImage(t, attrs, dir)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Signal as soon as the partial layout exists (the handler is in place
-	// by then), while the layer is being compressed.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if m, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*", "blobs")); len(m) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no partial layout appeared in %s", dir)
-		}
-	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -521,5 +486,77 @@ func TestBuildImageInterrupted(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// What SIGKILL leaves of build-image (the partial layout and its lock) is
+// reclaimed by the next build-image into the same directory, as build's is:
+// both use one partial-output helper (cmd/ocitools buildIntoPlace).
+func TestBuildImageKilledReclaimed(t *testing.T) {
+	requireE2E(t)
+	dir := t.TempDir()
+	attrs := noiseAttrs(t, dir)
+	cmd, _ := startPartialBuildImage(t, attrs, dir)
+	must(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	left, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*"))
+	if len(left) != 2 { // the partial layout and its lock
+		t.Fatalf("SIGKILL left %v, want the partial layout and its lock: the test checks nothing", left)
+	}
+	small := filepath.Join(t.TempDir(), "small")
+	must(t, os.MkdirAll(small, 0o755))
+	must(t, os.WriteFile(filepath.Join(small, "f"), []byte("x"), 0o644))
+	sp := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", small)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", sp)))
+	smallAttrs := filepath.Join(t.TempDir(), "small.json")
+	must(t, os.WriteFile(smallAttrs, []byte(`{"closure":[{"path":"`+sp+`","narHash":"`+hash+`","narSize":1,"references":[]}],"image":{"name":"s","tag":"t","config":{"Env":["S=`+sp+`"]}}}`), 0o644))
+	msg, err := exec.Command(ocitoolsBin, "build-image", "--attrs", smallAttrs, "--out", filepath.Join(dir, "out2")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build-image after the kill: %v\n%s", err, msg)
+	}
+	if !strings.Contains(string(msg), "left by an interrupted build-image") {
+		t.Errorf("the next build-image did not say it reclaimed: %s", msg)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*")); len(left) != 0 {
+		t.Errorf("still left after the next build-image: %v", left)
+	}
+}
+
+// noiseAttrs writes structured attrs for an image of 192 MiB of text-like
+// data, which deflate works hard on (random bytes it stores almost at once):
+// several seconds of CPU at level 6.
+func noiseAttrs(t *testing.T, dir string) string {
+	src := filepath.Join(t.TempDir(), "noise")
+	must(t, os.MkdirAll(src, 0o755))
+	rng := mathrand.New(mathrand.NewSource(7))
+	data := make([]byte, 0, 192<<20)
+	for len(data) < 192<<20 {
+		data = append(data, "abcdefghijklmnopqrstuvwxyz0123456789 \n"[rng.Intn(38)])
+	}
+	must(t, os.WriteFile(filepath.Join(src, "data"), data, 0o644))
+	noise := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--add", src)))
+	hash := strings.TrimSpace(mustOutput(t, exec.Command("nix-store", "--query", "--hash", noise)))
+	attrs := filepath.Join(dir, "attrs.json")
+	body := `{"closure":[{"path":"` + noise + `","narHash":"` + hash + `","narSize":1,"references":[]}],"image":{"name":"n","tag":"t","config":{"Env":["N=` + noise + `"]}}}`
+	must(t, os.WriteFile(attrs, []byte(body), 0o644))
+	return attrs
+}
+
+// startPartialBuildImage starts build-image into dir/out and returns once
+// its partial layout exists (the signal handler is in place by then), while
+// the layer is being compressed.
+func startPartialBuildImage(t *testing.T, attrs, dir string) (*exec.Cmd, *strings.Builder) {
+	cmd := exec.Command(ocitoolsBin, "build-image", "--attrs", attrs, "--out", filepath.Join(dir, "out"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".out.partial-*", "blobs")); len(m) > 0 {
+			return cmd, &stderr
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no partial layout appeared in %s", dir)
+		}
 	}
 }

@@ -31,7 +31,7 @@ const LayerInfoFile = "layer.json"
 // LayerBlobFile is the compressed layer in a buildLayer output.
 const LayerBlobFile = "blob"
 
-// LayerInfo describes a buildLayer output: images copy its blob as it is.
+// LayerInfo describes a buildLayer output: images link its blob as it is.
 type LayerInfo struct {
 	MediaType string        `json:"mediaType"`
 	Digest    digest.Digest `json:"digest"`
@@ -61,17 +61,18 @@ type Request struct {
 	System string
 }
 
-// layerJob is one layer to write, or to copy from a buildLayer output.
+// layerJob is one layer to write, or to link from a buildLayer output.
 type layerJob struct {
 	spec    layer.Spec
-	from    string // a buildLayer output to copy
+	from    string // a buildLayer output to link
 	info    LayerInfo
 	comment string
 	// streamed is set when the layer is recorded in stream.json, not stored.
 	streamed *compress.Result
 }
 
-// Build writes the image layout for an ImageOptions request.
+// Build writes the image layout of a buildImage request (req.Options holds
+// buildImage's arguments, checked by the table and parseOptions).
 func Build(req Request) (err error) {
 	p, err := parseOptions(req.Options, req.System)
 	if err != nil {
@@ -164,8 +165,10 @@ func Build(req Request) (err error) {
 	return nil
 }
 
-// plan lists the image's layers, bottom first: the explicit layers in the
-// order given, the automatic ones (most shared first), then copyToRoot.
+// plan lists the image's own layers, bottom first (a fromImage's come before
+// them, and count against maxLayers): the explicit layers in the order
+// given, the automatic ones (planned by the layering strategy), the root
+// layer (copyToRoot, users, dirs, files, /tmp), then the Nix database layer.
 func plan(closure *derivation.Closure, p *parsed, root string, baseLayers int) ([]*layerJob, error) {
 	var jobs []*layerJob
 	explicit := map[string]string{} // store path -> the layer holding it

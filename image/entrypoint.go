@@ -25,10 +25,12 @@ func program(c v1.ImageConfig) string {
 	return ""
 }
 
-// checkEntrypoint refuses an image whose program (when it is an absolute
-// path) is in none of its layers: such an image could never start. On a base
-// image a program outside the store may be the base's (its layers are not
-// listed): it passes.
+// checkEntrypoint refuses an image whose program, when it is an absolute
+// path, is in none of its layers or is not an executable file there (with
+// the mode perms give it): such an image could never start. A relative
+// program is looked up in PATH when the container starts, and passes. On a
+// base image a program outside the store may be the base's (its layers are
+// not listed): it passes.
 func checkEntrypoint(c v1.ImageConfig, jobs []*layerJob, perms []layer.Perm, root string, onBase bool) error {
 	prog := program(c)
 	if prog == "" || !strings.HasPrefix(prog, "/") {

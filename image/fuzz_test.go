@@ -30,17 +30,3 @@ func FuzzOptions(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseAttrs: structured attrs and layer.json are read from files the
-// builder did not write; they never panic it.
-func FuzzParseAttrs(f *testing.F) {
-	f.Add([]byte(`{"outputs":{"out":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"},"closure":[],"image":{}}`))
-	f.Add([]byte(`{"closure":[{"path":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x","narHash":"sha256:0000000000000000000000000000000000000000000000000000","references":["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x"]}],"image":1}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		a, err := ParseAttrs(data, OptionsKey)
-		if err != nil {
-			return
-		}
-		_, _ = a.Out()
-	})
-}

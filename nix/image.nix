@@ -12,7 +12,7 @@ let
   inherit (builtins)
     all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
     listToAttrs map mapAttrs match split substring;
-  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike showList sbomAttr sbomMetadata;
+  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike repoBaseName showList sbomAttr sbomMetadata;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -239,7 +239,7 @@ let
       # With a Nix database, the explicit layers' store paths are registered
       # too: their closure gives the NAR hashes.
       roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
-      baseName = let parts = filter isString (split "/" name); in elemAt parts (length parts - 1);
+      baseName = repoBaseName name;
 
       imageDrv = tag: derivation {
         name = "${baseName}-oci-image";

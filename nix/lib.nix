@@ -149,6 +149,12 @@ rec {
   firstError = errs: let e = filter (x: x != null) errs; in if e == [ ] then null else head e;
   imap = f: xs: builtins.genList (i: f i (builtins.elemAt xs i)) (builtins.length xs);
 
+  # The last component of a repository name ("registry.example/team/app" ->
+  # "app"), for store names; a ":" (a port, a tag) becomes "-".
+  repoBaseName = name:
+    let parts = filter isString (split "/" name); in
+    replaceStrings [ ":" ] [ "-" ] (builtins.elemAt parts (builtins.length parts - 1));
+
   isStringLike = v: isString v || builtins.isPath v || (builtins.isAttrs v && v ? outPath);
 
   # The builder: bin/ocitools of `ocitools`, the ocitools package or a path to

@@ -14,7 +14,7 @@
 
 let
   inherit (builtins) filter fromJSON head isAttrs isPath isString length match readFile split substring;
-  inherit (import ./lib.nix) builderOf describe;
+  inherit (import ./lib.nix) builderOf describe repoBaseName;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -33,11 +33,6 @@ let
     // (if builtins.elemAt m 3 == null then { } else { variant = builtins.elemAt m 3; });
 
   digestRe = "sha256:[0-9a-f]{64}";
-
-  # A store name from the last part of the repository name.
-  storeName = imageName:
-    let parts = filter isString (split "/" imageName); in
-    builtins.replaceStrings [ ":" ] [ "-" ] (builtins.elemAt parts (length parts - 1));
 
   # The registry flags a fetch gets.
   fetchFlags = attrs:
@@ -65,7 +60,7 @@ let
     in
     assert checked fn attrs;
     derivation ({
-      name = attrs.name or "${storeName imageName}-oci-base";
+      name = attrs.name or "${repoBaseName imageName}-oci-base";
       inherit system builder;
       # --sbom=false: a fixed output must not depend on what is attached to
       # the image later.
@@ -102,7 +97,7 @@ let
     assert checked fn attrs;
     assert (lock.version or 0) == 1 || throw "${fn}: ${toString lockFile} is not a version 1 lock file written by `ocitools lock`";
     derivation {
-      name = attrs.name or "${storeName lock.imageName}-oci-base";
+      name = attrs.name or "${repoBaseName lock.imageName}-oci-base";
       inherit system builder;
       args = [ "lock-layout" "${lockInStore}" (builtins.placeholder "out") ] ++ blobs;
     } // {

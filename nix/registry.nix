@@ -9,7 +9,7 @@
 
 let
   inherit (builtins) filter isAttrs isString length;
-  inherit (import ./lib.nix) builderOf describe;
+  inherit (import ./lib.nix) builderOf describe repoBaseName;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -55,9 +55,8 @@ let
     let
       error = table.check "buildIndex" attrs;
       inherit (attrs) name tag images;
-      baseName = let parts = filter isString (builtins.split "/" name); in builtins.elemAt parts (length parts - 1);
       drv = derivation {
-        name = "${baseName}-oci-index";
+        name = "${repoBaseName name}-oci-index";
         inherit system builder;
         args = [ "build-index" "--out" (builtins.placeholder "out") "--tag" tag ] ++ map (i: "${i}") images;
       };

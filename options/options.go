@@ -1,8 +1,10 @@
-// Package options reads buildContainer's arguments once, into a typed,
-// normalised Request that configuration generation (spec) and the rootfs plan
-// (bundle, rootfs) consume. The argument table (known.json, shared with
-// nix/oci-tools.nix) names every argument, its types, default and allowed
-// values; Parse applies the table's rules, then checks every value deeply.
+// Package options holds the argument tables of every ociTools function
+// (known.json, read by nix/table.nix at evaluation too): Table checks a
+// function's arguments by its rows, with the messages Nix gives. For
+// buildContainer it also reads the arguments once, into a typed, normalised
+// Request that configuration generation (spec) and the rootfs plan (bundle,
+// rootfs) consume: Parse applies the table's rules, then checks every value
+// deeply. The image builders decode theirs with Table.Decode (image/options.go).
 package options
 
 import (
@@ -40,7 +42,9 @@ type arguments struct {
 	// Terminal is process.terminal.
 	Terminal bool `json:"terminal,omitempty"`
 	// Capabilities is a list of names (applied to bounding, effective and
-	// permitted) or an object {bounding, effective, permitted, inheritable, ambient}.
+	// permitted, and for a non-root user to inheritable and ambient too, so
+	// that it keeps them across execve) or an object {bounding, effective,
+	// permitted, inheritable, ambient}.
 	Capabilities json.RawMessage `json:"capabilities,omitempty"`
 	// NoNewPrivileges defaults to true.
 	NoNewPrivileges *bool `json:"noNewPrivileges,omitempty"`
@@ -54,7 +58,8 @@ type arguments struct {
 	ReadonlyPaths []string `json:"readonlyPaths,omitempty"`
 	// ShmSize is the /dev/shm tmpfs size: a number of bytes or a string such as "64m".
 	ShmSize json.RawMessage `json:"shmSize,omitempty"`
-	// Annotations are merged into annotations (user values win).
+	// Annotations are added to config.json's annotations (over the os and arch
+	// ones generation adds: user values win).
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// ExtraConfig is deep-merged into config.json last: objects merge, everything
 	// else replaces.
@@ -63,7 +68,7 @@ type arguments struct {
 	// StoreMode is "copy" (default) or "bind". Used by the rootfs builder; the spec
 	// generator adds the bind mounts of the closure in "bind" mode.
 	StoreMode string `json:"storeMode,omitempty"`
-	// Verify checks every copied path against its narHash (default chosen in rootfs).
+	// Verify checks every copied path against its narHash (default: the table's).
 	Verify *bool `json:"verify,omitempty"`
 	// Contents are store paths whose top-level trees are linked into / of the rootfs.
 	Contents []string `json:"contents,omitempty"`

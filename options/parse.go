@@ -121,43 +121,74 @@ func tableDefault(name string, v any) { containerTable.Default(name, v) }
 // defaultRaw is the table's default for name, as an argument would give it.
 func defaultRaw(name string) json.RawMessage { return argTable[name].Default }
 
-// request checks every field and converts it, applying the table's defaults.
+// request checks every argument and converts it, applying the table's
+// defaults: one step per argument (or per few that depend on each other), in
+// the order their problems are reported.
 func (o *arguments) request(system string) (*Request, error) {
-	r := &Request{OS: o.OS, Readonly: o.Readonly, Hostname: o.Hostname, Terminal: o.Terminal,
+	r := &Request{Readonly: o.Readonly, Hostname: o.Hostname, Terminal: o.Terminal,
 		Annotations: o.Annotations, Contents: o.Contents}
+	platform := func(r *Request) (err error) {
+		r.OS, r.Arch, err = Platform(o.OS, o.Arch, system)
+		return err
+	}
+	for _, step := range []func(*Request) error{
+		o.args, platform, o.mounts, o.env, o.workingDir, o.user, o.hostname, o.capabilities,
+		o.rlimits, o.namespaces, o.paths, o.shmSize, o.flags, o.extraConfig, o.contents,
+		o.linuxOnly, o.accounts,
+	} {
+		if err := step(r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// orDefault is raw, or the table's default for name when it is not given.
+func orDefault(raw json.RawMessage, name string) json.RawMessage {
+	if len(raw) == 0 {
+		return defaultRaw(name)
+	}
+	return raw
+}
+
+func (o *arguments) args(r *Request) error {
 	if len(o.Args) == 0 {
-		return nil, errors.New("`args` must not be empty: it is the command the container runs (args[0] is the program)")
+		return errors.New("`args` must not be empty: it is the command the container runs (args[0] is the program)")
 	}
 	if o.Args[0] == "" {
-		return nil, errors.New("`args`: args[0] is empty; it must name the program to run")
+		return errors.New("`args`: args[0] is empty; it must name the program to run")
 	}
 	for i, a := range o.Args {
 		if strings.ContainsRune(a, 0) {
-			return nil, fmt.Errorf("`args`: element %d contains a NUL byte", i)
+			return fmt.Errorf("`args`: element %d contains a NUL byte", i)
 		}
 	}
 	r.Args = o.Args
-	var err error
-	if r.OS, r.Arch, err = Platform(o.OS, o.Arch, system); err != nil {
-		return nil, err
-	}
-	linux := r.OS == "linux"
+	return nil
+}
+
+func (o *arguments) mounts(r *Request) error {
 	spelled := map[string]string{} // cleaned destination -> the spelling given
 	for _, dest := range sortedKeys(o.Mounts) {
 		m, err := checkMount(dest, o.Mounts[dest])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if prev, dup := spelled[m.Destination]; dup {
-			return nil, fmt.Errorf("`mounts`: %q and %q are the same destination %s; give it once", prev, dest, m.Destination)
+			return fmt.Errorf("`mounts`: %q and %q are the same destination %s; give it once", prev, dest, m.Destination)
 		}
 		spelled[m.Destination] = dest
 		r.Mounts = append(r.Mounts, m)
 	}
 	sort.Slice(r.Mounts, func(i, j int) bool { return r.Mounts[i].Destination < r.Mounts[j].Destination })
+	return nil
+}
+
+// env: the default PATH first unless env sets PATH.
+func (o *arguments) env(r *Request) error {
 	env, set, err := parseEnv(o.Env)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !set["PATH"] {
 		var def map[string]string
@@ -165,35 +196,45 @@ func (o *arguments) request(system string) (*Request, error) {
 		r.Env = append(r.Env, "PATH="+def["PATH"])
 	}
 	r.Env = append(r.Env, env...)
+	return nil
+}
+
+func (o *arguments) workingDir(r *Request) error {
 	r.Cwd = o.WorkingDir
 	if r.Cwd == "" {
 		tableDefault("workingDir", &r.Cwd)
 	}
 	if !isAbs(r.Cwd) {
-		return nil, fmt.Errorf("`workingDir` must be an absolute path (start with /), not %q", r.Cwd)
+		return fmt.Errorf("`workingDir` must be an absolute path (start with /), not %q", r.Cwd)
 	}
 	r.Cwd = path.Clean(r.Cwd)
-	user := o.User
-	if len(user) == 0 {
-		user = defaultRaw("user")
-	}
-	u, err := parseUserJSON(user)
+	return nil
+}
+
+func (o *arguments) user(r *Request) error {
+	u, err := parseUserJSON(orDefault(o.User, "user"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.User = *u
+	return nil
+}
+
+func (o *arguments) hostname(r *Request) error {
 	if strings.ContainsRune(o.Hostname, 0) || strings.ContainsRune(o.Hostname, '/') {
-		return nil, fmt.Errorf("`hostname` %q must not contain '/' or NUL", o.Hostname)
+		return fmt.Errorf("`hostname` %q must not contain '/' or NUL", o.Hostname)
 	}
-	caps := o.Capabilities
-	if len(caps) == 0 {
-		caps = defaultRaw("capabilities")
-	}
-	if r.Capabilities, err = parseCapabilities(caps); err != nil {
-		return nil, err
+	return nil
+}
+
+// capabilities, then whether the process can start with them as its user.
+func (o *arguments) capabilities(r *Request) error {
+	var err error
+	if r.Capabilities, err = parseCapabilities(orDefault(o.Capabilities, "capabilities")); err != nil {
+		return err
 	}
 	if err := checkStartable(r); err != nil {
-		return nil, err
+		return err
 	}
 	// execve clears the effective and permitted sets of a non-root process
 	// unless the capabilities are ambient: a listed capability is one the
@@ -203,20 +244,21 @@ func (o *arguments) request(system string) (*Request, error) {
 		r.Capabilities.Inheritable = r.Capabilities.Bounding
 		r.Capabilities.Ambient = r.Capabilities.Bounding
 	}
-	rlimits := o.Rlimits
-	if len(rlimits) == 0 {
-		rlimits = defaultRaw("rlimits")
-	}
-	if r.Rlimits, err = parseRlimits(rlimits); err != nil {
-		return nil, err
-	}
-	namespaces := o.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = defaultRaw("namespaces")
-	}
-	if r.Namespaces, err = parseNamespaces(namespaces); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+func (o *arguments) rlimits(r *Request) (err error) {
+	r.Rlimits, err = parseRlimits(orDefault(o.Rlimits, "rlimits"))
+	return err
+}
+
+func (o *arguments) namespaces(r *Request) (err error) {
+	r.Namespaces, err = parseNamespaces(orDefault(o.Namespaces, "namespaces"))
+	return err
+}
+
+// paths: maskedPaths and readonlyPaths, each replacing its default.
+func (o *arguments) paths(r *Request) error {
 	r.MaskedPaths, r.ReadonlyPaths = o.MaskedPaths, o.ReadonlyPaths
 	if r.MaskedPaths == nil {
 		tableDefault("maskedPaths", &r.MaskedPaths)
@@ -230,50 +272,66 @@ func (o *arguments) request(system string) (*Request, error) {
 	}{{"maskedPaths", r.MaskedPaths}, {"readonlyPaths", r.ReadonlyPaths}} {
 		for _, p := range l.paths {
 			if !isAbs(p) {
-				return nil, fmt.Errorf("`%s`: %q is not an absolute path", l.name, p)
+				return fmt.Errorf("`%s`: %q is not an absolute path", l.name, p)
 			}
 		}
 	}
-	shm := o.ShmSize
-	if len(shm) == 0 {
-		shm = defaultRaw("shmSize")
-	}
-	if r.ShmSize, err = parseSizeJSON(shm); err != nil {
-		return nil, err
-	}
-	r.NoNewPrivileges = true
-	tableDefault("noNewPrivileges", &r.NoNewPrivileges)
-	if o.NoNewPrivileges != nil {
-		r.NoNewPrivileges = *o.NoNewPrivileges
+	return nil
+}
+
+func (o *arguments) shmSize(r *Request) (err error) {
+	r.ShmSize, err = parseSizeJSON(orDefault(o.ShmSize, "shmSize"))
+	return err
+}
+
+// flags: the booleans and storeMode, whose values the table has checked.
+func (o *arguments) flags(r *Request) error {
+	for _, f := range []struct {
+		name  string
+		given *bool
+		dst   *bool
+	}{
+		{"noNewPrivileges", o.NoNewPrivileges, &r.NoNewPrivileges},
+		{"verify", o.Verify, &r.Verify},
+		{"initializeNixDatabase", o.InitializeNixDatabase, &r.NixDatabase},
+	} {
+		tableDefault(f.name, f.dst)
+		if f.given != nil {
+			*f.dst = *f.given
+		}
 	}
 	r.StoreMode = o.StoreMode
 	if r.StoreMode == "" {
 		tableDefault("storeMode", &r.StoreMode)
 	}
-	if !contains(known.StoreModes, r.StoreMode) {
-		return nil, fmt.Errorf("`storeMode`: unknown value %q; valid values are %s", r.StoreMode, quoted(known.StoreModes))
+	return nil
+}
+
+func (o *arguments) extraConfig(r *Request) error {
+	if len(o.ExtraConfig) == 0 || string(o.ExtraConfig) == "null" {
+		return nil
 	}
-	tableDefault("verify", &r.Verify)
-	if o.Verify != nil {
-		r.Verify = *o.Verify
+	dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
+	dec.UseNumber() // every digit of an integer is kept
+	if err := dec.Decode(&r.ExtraConfig); err != nil || r.ExtraConfig == nil {
+		return errors.New("`extraConfig` must be an attribute set (a JSON object), deep-merged into config.json")
 	}
-	tableDefault("initializeNixDatabase", &r.NixDatabase)
-	if o.InitializeNixDatabase != nil {
-		r.NixDatabase = *o.InitializeNixDatabase
-	}
-	if len(o.ExtraConfig) > 0 && string(o.ExtraConfig) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(o.ExtraConfig))
-		dec.UseNumber() // every digit of an integer is kept
-		if err := dec.Decode(&r.ExtraConfig); err != nil || r.ExtraConfig == nil {
-			return nil, errors.New("`extraConfig` must be an attribute set (a JSON object), deep-merged into config.json")
-		}
-	}
+	return nil
+}
+
+func (o *arguments) contents(r *Request) error {
 	for _, c := range o.Contents {
 		if !isAbs(c) {
-			return nil, fmt.Errorf("`contents`: %q is not an absolute store path", c)
+			return fmt.Errorf("`contents`: %q is not an absolute store path", c)
 		}
 	}
-	if !linux {
+	return nil
+}
+
+// linuxOnly refuses the Linux-only arguments for another os and drops their
+// defaults (rlimits are POSIX and stay); hostname needs the uts namespace.
+func (o *arguments) linuxOnly(r *Request) error {
+	if !r.Linux() {
 		for _, f := range []struct {
 			name  string
 			given bool
@@ -283,20 +341,18 @@ func (o *arguments) request(system string) (*Request, error) {
 			{"shmSize", len(o.ShmSize) > 0}, {"noNewPrivileges", o.NoNewPrivileges != nil},
 		} {
 			if f.given {
-				return nil, fmt.Errorf("`%s` applies only when os = \"linux\", not %q", f.name, r.OS)
+				return fmt.Errorf("`%s` applies only when os = \"linux\", not %q", f.name, r.OS)
 			}
 		}
-		// rlimits are POSIX and stay.
 		r.Capabilities, r.Namespaces, r.MaskedPaths, r.ReadonlyPaths = nil, nil, nil, nil
 	}
-	if o.Hostname != "" && linux && !hasNamespace(r.Namespaces, specs.UTSNamespace) {
-		return nil, errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
+	if o.Hostname != "" && r.Linux() && !hasNamespace(r.Namespaces, specs.UTSNamespace) {
+		return errors.New("`hostname` needs the uts namespace: add \"uts\" to `namespaces`")
 	}
-	if err := r.addAccounts(o.Users, o.Groups); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return nil
 }
+
+func (o *arguments) accounts(r *Request) error { return r.addAccounts(o.Users, o.Groups) }
 
 // addAccounts checks users and groups and gives each user's home a tmpfs
 // owned by the user: the rootfs is in the store, owned by root and read-only,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -32,92 +31,95 @@ func buildCommand() *cli.Command {
 		Name:        "build",
 		Usage:       "build an OCI runtime bundle (the builder of buildContainer derivations)",
 		Description: buildDescription,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "attrs", Usage: "structured-attrs `FILE` (default: the one Nix provides)"},
-			&cli.StringFlag{Name: "out", Usage: "bundle `DIR` to create (default: the derivation's out output)"},
+		Flags:       attrsOutFlags("bundle"),
+		Action: func(c *cli.Context) error {
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("build: locating the ocitools executable: %w", err)
+			}
+			return runBuilder(c, "build", derivation.ContainerKey, buildDescription, func(attrs *derivation.Attrs, out string) error {
+				if err := bundle.Build(bundle.Request{Attrs: attrs, Out: out, Self: self}); err != nil {
+					return fmt.Errorf("build: %w", err)
+				}
+				return nil
+			})
 		},
-		Action: runBuild,
 	}
 }
 
-func runBuild(c *cli.Context) error {
+func attrsOutFlags(what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "attrs", Usage: "structured-attrs `FILE` (default: the one Nix provides)"},
+		&cli.StringFlag{Name: "out", Usage: what + " `DIR` to create (default: the derivation's out output)"},
+	}
+}
+
+// runBuilder is every structured-attrs builder (build, build-image,
+// build-layer, plan-layers): it reads the attrs (the builder's arguments
+// under key) with derivation's one reader, then builds. Inside Nix it writes
+// straight into the output: a failed build leaves no valid store path, and
+// the builders remove what they wrote. Outside Nix (--attrs and --out) it
+// builds into place with buildIntoPlace.
+func runBuilder(c *cli.Context, name, key, description string, build func(attrs *derivation.Attrs, out string) error) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("build takes no arguments, got %q (see ocitools build --help)", c.Args().Slice())
+		return fmt.Errorf("%s takes no arguments, got %q (see ocitools %s --help)", name, c.Args().Slice(), name)
 	}
 	attrsFile, out := c.String("attrs"), c.String("out")
 	if (attrsFile == "") != (out == "") {
-		return errors.New("build: give both --attrs and --out, or neither (inside a Nix build)")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("build: locating the ocitools executable: %w", err)
+		return fmt.Errorf("%s: give both --attrs and --out, or neither (inside a Nix build)", name)
 	}
 	if attrsFile == "" {
-		return buildInNix(self)
+		f, err := derivation.FindAttrsFile()
+		if err != nil {
+			return fmt.Errorf("%s: %w\n\n%s", name, err, description)
+		}
+		attrs, err := derivation.ReadAttrsFile(f, key)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if out, err = attrs.Out(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return build(attrs, out)
 	}
-	return buildInto(attrsFile, out, self)
-}
-
-// buildInNix writes straight into the output path: a failed build leaves no valid
-// store path, and Build removes what it wrote.
-func buildInNix(self string) error {
-	attrsFile, err := derivation.FindAttrsFile()
-	if err != nil {
-		return fmt.Errorf("build: %w\n\n%s", err, buildDescription)
-	}
-	attrs, err := derivation.ReadAttrsFile(attrsFile)
-	if err != nil {
-		return fmt.Errorf("build: %w", err)
-	}
-	out, err := attrs.Out()
-	if err != nil {
-		return fmt.Errorf("build: %w", err)
-	}
-	return bundle.Build(bundle.Request{Attrs: attrs, Out: out, Self: self})
-}
-
-// buildInto builds into a temporary sibling of out and renames it into place, so
-// out appears only complete. SIGINT or SIGTERM removes the partial output
-// before ocitools exits; what a SIGKILL leaves (its directories writable by
-// their owner: rootfs.Build sets the store's 0555 last) is removed by the next
-// build into the same directory, whose lock file shows that no build owns it
-// any more, or by rm -rf.
-func buildInto(attrsFile, out, self string) error {
 	// ReadAttrsFile reads only a bounded regular file: a FIFO or a device
 	// given as --attrs does not block or exhaust memory.
-	attrs, err := derivation.ReadAttrsFile(attrsFile)
+	attrs, err := derivation.ReadAttrsFile(attrsFile, key)
 	if err != nil {
-		return fmt.Errorf("build: --attrs: %w", err)
+		return fmt.Errorf("%s: --attrs: %w", name, err)
 	}
+	return buildIntoPlace(name, out, func(tmp string) error { return build(attrs, tmp) })
+}
+
+// buildIntoPlace builds into a partial output beside out (internal/partial)
+// and renames it into place, so out appears only complete. SIGINT or SIGTERM
+// removes the partial output before ocitools exits (buildOrRemove); what a
+// SIGKILL leaves (its directories writable by their owner: rootfs.Build sets
+// the store's 0555 last) is removed by the next build into the same
+// directory, whose lock file shows that no build owns it any more, or by
+// rm -rf.
+func buildIntoPlace(name, out string, build func(tmp string) error) error {
 	if _, err := os.Lstat(out); err == nil {
-		return fmt.Errorf("build: --out %s already exists; give a new directory", out)
+		return fmt.Errorf("%s: --out %s already exists; give a new directory", name, out)
 	}
 	// Subscribed before anything is created: a signal from here on is handled.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	part, err := partial.Create(out, partialInfix, "build", rootfs.RemoveAll, os.Stderr)
+	part, err := partial.Create(out, partialInfix, name, rootfs.RemoveAll, os.Stderr)
 	if err != nil {
-		return fmt.Errorf("build: --out %s: %w", out, err)
+		return fmt.Errorf("%s: --out %s: %w", name, out, err)
 	}
 	defer part.Release()
-	tmp := part.Path
-
-	err = buildOrRemove("build", tmp, sigs, func() error {
-		if err := bundle.Build(bundle.Request{Attrs: attrs, Out: tmp, Self: self}); err != nil {
-			return fmt.Errorf("build: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := buildOrRemove(name, part.Path, sigs, func() error { return build(part.Path) }); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		_ = rootfs.RemoveAll(tmp)
-		return fmt.Errorf("build: moving the bundle into place: %w", err)
+	if err := os.Rename(part.Path, out); err != nil {
+		_ = rootfs.RemoveAll(part.Path)
+		return fmt.Errorf("%s: moving the result into place: %w", name, err)
 	}
 	return nil
 }
 
-// partialInfix names build's partial outputs (internal/partial).
+// partialInfix names the builders' partial outputs (internal/partial).
 const partialInfix = ".partial-"

@@ -2,19 +2,13 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/image"
 	imagevalidate "github.com/ocitools/ocitools/image/validate"
-	"github.com/ocitools/ocitools/rootfs"
 	"github.com/ocitools/ocitools/sbom"
 )
 
@@ -27,11 +21,13 @@ settings so that the digests are the same on every machine.
 
 Outside a Nix build, give both --attrs (a structured-attrs JSON file) and --out
 (a directory that does not exist yet). The layout is written next to --out and
-renamed into place only when complete.`
+renamed into place only when complete, as build does: SIGINT or SIGTERM removes
+the partial output (exit 128+N); what SIGKILL leaves (.NAME.partial-* beside
+--out) is removed by the next build-image or build into the same directory.`
 
 const buildLayerDescription = `build-layer is the builder of buildLayer derivations: one layer holding the
 closure of its deps (minus the paths of the layers it sits on), written once
-and copied as it is into every image that lists it. Its output holds "blob"
+and linked as it is into every image that lists it. Its output holds "blob"
 (the compressed layer) and "layer.json" (media type, digest, size, diff_id and
 the store paths it holds).`
 
@@ -71,73 +67,17 @@ func planLayersCommand() *cli.Command {
 	}
 }
 
-func attrsOutFlags(what string) []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "attrs", Usage: "structured-attrs `FILE` (default: the one Nix provides)"},
-		&cli.StringFlag{Name: "out", Usage: what + " `DIR` to create (default: the derivation's out output)"},
-	}
-}
-
+// runImageBuilder runs an image builder (build-image, build-layer,
+// plan-layers) as runBuilder does the bundle's.
 func runImageBuilder(c *cli.Context, name, key string, build func(image.Request) error) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("%s takes no arguments, got %q (see ocitools %s --help)", name, c.Args().Slice(), name)
-	}
 	// Buffers are bounded (a few gzip blocks per layer, a few zstd frames in
 	// the process, two layers at a time); the limit makes the collector work
 	// harder only when the heap nears it, so that peak RSS stays under 128 MiB
 	// whatever the closure without a collection cost on small heaps.
 	debug.SetMemoryLimit(80 << 20)
-	attrsFile, out := c.String("attrs"), c.String("out")
-	if (attrsFile == "") != (out == "") {
-		return fmt.Errorf("%s: give both --attrs and --out, or neither (inside a Nix build)", name)
-	}
-	if attrsFile == "" {
-		f, err := derivation.FindAttrsFile()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		attrs, err := image.ReadAttrs(f, key)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		out, err := attrs.Out()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		// Written straight into the output: on failure build removes it, and
-		// Nix registers nothing.
+	return runBuilder(c, name, key, buildImageDescription, func(attrs *derivation.Attrs, out string) error {
 		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: out, System: attrs.System, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
-	}
-	attrs, err := image.ReadAttrs(attrsFile, key)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if _, err := os.Lstat(out); err == nil {
-		return fmt.Errorf("%s: --out %s already exists; give a new directory", name, out)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
-	if err != nil {
-		return fmt.Errorf("%s: --out %s: %w", name, out, err)
-	}
-	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	// SIGINT or SIGTERM removes the partial layout before ocitools exits:
-	// removing it under the builder makes its next write fail, and it stops.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	err = buildOrRemove(name, tmp, sigs, func() error {
-		return build(image.Request{Closure: attrs.Closure, Options: attrs.Options, Out: tmp, System: attrs.System, SBOM: attrs.SBOM, LayerClosure: attrs.LayerClosure})
 	})
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		_ = rootfs.RemoveAll(tmp)
-		return fmt.Errorf("%s: moving the result into place: %w", name, err)
-	}
-	return nil
 }
 
 // withImageLayouts extends ocitools validate: a directory holding oci-layout
