@@ -157,8 +157,18 @@ func TestRegistryNix(t *testing.T) {
 	}
 	m = r.mark()
 	run(filepath.Join(nixAttr(t, expr, "index.copyToRegistry"), "bin", "copyToRegistry"), "--quiet")
-	if tr := r.traffic(m, "nix/multi"); tr.manifestPuts != 3 {
+	// The two images and the index, then each image's SBOM: its referrer
+	// and the sha256-<hex> index this registry needs (no referrers API).
+	if tr := r.traffic(m, "nix/multi"); tr.manifestPuts != 3+2*referrerManifestPuts {
 		t.Errorf("index push: %+v", tr)
+	}
+	for _, arch := range []string{"amd", "arm"} {
+		img := readImage(t, nixAttr(t, expr, arch))
+		want, _ := os.ReadFile(filepath.Join(img.dir, "sbom.cdx.json"))
+		got, err := ocitoolsCmdOut(t, env, "sbom", r.addr+"/nix/multi@"+img.index.Manifests[0].Digest.String())
+		if err != nil || len(want) == 0 || string(got) != string(want) {
+			t.Errorf("ocitools sbom of the %s image in the index: %v", arch, err)
+		}
 	}
 	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+r.addr+"/nix/multi:both").CombinedOutput()
 	if err != nil {

@@ -89,7 +89,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	sbomData, err := layoutSBOM(l, root)
+	boms, err := layoutSBOMs(l, root, g)
 	if err != nil {
 		return nil, err
 	}
@@ -157,15 +157,12 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 			st.ManifestsSkipped++
 		}
 	}
-	// The SBOM beside the layout goes last, as a referrer of the image:
-	// its subject must exist first where the registry checks it.
-	sent, err := pushSBOM(ctx, repo, l, root, sbomData, &o)
+	// The SBOMs go last, as referrers of their images: a subject must
+	// exist first where the registry checks it.
+	st.SBOMsAttached, err = pushSBOMs(ctx, repo, l, boms, &o)
 	if err != nil {
 		_ = cache.save()
 		return nil, fmt.Errorf("push to %s: the image is pushed, but %w", ref, explain(ref, err))
-	}
-	if sent {
-		st.SBOMsAttached++
 	}
 	if err := cache.save(); err != nil {
 		// A hint for later pushes only: not worth failing this one.

@@ -88,18 +88,56 @@ func referrersRepository(repo *remote.Repository) *remote.Repository {
 	}
 }
 
-// layoutSBOM is the SBOM a push of root attaches: the layout's
-// sbom.cdx.json, checked before anything is sent; nil for none (an index:
-// each image's SBOM goes with that image).
-func layoutSBOM(l *Layout, root ocispec.Descriptor) ([]byte, error) {
-	if !layout.IsManifest(root.MediaType) {
-		return nil, nil
+// layoutSBOMs are the SBOMs a push of root attaches, by image manifest: an
+// image's sbom.cdx.json beside the layout; for an index (buildIndex), each
+// image's sbom/HEX.cdx.json. Each is read and checked before anything is
+// sent.
+func layoutSBOMs(l *Layout, root ocispec.Descriptor, g *layout.Graph) ([]attachedSBOM, error) {
+	var out []attachedSBOM
+	add := func(d ocispec.Descriptor, rel string) error {
+		data, err := sbom.ReadPath(l.Dir, rel)
+		if errors.Is(err, ErrNoSBOM) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, attachedSBOM{ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, data})
+		return nil
 	}
-	data, err := sbom.ReadFile(l.Dir)
-	if errors.Is(err, ErrNoSBOM) {
-		return nil, nil
+	if layout.IsManifest(root.MediaType) {
+		return out, add(root, sbom.CycloneDXFile)
 	}
-	return data, err
+	for _, n := range g.Nodes {
+		if n.Manifest != nil {
+			if err := add(n.Desc, sbom.IndexFile(n.Desc.Digest)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// attachedSBOM is an SBOM and the image manifest it describes.
+type attachedSBOM struct {
+	subject ocispec.Descriptor
+	data    []byte
+}
+
+// pushSBOMs attaches each SBOM to its image (children of an index in the
+// order the layout walk found them) and says how many it sent.
+func pushSBOMs(ctx context.Context, repo *remote.Repository, l *Layout, boms []attachedSBOM, o *Options) (int, error) {
+	n := 0
+	for _, b := range boms {
+		sent, err := pushSBOM(ctx, repo, l, b.subject, b.data, o)
+		if err != nil {
+			return n, err
+		}
+		if sent {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // pushSBOM attaches data to the pushed image as a referrer. oras-go sends it

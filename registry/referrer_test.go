@@ -16,6 +16,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/ocitools/ocitools/image/layout"
 	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/sbom"
 )
@@ -131,7 +132,7 @@ func TestSBOMInvalidRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := layoutSBOM(l, root); err == nil || !strings.Contains(err.Error(), "CycloneDX 1.6 schema") {
+	if _, err := layoutSBOMs(l, root, nil); err == nil || !strings.Contains(err.Error(), "CycloneDX 1.6 schema") {
 		t.Errorf("invalid SBOM: %v", err)
 	}
 	if err := os.Remove(filepath.Join(dir, sbom.CycloneDXFile)); err != nil {
@@ -140,7 +141,7 @@ func TestSBOMInvalidRefused(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, sbom.CycloneDXFile)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := layoutSBOM(l, root); err == nil {
+	if _, err := layoutSBOMs(l, root, nil); err == nil {
 		t.Error("an SBOM that is a symbolic link out of the layout was read")
 	}
 }
@@ -155,5 +156,52 @@ func TestSBOMManifestDeterministic(t *testing.T) {
 	_, b, _ := sbomManifest(context.Background(), []byte(minimalSBOM), subject, sbom.DefaultCreated)
 	if a.Digest != b.Digest || a.ArtifactType != SBOMArtifactType {
 		t.Errorf("%+v\n%+v", a, b)
+	}
+}
+
+// A multi-arch layout (buildIndex) carries each image's SBOM; push attaches
+// each to its image, and FetchSBOM reads them back by image digest.
+func TestSBOMIndexPush(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var images []string
+	want := map[digest.Digest]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		dir := filepath.Join(t.TempDir(), arch)
+		md := layouttest.Must(layouttest.Image(dir, "linux", arch, []byte("layer "+arch)))
+		md.Platform = nil
+		if err := layouttest.WriteTop(dir, md); err != nil {
+			t.Fatal(err)
+		}
+		doc := `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"metadata":{"component":{"type":"container","name":"` + arch + `"}}}`
+		if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[md.Digest] = doc
+		images = append(images, dir)
+	}
+	idx := filepath.Join(t.TempDir(), "index")
+	if err := layout.BuildIndex(idx, "both", images); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := ParseRef(host + "/test/multi:both")
+	o := Options{Cache: "-", PlainHTTP: true}
+	st, err := Push(context.Background(), idx, ref, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SBOMsAttached != 2 {
+		t.Errorf("%d SBOMs attached, want one per image", st.SBOMsAttached)
+	}
+	repo, err := o.Repository(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, doc := range want {
+		got, err := FetchSBOM(context.Background(), repo, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, &o)
+		if err != nil || string(got) != doc {
+			t.Errorf("SBOM of %s: %v %s", d, err, got)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/nar"
@@ -235,11 +237,26 @@ const MaxSize = 64 << 20
 // ErrNoSBOM says that there is no SBOM (no file, no referrer).
 var ErrNoSBOM = errors.New("no SBOM")
 
+// IndexDir is the directory of a multi-arch layout (buildIndex) that holds
+// its images' SBOMs, IndexDir/HEX.cdx.json for the image manifest sha256:HEX.
+const IndexDir = "sbom"
+
+// IndexFile is the path, in a multi-arch layout, of the SBOM of the image
+// manifest with the given digest.
+func IndexFile(manifest digest.Digest) string {
+	return filepath.Join(IndexDir, manifest.Encoded()+".cdx.json")
+}
+
 // ReadFile reads DIR/sbom.cdx.json (a regular file, not a link, bounded) and
 // checks it against the CycloneDX 1.6 schema; ErrNoSBOM (wrapped) when there
 // is none.
 func ReadFile(dir string) ([]byte, error) {
-	p := filepath.Join(dir, CycloneDXFile)
+	return ReadPath(dir, CycloneDXFile)
+}
+
+// ReadPath is ReadFile for the file rel below dir.
+func ReadPath(dir, rel string) ([]byte, error) {
+	p := filepath.Join(dir, rel)
 	data, err := readfile.Regular(p, MaxSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoSBOM)

@@ -3,6 +3,7 @@ package layout
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ocitools/ocitools/options"
+	"github.com/ocitools/ocitools/sbom"
 )
 
 // BuildIndex writes at out a multi-arch image layout: an OCI image index
@@ -30,6 +32,7 @@ func BuildIndex(out, tag string, images []string) error {
 	}
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	links := map[digest.Digest]string{}
+	boms := map[digest.Digest][]byte{}
 	platforms := map[string]string{}
 	for _, img := range images {
 		abs, err := filepath.Abs(img)
@@ -86,6 +89,15 @@ func BuildIndex(out, tag string, images []string) error {
 			}
 			links[b.Digest] = p
 		}
+		// The image's SBOM (beside its layout) goes into the index's
+		// layout under the manifest's digest: push attaches it to that
+		// image (docs/sbom.md).
+		switch bom, err := sbom.ReadFile(abs); {
+		case err == nil:
+			boms[desc.Digest] = bom
+		case !errors.Is(err, sbom.ErrNoSBOM):
+			return fmt.Errorf("buildIndex: %w", err)
+		}
 		child := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: &plat}
 		idx.Manifests = append(idx.Manifests, child)
 	}
@@ -103,6 +115,15 @@ func BuildIndex(out, tag string, images []string) error {
 			return err
 		}
 		if err := os.Symlink(target, link); err != nil {
+			return err
+		}
+	}
+	for d, bom := range boms {
+		p := filepath.Join(out, sbom.IndexFile(d))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, bom, 0o444); err != nil {
 			return err
 		}
 	}
