@@ -35,72 +35,106 @@ func BuildIndex(out, tag string, images []string) error {
 	boms := map[digest.Digest][]byte{}
 	platforms := map[string]string{}
 	for _, img := range images {
-		abs, err := filepath.Abs(img)
-		if err != nil {
-			return err
-		}
-		r, err := Open(abs)
+		e, err := readIndexEntry(img, links)
 		if err != nil {
 			return fmt.Errorf("buildIndex: %w", err)
 		}
-		top, err := r.Index()
-		if err != nil {
-			return fmt.Errorf("buildIndex: %w", err)
+		if prev, dup := platforms[e.key]; dup {
+			return fmt.Errorf("buildIndex: %s and %s are both %s: one image per platform", prev, img, e.key)
 		}
-		if len(top.Manifests) != 1 || !IsManifest(top.Manifests[0].MediaType) {
-			return fmt.Errorf("buildIndex: %s must hold exactly one image manifest (a buildImage result)", img)
+		platforms[e.key] = img
+		if e.bom != nil {
+			boms[e.desc.Digest] = e.bom
 		}
-		desc := top.Manifests[0]
-		g, err := r.Walk(context.Background(), desc)
-		if err != nil {
-			return fmt.Errorf("buildIndex: %s: %w", img, err)
-		}
-		m := g.Nodes[0].Manifest
-		cdata, err := r.ReadBlob(m.Config, MaxConfigSize)
-		if err != nil {
-			return fmt.Errorf("buildIndex: %s: config: %w", img, err)
-		}
-		var cfg ocispec.Image
-		if err := json.Unmarshal(cdata, &cfg); err != nil {
-			return fmt.Errorf("buildIndex: %s: config: %w", img, err)
-		}
-		if cfg.OS == "" || cfg.Architecture == "" {
-			return fmt.Errorf("buildIndex: %s: its config names no os and architecture", img)
-		}
-		plat := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}
-		key := plat.OS + "/" + plat.Architecture
-		if plat.Variant != "" {
-			key += "/" + plat.Variant
-		}
-		if prev, dup := platforms[key]; dup {
-			return fmt.Errorf("buildIndex: %s and %s are both %s: one image per platform", prev, img, key)
-		}
-		platforms[key] = img
-		for _, b := range append(g.Blobs, desc) {
-			f, err := r.OpenBlob(b)
-			if err != nil {
-				return fmt.Errorf("buildIndex: %s: %w", img, err)
-			}
-			f.Close()
-			p, _ := r.BlobPath(b.Digest)
-			if _, err := os.Lstat(p); err != nil {
-				// Made by a BlobSource (a streamed image): nothing to link to.
-				return fmt.Errorf("buildIndex: %s: blob %s is not a file of the layout (a streamed image?): the index links to its images' blobs, so build them with stream = false", img, b.Digest)
-			}
-			links[b.Digest] = p
-		}
-		// The image's SBOM (beside its layout) goes into the index's
-		// layout under the manifest's digest: push attaches it to that
-		// image (docs/sbom.md).
-		switch bom, err := sbom.ReadFile(abs); {
-		case err == nil:
-			boms[desc.Digest] = bom
-		case !errors.Is(err, sbom.ErrNoSBOM):
-			return fmt.Errorf("buildIndex: %w", err)
-		}
-		child := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: &plat}
-		idx.Manifests = append(idx.Manifests, child)
+		idx.Manifests = append(idx.Manifests, e.desc)
 	}
+	return writeIndexLayout(out, tag, idx, links, boms)
+}
+
+// indexEntry is one image of an index: its manifest descriptor (with the
+// platform), the platform as os/arch[/variant] and its SBOM, if any.
+type indexEntry struct {
+	desc ocispec.Descriptor
+	key  string
+	bom  []byte
+}
+
+// readIndexEntry reads one buildImage result and records where each of its
+// blobs is in links (the index links to them, it copies nothing).
+func readIndexEntry(img string, links map[digest.Digest]string) (*indexEntry, error) {
+	abs, err := filepath.Abs(img)
+	if err != nil {
+		return nil, err
+	}
+	r, err := Open(abs)
+	if err != nil {
+		return nil, err
+	}
+	top, err := r.Index()
+	if err != nil {
+		return nil, err
+	}
+	if len(top.Manifests) != 1 || !IsManifest(top.Manifests[0].MediaType) {
+		return nil, fmt.Errorf("%s must hold exactly one image manifest (a buildImage result)", img)
+	}
+	desc := top.Manifests[0]
+	g, err := r.Walk(context.Background(), desc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
+	}
+	plat, err := configPlatform(r, g.Nodes[0].Manifest.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
+	}
+	for _, b := range append(g.Blobs, desc) {
+		f, err := r.OpenBlob(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", img, err)
+		}
+		f.Close()
+		p, _ := r.BlobPath(b.Digest)
+		if _, err := os.Lstat(p); err != nil {
+			// Made by a BlobSource (a streamed image): nothing to link to.
+			return nil, fmt.Errorf("%s: blob %s is not a file of the layout (a streamed image?): the index links to its images' blobs, so build them with stream = false", img, b.Digest)
+		}
+		links[b.Digest] = p
+	}
+	e := &indexEntry{desc: ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, Platform: plat}}
+	e.key = plat.OS + "/" + plat.Architecture
+	if plat.Variant != "" {
+		e.key += "/" + plat.Variant
+	}
+	// The image's SBOM (beside its layout) goes into the index's layout
+	// under the manifest's digest: push attaches it to that image
+	// (docs/sbom.md).
+	switch bom, err := sbom.ReadFile(abs); {
+	case err == nil:
+		e.bom = bom
+	case !errors.Is(err, sbom.ErrNoSBOM):
+		return nil, err
+	}
+	return e, nil
+}
+
+// configPlatform is the platform an image's config names.
+func configPlatform(r *Reader, config ocispec.Descriptor) (*ocispec.Platform, error) {
+	cdata, err := r.ReadBlob(config, MaxConfigSize)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cdata, &cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.OS == "" || cfg.Architecture == "" {
+		return nil, fmt.Errorf("its config names no os and architecture")
+	}
+	return &ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}, nil
+}
+
+// writeIndexLayout writes the index's layout: links to its images' blobs,
+// their SBOMs, the index blob and index.json.
+func writeIndexLayout(out, tag string, idx ocispec.Index, links map[digest.Digest]string, boms map[digest.Digest][]byte) error {
 	data, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
 		return err
