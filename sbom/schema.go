@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ocitools/ocitools/internal/schemaset"
 )
 
 //go:generate go run ../internal/schemacopy github.com/CycloneDX/cyclonedx-go schema ./sbom
@@ -22,12 +24,6 @@ var schemaIDs = map[string]string{
 	"jsf-0.82.schemax.json": "http://cyclonedx.org/schema/jsf-0.82.schema.json",
 }
 
-type noLoader struct{}
-
-func (noLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("%s is not part of the embedded CycloneDX schema", url)
-}
-
 var (
 	schemaOnce sync.Once
 	bomSchema  *jsonschema.Schema
@@ -37,23 +33,14 @@ var (
 
 func loadSchema() error {
 	schemaOnce.Do(func() {
-		c := jsonschema.NewCompiler()
-		c.UseLoader(noLoader{})
+		urls := map[string][]string{}
 		for file, id := range schemaIDs {
-			data, err := schemaFS.ReadFile("schema/" + file)
-			if err != nil {
-				schemaErr = err
-				return
-			}
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-			if err != nil {
-				schemaErr = fmt.Errorf("embedded %s: %w", file, err)
-				return
-			}
-			if err := c.AddResource(id, doc); err != nil {
-				schemaErr = fmt.Errorf("embedded %s: %w", file, err)
-				return
-			}
+			urls[file] = []string{id}
+		}
+		c, err := schemaset.Compiler("CycloneDX", schemaFS, "schema", urls, nil, nil)
+		if err != nil {
+			schemaErr = err
+			return
 		}
 		if bomSchema, schemaErr = c.Compile(schemaURL); schemaErr != nil {
 			return

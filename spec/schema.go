@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ocitools/ocitools/internal/schemaset"
 )
 
 //go:generate go run ../internal/schemacopy github.com/opencontainers/runtime-spec schema ./spec
@@ -31,40 +33,22 @@ var (
 	schemaErr  error
 )
 
-// noLoader refuses every URL not registered from the embedded copy: validation
-// never reads the disk or the network.
-type noLoader struct{}
-
-func (noLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("%s is not part of the embedded runtime-spec schema", url)
-}
-
 func configSchema() (*jsonschema.Schema, error) {
 	schemaOnce.Do(func() {
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft4)
-		c.UseLoader(noLoader{})
 		names, err := fs.Glob(schemaFS, "schema/*.json")
 		if err != nil {
 			schemaErr = err
 			return
 		}
+		urls := map[string][]string{}
 		for _, n := range names {
-			data, err := schemaFS.ReadFile(n)
-			if err != nil {
-				schemaErr = err
-				return
-			}
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-			if err != nil {
-				schemaErr = fmt.Errorf("embedded %s: %w", n, err)
-				return
-			}
-			fixRefs(doc)
-			if err := c.AddResource(schemaBase+strings.TrimPrefix(n, "schema/"), doc); err != nil {
-				schemaErr = fmt.Errorf("embedded %s: %w", n, err)
-				return
-			}
+			base := strings.TrimPrefix(n, "schema/")
+			urls[base] = []string{schemaBase + base}
+		}
+		c, err := schemaset.Compiler("runtime-spec", schemaFS, "schema", urls, jsonschema.Draft4, fixRefs)
+		if err != nil {
+			schemaErr = err
+			return
 		}
 		schemaVal, schemaErr = c.Compile(schemaBase + "config-schema.json")
 	})

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/ocitools/ocitools/internal/schemaset"
 )
 
 //go:generate go run ../../internal/schemacopy github.com/opencontainers/image-spec schema ./image/validate
@@ -31,12 +33,6 @@ var schemaURLs = map[string][]string{
 	"image-manifest-schema.json": {"https://opencontainers.org/schema/image/manifest"},
 }
 
-type noLoader struct{}
-
-func (noLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("%s is not part of the embedded image-spec schema", url)
-}
-
 var (
 	schemaOnce sync.Once
 	schemas    map[string]*jsonschema.Schema
@@ -45,26 +41,10 @@ var (
 
 func compiled(file string) (*jsonschema.Schema, error) {
 	schemaOnce.Do(func() {
-		c := jsonschema.NewCompiler()
-		c.DefaultDraft(jsonschema.Draft4)
-		c.UseLoader(noLoader{})
-		for file, urls := range schemaURLs {
-			data, err := schemaFS.ReadFile("schema/" + file)
-			if err != nil {
-				schemaErr = err
-				return
-			}
-			for _, u := range urls {
-				doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-				if err != nil {
-					schemaErr = fmt.Errorf("embedded %s: %w", file, err)
-					return
-				}
-				if err := c.AddResource(u, doc); err != nil {
-					schemaErr = fmt.Errorf("embedded %s as %s: %w", file, u, err)
-					return
-				}
-			}
+		c, err := schemaset.Compiler("image-spec", schemaFS, "schema", schemaURLs, jsonschema.Draft4, nil)
+		if err != nil {
+			schemaErr = err
+			return
 		}
 		schemas = map[string]*jsonschema.Schema{}
 		for _, f := range []string{"config-schema.json", "content-descriptor.json", "image-index-schema.json", "image-layout-schema.json", "image-manifest-schema.json"} {
