@@ -524,7 +524,7 @@ func TestBuildImageKilledReclaimed(t *testing.T) {
 
 // noiseAttrs writes structured attrs for an image of 192 MiB of text-like
 // data, which deflate works hard on (random bytes it stores almost at once):
-// several seconds of CPU at level 6.
+// several seconds of CPU at level 5.
 func noiseAttrs(t *testing.T, dir string) string {
 	src := filepath.Join(t.TempDir(), "noise")
 	must(t, os.MkdirAll(src, 0o755))
