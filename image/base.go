@@ -27,6 +27,11 @@ type baseImage struct {
 	full    Config
 	layers  []baseLayer
 	history []v1.History
+	// archive is set for a Docker image archive (dir is then that file): the
+	// names of its layer tars, compressed into the new layout by link. Such
+	// a base has no manifest digest; tag is its first RepoTag.
+	archive []string
+	tag     string
 }
 
 // baseLayer is one layer of the base: its descriptor (with the OCI media
@@ -45,6 +50,9 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
+		return readDockerArchive(abs, plat)
 	}
 	l, err := unpack.OpenLayout(abs)
 	if err != nil {
@@ -96,7 +104,13 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 // (the caller's own win): the base's manifest digest, and its name when
 // known.
 func (b *baseImage) annotations(a map[string]string, name string) map[string]string {
-	out := map[string]string{v1.AnnotationBaseImageDigest: b.manifest.String()}
+	out := map[string]string{}
+	if b.manifest != "" {
+		out[v1.AnnotationBaseImageDigest] = b.manifest.String()
+	}
+	if name == "" {
+		name = b.tag
+	}
 	if name != "" {
 		out[v1.AnnotationBaseImageName] = name
 	}
@@ -149,7 +163,11 @@ func baseHistory(h []v1.History, layers int) []v1.History {
 
 // link puts the base's layers into l as symbolic links to the base's own
 // files: the store keeps one copy, and the new image's closure holds the base.
-func (b *baseImage) link(l *layout.Layout) error {
+// A Docker archive's layers are compressed into l with alg instead.
+func (b *baseImage) link(l *layout.Layout, alg compress.Algorithm) error {
+	if b.archive != nil {
+		return b.writeArchiveLayers(l, alg)
+	}
 	for _, bl := range b.layers {
 		p := l.BlobPath(bl.desc.Digest)
 		if _, err := os.Lstat(p); err == nil {

@@ -122,7 +122,7 @@ func Build(req Request) (err error) {
 		Annotations: p.annotations,
 	}
 	if base != nil {
-		if err := base.link(l); err != nil {
+		if err := base.link(l, p.compression); err != nil {
 			return fmt.Errorf("build-image: %w", err)
 		}
 		img.Config = mergeConfig(base.full, p.config)

@@ -63,7 +63,11 @@ func sbomInput(req Request, p *parsed, jobs []*layerJob, base *baseImage) (*sbom
 		Created: p.created.UTC().Format(time.RFC3339Nano),
 	}
 	if base != nil {
-		in.Base = &sbom.Base{Name: p.baseName, Digest: base.manifest.String()}
+		name := p.baseName
+		if name == "" {
+			name = base.tag
+		}
+		in.Base = &sbom.Base{Name: name, Digest: base.manifest.String()}
 	}
 	return in, nil
 }

@@ -120,7 +120,10 @@ func cdxBase(b *Base) cdx.Component {
 		}
 		c.PackageURL = packageurl.NewPackageURL("oci", "", baseName(name), b.Digest, q, "").ToString()
 	}
-	c.Properties = &[]cdx.Property{{Name: "oci:manifestDigest", Value: b.Digest}}
+	if b.Digest != "" {
+		// A Docker archive base has no manifest digest.
+		c.Properties = &[]cdx.Property{{Name: "oci:manifestDigest", Value: b.Digest}}
+	}
 	return c
 }
 

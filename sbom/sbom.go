@@ -96,7 +96,7 @@ type Input struct {
 type Base struct {
 	// Name is its registry reference when known (pullImage), else "".
 	Name   string
-	Digest string // sha256:...
+	Digest string // sha256:..., or "" (a Docker archive base has none)
 }
 
 // baseRef is the base image's bom-ref and element id.
