@@ -113,7 +113,7 @@ func indexArchive(r io.Reader) (*archiveIndex, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("not a readable tar (a Docker image archive is a tar, or a gzip-compressed tar): %w", err)
+			return nil, fmt.Errorf("not a readable tar (a Docker image archive is a tar, or a gzip-compressed tar; streamLayeredImage's result is a script that writes one): %w", err)
 		}
 		if n >= maxArchiveEntries {
 			return nil, fmt.Errorf("more than %d entries", maxArchiveEntries)
