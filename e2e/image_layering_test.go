@@ -119,3 +119,43 @@ func TestImageLayeringPush(t *testing.T) {
 		})
 	}
 }
+
+// Issue 16 item 1 with the default layering: two images built by their own
+// derivations cannot link to each other's blobs, but their common layers are
+// the same bytes (pinned compression), so Nix's own store optimisation
+// (auto-optimise-store, or nix-store --optimise) keeps one copy of each:
+// v2 after v1 (only the app changed) costs the store the app's layer.
+func TestImageLayersDeduplicatedByStoreOptimisation(t *testing.T) {
+	build := func(version string) *imageLayout {
+		out, log, err := nixBuildResult(t, closure150Expr(version, `"popularity"`), "--option", "auto-optimise-store", "true")
+		if err != nil {
+			t.Fatalf("nix-build %s: %v\n%s", version, err, log)
+		}
+		return readImage(t, out)
+	}
+	v1, v2 := build("optimise-v1"), build("optimise-v2")
+	in1 := map[string]bool{}
+	for _, l := range v1.manifest.Layers {
+		in1[l.Digest.Encoded()] = true
+	}
+	shared, linked := 0, 0
+	for _, l := range v2.manifest.Layers {
+		if !in1[l.Digest.Encoded()] {
+			continue
+		}
+		shared++
+		a, errA := os.Stat(v1.blob(l.Digest.Encoded()))
+		b, errB := os.Stat(v2.blob(l.Digest.Encoded()))
+		if errA != nil || errB != nil {
+			t.Fatalf("layer %s: %v %v", l.Digest, errA, errB)
+		}
+		if os.SameFile(a, b) {
+			linked++
+		}
+	}
+	// maxLayers 20: the most shared paths' layers are the same in both; the
+	// merged tail (with the app) differs.
+	if shared < 15 || linked != shared {
+		t.Errorf("v1 and v2 share %d layers, %d of them one file in the store; want at least 15, all one file", shared, linked)
+	}
+}

@@ -7,7 +7,8 @@
 # changed". mode: "stored" (buildImage), "stream" (streamImage) or "groups"
 # (the workload in one `layering` group: a buildLayer Nix reuses) or
 # "auto-derivations" (layering = "auto-derivations": planned groups, one layer
-# derivation each).
+# derivation each) or "stream-none" (streamImage with uncompressed layers:
+# nix2container's default form, whose build only hashes).
 { repo, ocitools, busybox, workload, compression, app ? null, mode ? "stored" }:
 
 let
@@ -39,6 +40,7 @@ let
     stream = { stream = true; };
     groups = { layering = [ ([ bb ] ++ paths) ]; };
     auto-derivations = { layering = "auto-derivations"; };
+    stream-none = { stream = true; compression = "none"; };
   }.${mode};
 in
 {
