@@ -78,8 +78,16 @@ func TestSBOMReferrerFallback(t *testing.T) {
 	}
 	m = r.mark()
 	push(t, env, img.layout, dst)
-	if tr := r.traffic(m, "sbom/app"); tr.manifestPuts != 0 {
-		t.Errorf("second push: %d manifest PUTs, want none", tr.manifestPuts)
+	if tr := r.traffic(m, "sbom/app"); tr.manifestPuts != 0 || len(tr.blobsSent) != 0 {
+		t.Errorf("second push: %+v, want no manifest PUT and no blob", tr)
+	}
+	// Another repository: the image's blobs and the referrer's two ({} and
+	// the SBOM) are all mounted, none sent.
+	m = r.mark()
+	push(t, env, img.layout, r.addr+"/sbom/other:v1")
+	_, layers := manifestOf(t, img.layout)
+	if tr := r.traffic(m, "sbom/other"); len(tr.blobsSent) != 0 || tr.mounts != len(layers)+1+2 || tr.manifestPuts != 3 {
+		t.Errorf("push to another repository: %+v, want %d mounts (%d layers, the config, the referrer's 2 blobs), nothing sent, 3 manifest PUTs", tr, len(layers)+3, len(layers))
 	}
 	pulled := filepath.Join(t.TempDir(), "pulled")
 	if out, err := ocitoolsCmd(t, env, "pull", "--quiet", dst, pulled); err != nil || !strings.Contains(out, "and its SBOM") {

@@ -97,6 +97,9 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	if boms, err = prepareSBOMs(ctx, repo, l, boms, &o); err != nil {
+		return nil, fmt.Errorf("push to %s: nothing was sent: %w", ref, explain(ref, err))
+	}
 	prog := o.progress()
 	defer prog.Close()
 	cachePath := o.Cache
@@ -159,7 +162,7 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	}
 	// The SBOMs go last, as referrers of their images: a subject must
 	// exist first where the registry checks it.
-	st.SBOMsAttached, err = pushSBOMs(ctx, repo, l, boms, &o)
+	st.SBOMsAttached, err = pushSBOMs(ctx, repo, ref, boms, cache, &o)
 	if err != nil {
 		_ = cache.save()
 		return nil, fmt.Errorf("push to %s: the image is pushed, but %w", ref, explain(ref, err))

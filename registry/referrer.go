@@ -90,19 +90,23 @@ func referrersRepository(repo *remote.Repository) *remote.Repository {
 
 // layoutSBOMs are the SBOMs a push of root attaches, by image manifest: an
 // image's sbom.cdx.json beside the layout; for an index (buildIndex), each
-// image's sbom/HEX.cdx.json. Each is read and checked before anything is
-// sent.
-func layoutSBOMs(l *Layout, root ocispec.Descriptor, g *layout.Graph) ([]attachedSBOM, error) {
-	var out []attachedSBOM
+// image's sbom/HEX.cdx.json. Each is read here (bounded, a regular file);
+// prepareSBOMs checks the ones to send before anything is sent.
+func layoutSBOMs(l *Layout, root ocispec.Descriptor, g *layout.Graph) ([]*attachedSBOM, error) {
+	var out []*attachedSBOM
 	add := func(d ocispec.Descriptor, rel string) error {
-		data, err := sbom.ReadPath(l.Dir, rel)
+		data, err := sbom.ReadPathUnchecked(l.Dir, rel)
 		if errors.Is(err, ErrNoSBOM) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		out = append(out, attachedSBOM{ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}, data})
+		out = append(out, &attachedSBOM{
+			subject: ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size},
+			path:    filepath.Join(l.Dir, rel),
+			data:    data,
+		})
 		return nil
 	}
 	if layout.IsManifest(root.MediaType) {
@@ -118,67 +122,129 @@ func layoutSBOMs(l *Layout, root ocispec.Descriptor, g *layout.Graph) ([]attache
 	return out, nil
 }
 
-// attachedSBOM is an SBOM and the image manifest it describes.
+// attachedSBOM is an SBOM, the image manifest it describes and, once
+// packed, its referrer.
 type attachedSBOM struct {
 	subject ocispec.Descriptor
+	path    string // the layout file, for messages
 	data    []byte
+	mem     *memory.Store // the referrer's manifest and blobs
+	desc    ocispec.Descriptor
 }
 
-// pushSBOMs attaches each SBOM to its image (children of an index in the
-// order the layout walk found them) and says how many it sent.
-func pushSBOMs(ctx context.Context, repo *remote.Repository, l *Layout, boms []attachedSBOM, o *Options) (int, error) {
-	n := 0
+// prepareSBOMs packs each SBOM's referrer and keeps those repo lacks, each
+// checked against the CycloneDX schema, so that a push refuses an invalid
+// one before it sends anything. A referrer the repository has is the same
+// bytes, checked when they were first sent: a push that changes nothing
+// does not compile the schema.
+func prepareSBOMs(ctx context.Context, repo *remote.Repository, l *Layout, boms []*attachedSBOM, o *Options) ([]*attachedSBOM, error) {
+	var missing []*attachedSBOM
 	for _, b := range boms {
-		sent, err := pushSBOM(ctx, repo, l, b.subject, b.data, o)
+		var err error
+		b.mem, b.desc, err = sbomManifest(ctx, b.data, b.subject, imageCreated(l, b.subject))
 		if err != nil {
-			return n, err
+			return nil, fmt.Errorf("packing the SBOM referrer of %s: %w", b.path, err)
 		}
-		if sent {
-			n++
+		var exists bool
+		if err := withRetry(ctx, o.attempts(), func() (err error) {
+			exists, err = repo.Manifests().Exists(ctx, b.desc)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("looking for the SBOM referrer %s: %w", b.desc.Digest, err)
 		}
+		if exists {
+			continue
+		}
+		if err := sbom.Validate(b.data); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.path, err)
+		}
+		missing = append(missing, b)
 	}
-	return n, nil
+	return missing, nil
 }
 
-// pushSBOM attaches data to the pushed image as a referrer. oras-go sends it
-// through the referrers API where the registry has one (it answers the
-// manifest PUT with OCI-Subject), else it adds it to the sha256-<hex> tag's
-// index (the distribution spec's fallback). It says whether it sent the
-// manifest (false: no SBOM, or already there).
-func pushSBOM(ctx context.Context, repo *remote.Repository, l *Layout, root ocispec.Descriptor, data []byte, o *Options) (bool, error) {
-	if data == nil {
-		return false, nil
+// pushSBOMs attaches each SBOM prepareSBOMs kept to its image (children of
+// an index in the order the layout walk found them) and says how many it
+// sent. Their blobs are mounted where the cache knows a repository holding
+// them, as the image's are.
+func pushSBOMs(ctx context.Context, repo *remote.Repository, ref Ref, boms []*attachedSBOM, cache *blobCache, o *Options) (int, error) {
+	for i, b := range boms {
+		if err := pushSBOM(ctx, repo, ref, b, cache, o); err != nil {
+			return i, err
+		}
 	}
+	return len(boms), nil
+}
+
+// pushSBOM attaches b to its image as a referrer. oras-go sends it through
+// the referrers API where the registry has one (it answers the manifest PUT
+// with OCI-Subject), else it adds it to the sha256-<hex> tag's index (the
+// distribution spec's fallback).
+func pushSBOM(ctx context.Context, repo *remote.Repository, ref Ref, b *attachedSBOM, cache *blobCache, o *Options) error {
 	repo = referrersRepository(repo)
-	mem, desc, err := sbomManifest(ctx, data, root, imageCreated(l, root))
+	blobs, err := referrerBlobs(ctx, b)
 	if err != nil {
-		return false, fmt.Errorf("packing the SBOM referrer: %w", err)
-	}
-	var exists bool
-	if err := withRetry(ctx, o.attempts(), func() (err error) {
-		exists, err = repo.Manifests().Exists(ctx, desc)
 		return err
-	}); err != nil || exists {
-		return false, err
+	}
+	// Mounted first where the cache knows a source: CopyGraph below skips
+	// the blobs the repository has. A failed mount only means sending them.
+	for _, d := range blobs {
+		mountBlob(ctx, repo, d, b.mem, cache.sources(ref.Registry, d.Digest.String(), ref.Repository), o)
 	}
 	// Ask for the subject's referrers first: oras-go learns from the answer
 	// whether the registry has the API (a 404 says it has not) and then
 	// pushes plainly or through the tag fallback. Left to the manifest PUT,
 	// it would go by the OCI-Subject header alone, which some registries
 	// with the API (go-containerregistry's) do not send.
-	subject := ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}
 	if err := withRetry(ctx, o.attempts(), func() error {
-		return repo.Referrers(ctx, subject, "", func([]ocispec.Descriptor) error { return nil })
+		return repo.Referrers(ctx, b.subject, "", func([]ocispec.Descriptor) error { return nil })
 	}); err != nil {
-		return false, fmt.Errorf("listing the referrers of %s: %w", root.Digest, err)
+		return fmt.Errorf("listing the referrers of %s: %w", b.subject.Digest, err)
 	}
 	err = withRetry(ctx, o.attempts(), func() error {
-		return oras.CopyGraph(ctx, mem, repo, desc, oras.CopyGraphOptions{Concurrency: 1})
+		return oras.CopyGraph(ctx, b.mem, repo, b.desc, oras.CopyGraphOptions{Concurrency: 1})
 	})
 	if err != nil {
-		return false, fmt.Errorf("attaching the SBOM %s: %w", desc.Digest, err)
+		return fmt.Errorf("attaching the SBOM %s: %w", b.desc.Digest, err)
 	}
-	return true, nil
+	for _, d := range blobs {
+		cache.add(ref.Registry, d.Digest.String(), ref.Repository)
+	}
+	return nil
+}
+
+// referrerBlobs are the blobs of b's packed referrer: its config ({}) and
+// the SBOM.
+func referrerBlobs(ctx context.Context, b *attachedSBOM) ([]ocispec.Descriptor, error) {
+	data, err := content.FetchAll(ctx, b.mem, b.desc)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("the packed SBOM referrer: %w", err)
+	}
+	return append([]ocispec.Descriptor{m.Config}, m.Layers...), nil
+}
+
+// mountBlob makes d present in repo by a mount from one of from, if the
+// repository lacks it and a mount works; it leaves any other case to a
+// plain upload.
+func mountBlob(ctx context.Context, repo *remote.Repository, d ocispec.Descriptor, src content.Fetcher, from []string, o *Options) {
+	if len(from) == 0 {
+		return
+	}
+	if ok, err := repo.Blobs().Exists(ctx, d); err != nil || ok {
+		return
+	}
+	for _, f := range from {
+		err := withRetry(ctx, o.attempts(), func() error {
+			return repo.Mount(ctx, d, f, func() (io.ReadCloser, error) { return src.Fetch(ctx, d) })
+		})
+		if err == nil {
+			return
+		}
+	}
 }
 
 // FetchSBOM finds the CycloneDX SBOM attached to the image manifest subject

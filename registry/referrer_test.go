@@ -121,19 +121,34 @@ func TestSBOMReferrerAPI(t *testing.T) {
 	}
 }
 
-// An SBOM that is not valid CycloneDX is refused before anything is sent.
+// An SBOM that is not valid CycloneDX is refused before anything is sent;
+// one that is a link out of the layout is not read.
 func TestSBOMInvalidRefused(t *testing.T) {
-	dir := t.TempDir()
-	root := sbomImage(t, dir)
-	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(`{"bomFormat":"SPDX"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := OpenLayout(dir)
+	var writes []string
+	reg := ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writes = append(writes, r.Method+" "+r.URL.Path)
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ref, err := ParseRef(strings.TrimPrefix(srv.URL, "http://") + "/test/bad:v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := layoutSBOMs(l, root, nil); err == nil || !strings.Contains(err.Error(), "CycloneDX 1.6 schema") {
+	dir := t.TempDir()
+	sbomImage(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(`{"bomFormat":"SPDX"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Cache: "-", PlainHTTP: true}
+	if _, err := Push(context.Background(), dir, ref, o); err == nil || !strings.Contains(err.Error(), "CycloneDX 1.6 schema") ||
+		!strings.Contains(err.Error(), sbom.CycloneDXFile) || !strings.Contains(err.Error(), "nothing was sent") {
 		t.Errorf("invalid SBOM: %v", err)
+	}
+	if len(writes) != 0 {
+		t.Errorf("the registry got %v before the invalid SBOM was refused", writes)
 	}
 	if err := os.Remove(filepath.Join(dir, sbom.CycloneDXFile)); err != nil {
 		t.Fatal(err)
@@ -141,8 +156,8 @@ func TestSBOMInvalidRefused(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, sbom.CycloneDXFile)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := layoutSBOMs(l, root, nil); err == nil {
-		t.Error("an SBOM that is a symbolic link out of the layout was read")
+	if _, err := Push(context.Background(), dir, ref, o); err == nil || len(writes) != 0 {
+		t.Errorf("an SBOM that is a symbolic link out of the layout was read: %v, %v", err, writes)
 	}
 }
 
