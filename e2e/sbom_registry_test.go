@@ -159,3 +159,58 @@ func imageBlobsSent(t *testing.T, tr traffic, layoutDir string) []string {
 	sbomDigest := digest.FromBytes(data).String()
 	return slices.DeleteFunc(slices.Clone(tr.blobsSent), func(d string) bool { return d == sbomDigest || d == emptyConfigDigest })
 }
+
+// A multi-arch index whose images carry SBOMs, through docker-registry 2.8
+// (the tag fallback): push attaches each image's; pull writes each back as
+// sbom/HEX.cdx.json, the layout build-index makes; a push of the pulled
+// index to another repository attaches them there too, and ocitools sbom
+// reads each image's by digest.
+func TestSBOMIndexRoundTrip(t *testing.T) {
+	r := startRegistry(t, registryOpts{})
+	env := isolatedEnv(t)
+	tmp := t.TempDir()
+	want := map[string]string{}
+	var images []string
+	for _, arch := range []string{"amd64", "arm64"} {
+		dir := filepath.Join(tmp, arch)
+		root := testImage(t, dir, arch, "sbom "+arch, "1")
+		doc := `{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"metadata":{"component":{"type":"container","name":"app-` + arch + `"}}}`
+		if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[root.Digest] = doc
+		images = append(images, dir)
+	}
+	idx := filepath.Join(tmp, "index")
+	if out, err := ocitoolsCmd(t, env, append([]string{"build-index", "--out", idx, "--tag", "multi"}, images...)...); err != nil {
+		t.Fatalf("build-index: %v\n%s", err, out)
+	}
+	if out := push(t, env, idx, r.addr+"/idx/app:multi"); !strings.Contains(out, "SBOM attached") {
+		t.Errorf("push summary: %s", out)
+	}
+	pulled := filepath.Join(tmp, "pulled")
+	out, err := ocitoolsCmd(t, env, "pull", r.addr+"/idx/app:multi", pulled)
+	if err != nil || !strings.Contains(out, "2 SBOMs") {
+		t.Fatalf("pull: %v\n%s", err, out)
+	}
+	for d, doc := range want {
+		got, err := os.ReadFile(filepath.Join(pulled, "sbom", strings.TrimPrefix(d, "sha256:")+".cdx.json"))
+		if err != nil || string(got) != doc {
+			t.Errorf("pulled SBOM of %s: %v %s", d, err, got)
+		}
+	}
+	if out, err := ocitoolsCmd(t, env, "validate", pulled); err != nil {
+		t.Errorf("validate of the pulled index: %v\n%s", err, out)
+	}
+	m := r.mark()
+	push(t, env, pulled, r.addr+"/idx/again:multi")
+	if tr := r.traffic(m, "idx/again"); len(tr.blobsSent) != 0 {
+		t.Errorf("push of the pulled index to another repository sent %v, want every blob mounted", tr.blobsSent)
+	}
+	for d, doc := range want {
+		got, err := ocitoolsCmdOut(t, env, "sbom", r.addr+"/idx/again@"+d)
+		if err != nil || string(got) != doc {
+			t.Errorf("ocitools sbom of %s in the other repository: %v %s", d, err, got)
+		}
+	}
+}

@@ -110,9 +110,9 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 			root.Platform = plat
 		}
 	}
-	var gotSBOM bool
+	sboms := 0
 	if o.PullSBOM {
-		if gotSBOM, err = pullSBOM(ctx, repo, root, tmp, &o); err != nil {
+		if sboms, err = pullSBOMs(ctx, repo, root, p.nodes, tmp, &o); err != nil {
 			return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
 		}
 	}
@@ -136,11 +136,7 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		cache.add(ref.Registry, b.Digest.String(), ref.Repository)
 	}
 	_ = cache.save()
-	st := &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, Elapsed: time.Since(start)}
-	if gotSBOM {
-		st.SBOMsAttached = 1
-	}
-	return st, nil
+	return &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, SBOMsAttached: sboms, Elapsed: time.Since(start)}, nil
 }
 
 // checkEmptyTarget refuses to pull over an existing layout or file.
@@ -159,6 +155,7 @@ type puller struct {
 	prog  Progress
 	mu    sync.Mutex
 	blobs []ocispec.Descriptor
+	nodes []*layout.Node // the manifests and indexes, for their SBOMs
 	bytes int64
 }
 
@@ -204,7 +201,7 @@ func (p *puller) graph(ctx context.Context, w *layout.Walker, root ocispec.Descr
 			return err
 		}
 	}
-	p.blobs = g.Blobs
+	p.blobs, p.nodes = g.Blobs, g.Nodes
 	return nil
 }
 

@@ -38,8 +38,10 @@ type Stats struct {
 // Summary is the line printed at the end of a push or pull.
 func (s *Stats) Summary(verb string) string {
 	sbom := ""
-	if s.SBOMsAttached > 0 && verb == "pulled" {
+	if s.SBOMsAttached == 1 && verb == "pulled" {
 		sbom = " and its SBOM"
+	} else if s.SBOMsAttached > 1 && verb == "pulled" {
+		sbom = fmt.Sprintf(" and its images' %d SBOMs", s.SBOMsAttached)
 	} else if s.SBOMsAttached > 0 {
 		sbom = "; SBOM attached"
 	}

@@ -339,24 +339,52 @@ func fetchVerified(ctx context.Context, f content.Fetcher, desc ocispec.Descript
 	return data, err
 }
 
-// pullSBOM writes the SBOM attached to a pulled image beside its layout
-// (DIR/sbom.cdx.json, as build-image does), so that a push of the pulled
-// layout attaches it again. An index gets none: its images' SBOMs are theirs.
-func pullSBOM(ctx context.Context, repo *remote.Repository, root ocispec.Descriptor, dir string, o *Options) (bool, error) {
-	if !layout.IsManifest(root.MediaType) {
-		return false, nil
+// pullSBOMs writes the SBOMs attached to a pulled image beside its layout,
+// where build-image and buildIndex put them, so that a push of the pulled
+// layout attaches them again: an image's as DIR/sbom.cdx.json; for an index,
+// each image's as DIR/sbom/HEX.cdx.json (the index itself gets none). It
+// says how many it wrote.
+func pullSBOMs(ctx context.Context, repo *remote.Repository, root ocispec.Descriptor, nodes []*layout.Node, dir string, o *Options) (int, error) {
+	if layout.IsManifest(root.MediaType) {
+		return pullSBOM(ctx, repo, root, filepath.Join(dir, sbom.CycloneDXFile), o)
 	}
-	data, err := FetchSBOM(ctx, repo, ocispec.Descriptor{MediaType: root.MediaType, Digest: root.Digest, Size: root.Size}, o)
+	n := 0
+	for _, node := range nodes {
+		if node.Manifest == nil {
+			continue
+		}
+		if n == 0 {
+			if err := os.MkdirAll(filepath.Join(dir, sbom.IndexDir), 0o755); err != nil {
+				return 0, err
+			}
+		}
+		got, err := pullSBOM(ctx, repo, node.Desc, filepath.Join(dir, sbom.IndexFile(node.Desc.Digest)), o)
+		if err != nil {
+			return n, err
+		}
+		n += got
+	}
+	if n == 0 {
+		// Nothing attached: no empty sbom/ left in the layout.
+		_ = os.Remove(filepath.Join(dir, sbom.IndexDir))
+	}
+	return n, nil
+}
+
+// pullSBOM writes the SBOM attached to the image manifest subject to path:
+// 1 when there was one, 0 when none is attached.
+func pullSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor, path string, o *Options) (int, error) {
+	data, err := FetchSBOM(ctx, repo, ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}, o)
 	if errors.Is(err, ErrNoSBOM) {
-		return false, nil
+		return 0, nil
 	}
 	if err != nil {
-		return false, err
+		return 0, fmt.Errorf("the SBOM of %s: %w", subject.Digest, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, sbom.CycloneDXFile), data, 0o444); err != nil {
-		return false, err
+	if err := os.WriteFile(path, data, 0o444); err != nil {
+		return 0, err
 	}
-	return true, nil
+	return 1, nil
 }
 
 // RemoteSBOM reads the SBOM attached to the image ref names.

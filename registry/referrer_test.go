@@ -219,4 +219,70 @@ func TestSBOMIndexPush(t *testing.T) {
 			t.Errorf("SBOM of %s: %v %s", d, err, got)
 		}
 	}
+
+	// Pulled, the index layout holds each image's SBOM where buildIndex
+	// puts it, and a push of it elsewhere attaches them again.
+	po := o
+	po.PullSBOM = true
+	pulled := filepath.Join(t.TempDir(), "pulled")
+	st, err = Pull(context.Background(), ref, pulled, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SBOMsAttached != 2 || !strings.Contains(st.Summary("pulled"), "2 SBOMs") {
+		t.Errorf("pull of the index: %d SBOMs (%s), want 2", st.SBOMsAttached, st.Summary("pulled"))
+	}
+	for d, doc := range want {
+		if got, err := os.ReadFile(filepath.Join(pulled, sbom.IndexFile(d))); err != nil || string(got) != doc {
+			t.Errorf("pulled %s: %v %s", sbom.IndexFile(d), err, got)
+		}
+	}
+	ref2, _ := ParseRef(strings.TrimPrefix(srv.URL, "http://") + "/test/again:both")
+	if st, err := Push(context.Background(), pulled, ref2, o); err != nil || st.SBOMsAttached != 2 {
+		t.Fatalf("push of the pulled index: %v %+v", err, st)
+	}
+	repo2, err := o.Repository(context.Background(), ref2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, doc := range want {
+		got, err := FetchSBOM(context.Background(), repo2, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, &o)
+		if err != nil || string(got) != doc {
+			t.Errorf("SBOM of %s after the round trip: %v %s", d, err, got)
+		}
+	}
+}
+
+// An index whose images have no SBOM pulls without an sbom/ directory.
+func TestSBOMIndexPullNone(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	var images []string
+	for _, arch := range []string{"amd64", "arm64"} {
+		dir := filepath.Join(t.TempDir(), arch)
+		md := layouttest.Must(layouttest.Image(dir, "linux", arch, []byte("plain "+arch)))
+		md.Platform = nil
+		if err := layouttest.WriteTop(dir, md); err != nil {
+			t.Fatal(err)
+		}
+		images = append(images, dir)
+	}
+	idx := filepath.Join(t.TempDir(), "index")
+	if err := layout.BuildIndex(idx, "both", images); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := ParseRef(strings.TrimPrefix(srv.URL, "http://") + "/test/plain:both")
+	o := Options{Cache: "-", PlainHTTP: true}
+	if _, err := Push(context.Background(), idx, ref, o); err != nil {
+		t.Fatal(err)
+	}
+	o.PullSBOM = true
+	pulled := filepath.Join(t.TempDir(), "pulled")
+	st, err := Pull(context.Background(), ref, pulled, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pulled, sbom.IndexDir)); st.SBOMsAttached != 0 || !os.IsNotExist(err) {
+		t.Errorf("%d SBOMs, sbom/: %v", st.SBOMsAttached, err)
+	}
 }

@@ -65,7 +65,7 @@ func pullCommand() *cli.Command {
 			"(--sbom=false: not fetched).",
 		Flags: append(transferFlags(),
 			platformFlag("os/arch[/variant]: from an index, fetch only that platform's image (default: every platform)"),
-			&cli.BoolFlag{Name: "sbom", Value: true, Usage: "fetch the image's SBOM referrer into DIR/sbom.cdx.json"}),
+			&cli.BoolFlag{Name: "sbom", Value: true, Usage: "fetch the image's SBOM referrer into DIR/sbom.cdx.json (an index: each image's into DIR/sbom/HEX.cdx.json)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return cli.Exit("pull: give two arguments, the source REGISTRY/REPOSITORY[:TAG] and the directory to create", 2)
