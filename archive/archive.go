@@ -65,6 +65,51 @@ func Write(w io.Writer, dir string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRequest(index, opts); err != nil {
+		return err
+	}
+	images, err := readImages(r, index, opts)
+	if err != nil {
+		return err
+	}
+	indexJSON, err := json.Marshal(archiveIndex(index, images, opts))
+	if err != nil {
+		return fmt.Errorf("encoding index.json: %w", err)
+	}
+	blobs, docker := blobOrder(images)
+	// Nothing is written before every blob is known to be what its
+	// descriptor says; the archive is then written from the same open files.
+	files := make([]*layout.VerifiedReader, 0, len(blobs))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, b := range blobs {
+		f, err := verified(r, b)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
+	meta := []archiveFile{{v1.ImageLayoutFile, nil}, {v1.ImageIndexFile, indexJSON}}
+	if meta[0].data, err = json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion}); err != nil {
+		return err
+	}
+	if !opts.OCIOnly {
+		dockerJSON, err := json.Marshal(docker)
+		if err != nil {
+			return fmt.Errorf("encoding manifest.json: %w", err)
+		}
+		meta = append(meta, archiveFile{"manifest.json", dockerJSON})
+	}
+	return writeArchive(w, meta, blobs, files)
+}
+
+// checkRequest refuses, before any blob is read, a layout with nothing to
+// archive and a name or tag that is not one, or a tag that could name
+// several images.
+func checkRequest(index *v1.Index, opts Options) error {
 	if index.SchemaVersion != 2 {
 		return fmt.Errorf("%s: schemaVersion is %d, want 2", v1.ImageIndexFile, index.SchemaVersion)
 	}
@@ -84,10 +129,15 @@ func Write(w io.Writer, dir string, opts Options) error {
 			return err
 		}
 	}
+	return nil
+}
 
+// readImages reads the images index.json lists, leaving out the artifacts
+// attached to them.
+func readImages(r *layout.Reader, index *v1.Index, opts Options) ([]image, error) {
 	rd := &reader{r: r, w: layout.NewWalker(r.Fetch), configs: map[digest.Digest]bool{}}
 	if err := rd.w.Count(len(index.Manifests), v1.ImageIndexFile); err != nil {
-		return err
+		return nil, err
 	}
 	var images []image
 	for i, d := range index.Manifests {
@@ -102,16 +152,19 @@ func Write(w io.Writer, dir string, opts Options) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		images = append(images, img)
 	}
 	if len(images) == 0 {
-		return fmt.Errorf("%s lists only artifacts attached to images (referrers), no image to archive", v1.ImageIndexFile)
+		return nil, fmt.Errorf("%s lists only artifacts attached to images (referrers), no image to archive", v1.ImageIndexFile)
 	}
+	return images, nil
+}
 
-	// index.json as written: the tag, and the full name for containerd-based
-	// loaders, set on each manifest descriptor.
+// archiveIndex is index.json as written: the images, each with the tag and,
+// for containerd-based loaders, the full name on its descriptor.
+func archiveIndex(index *v1.Index, images []image, opts Options) v1.Index {
 	out := v1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: v1.MediaTypeImageIndex, Annotations: index.Annotations}
 	for _, img := range images {
 		d := img.desc
@@ -130,16 +183,19 @@ func Write(w io.Writer, dir string, opts Options) error {
 		}
 		out.Manifests = append(out.Manifests, d)
 	}
-	indexJSON, err := json.Marshal(out)
-	if err != nil {
-		return fmt.Errorf("encoding index.json: %w", err)
-	}
-	layoutJSON, err := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
-	if err != nil {
-		return err
-	}
+	return out
+}
 
-	// Blobs in first-seen order: each image's manifest, config, layers.
+// dockerEntry is one image of Docker's manifest.json.
+type dockerEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// blobOrder is the archive's blobs in first-seen order (each image's
+// manifest, config, layers) and Docker's manifest.json entries.
+func blobOrder(images []image) ([]v1.Descriptor, []dockerEntry) {
 	var blobs []v1.Descriptor
 	seen := map[digest.Digest]bool{}
 	addBlob := func(d v1.Descriptor) {
@@ -147,11 +203,6 @@ func Write(w io.Writer, dir string, opts Options) error {
 			seen[d.Digest] = true
 			blobs = append(blobs, d)
 		}
-	}
-	type dockerEntry struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
 	}
 	var docker []dockerEntry
 	for _, img := range images {
@@ -167,35 +218,21 @@ func Write(w io.Writer, dir string, opts Options) error {
 		}
 		docker = append(docker, e)
 	}
+	return blobs, docker
+}
 
-	// Nothing is written before every blob is known to be what its
-	// descriptor says; the archive is then written from the same open files.
-	files := make([]*layout.VerifiedReader, 0, len(blobs))
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, b := range blobs {
-		f, err := verified(r, b)
-		if err != nil {
-			return err
-		}
-		files = append(files, f)
-	}
+// archiveFile is a small file at the top of the archive.
+type archiveFile struct {
+	name string
+	data []byte
+}
+
+// writeArchive writes the tar: the top files, the blob directories, then
+// each blob from its verified open file.
+func writeArchive(w io.Writer, meta []archiveFile, blobs []v1.Descriptor, files []*layout.VerifiedReader) error {
 	tw := tar.NewWriter(w)
-	if err := writeFile(tw, v1.ImageLayoutFile, layoutJSON); err != nil {
-		return err
-	}
-	if err := writeFile(tw, v1.ImageIndexFile, indexJSON); err != nil {
-		return err
-	}
-	if !opts.OCIOnly {
-		dockerJSON, err := json.Marshal(docker)
-		if err != nil {
-			return fmt.Errorf("encoding manifest.json: %w", err)
-		}
-		if err := writeFile(tw, "manifest.json", dockerJSON); err != nil {
+	for _, f := range meta {
+		if err := writeFile(tw, f.name, f.data); err != nil {
 			return err
 		}
 	}
