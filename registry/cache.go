@@ -59,6 +59,15 @@ func DefaultCachePath() string {
 	return filepath.Join(dir, "ocitools", "blob-locations.json")
 }
 
+// blobCache opens the record o.Cache names, else the default one.
+func (o *Options) blobCache() *blobCache {
+	path := o.Cache
+	if path == "" {
+		path = DefaultCachePath()
+	}
+	return openBlobCache(path)
+}
+
 // openBlobCache loads the record; a missing or unreadable file is an empty
 // record (it is a cache).
 func openBlobCache(path string) *blobCache {

@@ -62,53 +62,12 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 	}
 	p := &puller{repo: repo, out: out, ref: ref, o: &o, prog: prog}
 
-	var root ocispec.Descriptor
-	var data []byte
-	err = withRetry(ctx, o.attempts(), func() error {
-		var rc io.ReadCloser
-		var err error
-		// A manifest is small: a body that trickles gets the stall deadline whole.
-		mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
-		defer cancel()
-		root, rc, err = repo.Manifests().FetchReference(mctx, ref.Reference())
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		data, err = readManifest(rc, root)
-		return o.nameDeadline(mctx, err)
-	})
+	root, data, err := fetchRoot(ctx, repo, ref, &o)
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+		return nil, err
 	}
-	if ref.Digest != "" && root.Digest.String() != ref.Digest {
-		return nil, fmt.Errorf("pull %s: the registry answered with manifest %s", ref, root.Digest)
-	}
-	w := p.walker(root, data)
-	if o.Platform != nil {
-		if root, err = w.Select(ctx, root, 0, o.Platform.String(), o.Platform.Matches); err != nil {
-			return nil, fmt.Errorf("pull %s: %w", ref, err)
-		}
-	}
-	if err := p.graph(ctx, w, root, filepath.Dir(filepath.Clean(dir))); err != nil {
+	if root, err = p.fetch(ctx, root, data, filepath.Dir(filepath.Clean(dir))); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
-	}
-	eg, gctx := errgroup.WithContext(ctx)
-	eg.SetLimit(o.jobs())
-	for _, b := range p.blobs {
-		eg.Go(func() error { return p.blob(gctx, b) })
-	}
-	if err := eg.Wait(); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", ref, err)
-	}
-	if o.Platform != nil {
-		plat, err := p.checkPlatform(*o.Platform)
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: %w", ref, err)
-		}
-		if root.Platform == nil {
-			root.Platform = plat
-		}
 	}
 	sboms := 0
 	if o.PullSBOM {
@@ -127,16 +86,75 @@ func Pull(ctx context.Context, ref Ref, dir string, o Options) (*Stats, error) {
 		return nil, fmt.Errorf("pull into %s: %w", dir, err)
 	}
 	ok = true
-	cachePath := o.Cache
-	if cachePath == "" {
-		cachePath = DefaultCachePath()
-	}
-	cache := openBlobCache(cachePath)
+	cache := o.blobCache()
 	for _, b := range p.blobs {
 		cache.add(ref.Registry, b.Digest.String(), ref.Repository)
 	}
 	_ = cache.save()
 	return &Stats{Ref: ref, Digest: root.Digest, Fetched: len(p.blobs), Bytes: p.bytes, SBOMsAttached: sboms, Elapsed: time.Since(start)}, nil
+}
+
+// fetch stores the graph under root (with a platform asked for, that
+// platform's image of it) and every blob it names, and returns the root the
+// layout's index.json gets. dir is where the layout goes, for the free-space
+// check.
+func (p *puller) fetch(ctx context.Context, root ocispec.Descriptor, data []byte, dir string) (ocispec.Descriptor, error) {
+	w := p.walker(root, data)
+	var err error
+	if p.o.Platform != nil {
+		if root, err = w.Select(ctx, root, 0, p.o.Platform.String(), p.o.Platform.Matches); err != nil {
+			return root, err
+		}
+	}
+	if err := p.graph(ctx, w, root, dir); err != nil {
+		return root, err
+	}
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(p.o.jobs())
+	for _, b := range p.blobs {
+		eg.Go(func() error { return p.blob(gctx, b) })
+	}
+	if err := eg.Wait(); err != nil {
+		return root, err
+	}
+	if p.o.Platform != nil {
+		plat, err := p.checkPlatform(*p.o.Platform)
+		if err != nil {
+			return root, err
+		}
+		if root.Platform == nil {
+			root.Platform = plat
+		}
+	}
+	return root, nil
+}
+
+// fetchRoot fetches the manifest or index ref names, checked against its
+// digest (and ref's, when it names one).
+func fetchRoot(ctx context.Context, repo *remote.Repository, ref Ref, o *Options) (ocispec.Descriptor, []byte, error) {
+	var root ocispec.Descriptor
+	var data []byte
+	err := withRetry(ctx, o.attempts(), func() error {
+		var rc io.ReadCloser
+		var err error
+		// A manifest is small: a body that trickles gets the stall deadline whole.
+		mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
+		defer cancel()
+		root, rc, err = repo.Manifests().FetchReference(mctx, ref.Reference())
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err = readManifest(rc, root)
+		return o.nameDeadline(mctx, err)
+	})
+	if err != nil {
+		return root, nil, fmt.Errorf("pull %s: %w", ref, explain(ref, err))
+	}
+	if ref.Digest != "" && root.Digest.String() != ref.Digest {
+		return root, nil, fmt.Errorf("pull %s: the registry answered with manifest %s", ref, root.Digest)
+	}
+	return root, data, nil
 }
 
 // checkEmptyTarget refuses to pull over an existing layout or file.

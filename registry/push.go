@@ -104,63 +104,16 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	}
 	prog := o.progress()
 	defer prog.Close()
-	cachePath := o.Cache
-	if cachePath == "" {
-		cachePath = DefaultCachePath()
-	}
-	cache := openBlobCache(cachePath)
+	cache := o.blobCache()
 	baseHints(g, ref, cache)
 	st := &Stats{Ref: ref, Digest: root.Digest}
-	var mu sync.Mutex
-	count := func(f func()) { mu.Lock(); f(); mu.Unlock() }
-
-	eg, gctx := errgroup.WithContext(ctx)
-	eg.SetLimit(o.jobs())
-	for _, desc := range largestFirst(g.Blobs) {
-		eg.Go(func() error {
-			how, sent, err := pushBlob(gctx, repo, l, desc, ref, cache, &o, prog)
-			if err != nil {
-				return err
-			}
-			cache.add(ref.Registry, desc.Digest.String(), ref.Repository)
-			count(func() {
-				switch how {
-				case "exists":
-					st.Skipped++
-				case "sent":
-					st.Sent++
-				default:
-					st.Mounted++
-				}
-				st.Bytes += sent
-			})
-			prog.Done(desc, how)
-			return nil
-		})
-	}
-	if err := eg.Wait(); err != nil {
+	if err := pushBlobs(ctx, repo, l, g.Blobs, ref, cache, &o, prog, st); err != nil {
 		_ = cache.save()
 		return nil, fmt.Errorf("push to %s stopped, the tag was not changed: %w", ref, err)
 	}
-	for i, m := range g.Nodes {
-		isRoot := i == len(g.Nodes)-1
-		var sent bool
-		err := withRetry(ctx, o.attempts(), func() error {
-			mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
-			defer cancel()
-			var err error
-			sent, err = pushManifest(mctx, repo, m, ref, isRoot)
-			return o.nameDeadline(mctx, err)
-		})
-		if err != nil {
-			_ = cache.save()
-			return nil, fmt.Errorf("push to %s: manifest %s: %w", ref, m.Desc.Digest, explain(ref, err))
-		}
-		if sent {
-			st.ManifestsSent++
-		} else {
-			st.ManifestsSkipped++
-		}
+	if err := pushManifests(ctx, repo, g.Nodes, ref, &o, st); err != nil {
+		_ = cache.save()
+		return nil, err
 	}
 	// The SBOMs go last, as referrers of their images: a subject must
 	// exist first where the registry checks it.
@@ -171,10 +124,66 @@ func Push(ctx context.Context, dir string, ref Ref, o Options) (*Stats, error) {
 	}
 	if err := cache.save(); err != nil {
 		// A hint for later pushes only: not worth failing this one.
-		fmt.Fprintf(errWriter, "ocitools: warning: blob cache %s: %v\n", cachePath, err)
+		fmt.Fprintf(errWriter, "ocitools: warning: blob cache %s: %v\n", cache.path, err)
 	}
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// pushBlobs makes every blob present in the repository, o.Jobs at a time,
+// the largest first, and counts how each got there.
+func pushBlobs(ctx context.Context, repo *remote.Repository, l *Layout, blobs []ocispec.Descriptor, ref Ref, cache *blobCache, o *Options, prog Progress, st *Stats) error {
+	var mu sync.Mutex
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(o.jobs())
+	for _, desc := range largestFirst(blobs) {
+		eg.Go(func() error {
+			how, sent, err := pushBlob(gctx, repo, l, desc, ref, cache, o, prog)
+			if err != nil {
+				return err
+			}
+			cache.add(ref.Registry, desc.Digest.String(), ref.Repository)
+			mu.Lock()
+			switch how {
+			case "exists":
+				st.Skipped++
+			case "sent":
+				st.Sent++
+			default:
+				st.Mounted++
+			}
+			st.Bytes += sent
+			mu.Unlock()
+			prog.Done(desc, how)
+			return nil
+		})
+	}
+	return eg.Wait()
+}
+
+// pushManifests sends the manifests, children first and the root (the last
+// node) by tag, and counts them.
+func pushManifests(ctx context.Context, repo *remote.Repository, nodes []*layout.Node, ref Ref, o *Options, st *Stats) error {
+	for i, m := range nodes {
+		isRoot := i == len(nodes)-1
+		var sent bool
+		err := withRetry(ctx, o.attempts(), func() error {
+			mctx, cancel := withTimeout(ctx, o.stall(), "manifest", "--stall-timeout")
+			defer cancel()
+			var err error
+			sent, err = pushManifest(mctx, repo, m, ref, isRoot)
+			return o.nameDeadline(mctx, err)
+		})
+		if err != nil {
+			return fmt.Errorf("push to %s: manifest %s: %w", ref, m.Desc.Digest, explain(ref, err))
+		}
+		if sent {
+			st.ManifestsSent++
+		} else {
+			st.ManifestsSkipped++
+		}
+	}
+	return nil
 }
 
 // pushManifest sends one manifest unless the repository has it: children by
