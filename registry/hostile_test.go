@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/ocitools/ocitools/image/layout/layouttest"
 	"github.com/ocitools/ocitools/registry/registrytest"
 )
 
@@ -93,5 +96,36 @@ func TestHostileCommandTimeoutNamed(t *testing.T) {
 	}
 	if want := "whole command deadline (500ms) passed (--timeout)"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// A referrers listing that trickles for ever (the SBOM lookup after the
+// image is fetched) is given up on after the stall deadline, named, and the
+// pull leaves nothing.
+func TestHostileReferrersTrickle(t *testing.T) {
+	r := registrytest.NewLayout(t)
+	dir := t.TempDir()
+	md := layouttest.Must(layouttest.Image(dir, "linux", "amd64", []byte("layer")))
+	md.Platform = nil
+	r.Load(t, dir, map[string]ocispec.Descriptor{"v1": md})
+	r.TrickleReferrers()
+	ref, err := ParseRef(r.Host + "/hostile:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	start := time.Now()
+	_, err = Pull(context.Background(), ref, filepath.Join(parent, "out"), Options{PlainHTTP: true, Cache: "-", PullSBOM: true, Stall: 300 * time.Millisecond})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "referrers listing") || !strings.Contains(err.Error(), "--stall-timeout") {
+		t.Errorf("pull with a trickling referrers listing: %v", err)
+	}
+	// The bound tells a deadline from none (the listing never ends), with
+	// room for a loaded machine.
+	if n := r.Count("GET referrers"); n < 1 || n > defaultAttempts || took > 20*time.Second {
+		t.Errorf("%d listings in %s", n, took)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("pull left %s behind", left[0].Name())
 	}
 }

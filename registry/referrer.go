@@ -257,11 +257,15 @@ func FetchSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Des
 	var found []ocispec.Descriptor
 	err := withRetry(ctx, o.attempts(), func() error {
 		found = found[:0]
+		// A listing is small: a body that trickles gets the stall deadline
+		// whole, as a manifest does.
+		lctx, cancel := withTimeout(ctx, o.stall(), "referrers listing", "--stall-timeout")
+		defer cancel()
 		// No artifactType filter: go-containerregistry's registry lists an
 		// artifact manifest under its config's media type (the empty one)
 		// instead of its artifactType, so oras-go's filter would drop it.
 		// The manifest's own artifactType is checked once fetched.
-		return repo.Referrers(ctx, subject, "", func(page []ocispec.Descriptor) error {
+		err := repo.Referrers(lctx, subject, "", func(page []ocispec.Descriptor) error {
 			for _, d := range page {
 				if d.ArtifactType == SBOMArtifactType || d.ArtifactType == ocispec.MediaTypeEmptyJSON {
 					found = append(found, d)
@@ -272,6 +276,7 @@ func FetchSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Des
 			}
 			return nil
 		})
+		return o.nameDeadline(lctx, err)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing the referrers of %s: %w", subject.Digest, err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,7 +19,7 @@ import (
 // Layout is a registry serving the blobs of crafted image layouts (hostile
 // graphs: fan-outs, duplicates, deep nesting), counting requests by method
 // and kind ("GET manifests", "HEAD manifests", "PUT manifests", "GET
-// blobs"...). It can lie: send other bytes for a digest, without a length
+// blobs", "GET referrers"...). It can lie: send other bytes for a digest, without a length
 // the client could check first, or send blob uploads to another host.
 // Manifest PUTs are accepted and forgotten.
 type Layout struct {
@@ -33,6 +34,7 @@ type Layout struct {
 	lies     map[digest.Digest][]byte
 	location string
 	requests map[string]int
+	trickle  bool // referrers listings never end
 }
 
 // NewLayout starts an empty registry; it stops at the end of the test.
@@ -103,7 +105,19 @@ func (r *Layout) Count(what string) int {
 	return r.requests[what]
 }
 
+// TrickleReferrers makes every referrers listing from now on send its
+// headers, then a space every 50 ms until the client goes away.
+func (r *Layout) TrickleReferrers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trickle = true
+}
+
 func (r *Layout) serve(w http.ResponseWriter, req *http.Request) {
+	if strings.Contains(req.URL.Path, "/referrers/") {
+		r.referrers(w, req)
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := req.URL.Path
@@ -150,4 +164,30 @@ func (r *Layout) serve(w http.ResponseWriter, req *http.Request) {
 		data = lie
 	}
 	_, _ = w.Write(data)
+}
+
+// referrers answers a referrers listing: not found (no referrers API, as
+// docker-registry 2.8), or a body that never ends.
+func (r *Layout) referrers(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.requests[req.Method+" referrers"]++
+	trickle := r.trickle
+	r.mu.Unlock()
+	if !trickle {
+		http.NotFound(w, req) // what docker-registry 2.8 answers
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+	w.WriteHeader(http.StatusOK)
+	for {
+		if _, err := w.Write([]byte(" ")); err != nil {
+			return
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-req.Context().Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
