@@ -122,7 +122,7 @@ func TestHostileReferrersTrickle(t *testing.T) {
 	}
 	// The bound tells a deadline from none (the listing never ends), with
 	// room for a loaded machine.
-	if n := r.Count("GET referrers"); n < 1 || n > defaultAttempts || took > 20*time.Second {
+	if n := r.Count("GET referrers"); n != 1 || took > 20*time.Second { // a deadline that fired is not retried
 		t.Errorf("%d listings in %s", n, took)
 	}
 	if left, _ := os.ReadDir(parent); len(left) != 0 {
