@@ -316,6 +316,6 @@ func TestLayerSharedAcrossImages(t *testing.T) {
 // defaultCreated is the table's default of created.
 func defaultCreated(t *testing.T) string {
 	var c string
-	imageTable.Default("created", &c)
+	imageTable().Default("created", &c)
 	return c
 }

@@ -83,7 +83,7 @@ func BuildLayer(req Request) (err error) {
 // parseLayerOptions reads buildLayer's arguments: the table's rules and
 // defaults (as nix/image.nix applies them), then the deep checks.
 func parseLayerOptions(data []byte) (o LayerOptions, alg compress.Algorithm, perms []layer.Perm, err error) {
-	if err = layerTable.Decode(data, &o); err != nil {
+	if err = layerTable().Decode(data, &o); err != nil {
 		return
 	}
 	if alg, err = compress.Parse(o.Compression); err != nil {

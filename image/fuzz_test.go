@@ -17,7 +17,7 @@ func FuzzOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if limit := *imageTable.Rows["maxLayers"].Types["int"].Max; p.maxLayers < 1 || int64(p.maxLayers) > limit {
+		if limit := *imageTable().Rows["maxLayers"].Types["int"].Max; p.maxLayers < 1 || int64(p.maxLayers) > limit {
 			t.Fatalf("maxLayers %d accepted", p.maxLayers)
 		}
 		if CheckTag(p.tag) != nil || CheckName(p.name) != nil {

@@ -35,10 +35,10 @@ const LayerOptionsKey = "layer"
 // The argument tables of buildImage and buildLayer (options/known.json's
 // tables), which nix/image.nix checks at evaluation: every limit, default and
 // list of valid values is there, once.
-var (
-	imageTable = options.TableOf("buildImage")
-	layerTable = options.TableOf("buildLayer")
-)
+// imageTable and layerTable are buildImage's and buildLayer's argument
+// tables, built when first used.
+func imageTable() *options.Table { return options.TableOf("buildImage") }
+func layerTable() *options.Table { return options.TableOf("buildLayer") }
 
 // Options are buildImage's arguments as the Nix wrapper passes them, after
 // the table's checks and defaults.
@@ -450,7 +450,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return c, nil
 	}
-	v, err := imageTable.CheckArgument("config", raw)
+	v, err := imageTable().CheckArgument("config", raw)
 	if err != nil {
 		return c, err
 	}
@@ -488,7 +488,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 // is the build's Nix system, whose CPU is the default arch (as for bundles).
 func parseOptions(data []byte, system string) (*parsed, error) {
 	var o Options
-	if err := imageTable.Decode(data, &o); err != nil {
+	if err := imageTable().Decode(data, &o); err != nil {
 		return nil, err
 	}
 	if o.Tag == nil {

@@ -31,7 +31,7 @@ func TestArgumentsDocMatchesTable(t *testing.T) {
 	for _, sec := range docSections {
 		shown[sec.table] = true
 	}
-	for fn := range rawTables {
+	for fn := range rawTables() {
 		if !shown[fn] {
 			t.Errorf("table %s is not in docs/arguments.md: add it to docSections", fn)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // knownJSON is shared with nix/oci-tools.nix, so that evaluation-time checks and
@@ -26,15 +27,16 @@ type knownValues struct {
 	StoreModes    []string          `json:"storeModes"`
 }
 
-// known is parsed once; a malformed known.json is a programming error caught by
-// the package's tests, so init may panic on it.
-var known = func() *knownValues {
+// known is parsed once, when first used (not at start-up: every ocitools
+// command would pay for it); a malformed known.json is a programming error
+// caught by the package's tests, so it may panic on it.
+var known = sync.OnceValue(func() *knownValues {
 	var k knownValues
 	if err := json.Unmarshal(knownJSON, &k); err != nil {
 		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return &k
-}()
+})
 
 func contains(list []string, v string) bool {
 	for _, x := range list {
@@ -65,35 +67,35 @@ func quoted(list []string) string {
 
 // normalizeArch maps a GOARCH value or a Nix spelling to GOARCH.
 func normalizeArch(a string) (string, error) {
-	if contains(known.Arch, a) {
+	if contains(known().Arch, a) {
 		return a, nil
 	}
-	if g, ok := known.ArchAliases[a]; ok {
+	if g, ok := known().ArchAliases[a]; ok {
 		return g, nil
 	}
 	return "", fmt.Errorf("`arch`: unknown value %q; valid values are the GOARCH values %s, or the Nix spellings %s",
-		a, quoted(known.Arch), quoted(sortedKeys(known.ArchAliases)))
+		a, quoted(known().Arch), quoted(sortedKeys(known().ArchAliases)))
 }
 
 // checkOS accepts a known GOOS value that buildContainer supports.
 func checkOS(o string) error {
-	if msg, ok := known.UnsupportedOS[o]; ok {
+	if msg, ok := known().UnsupportedOS[o]; ok {
 		return fmt.Errorf("`os`: %q is not supported: %s", o, msg)
 	}
-	if !contains(known.OS, o) {
-		return fmt.Errorf("`os`: unknown value %q; valid values are the GOOS values %s", o, quoted(known.OS))
+	if !contains(known().OS, o) {
+		return fmt.Errorf("`os`: unknown value %q; valid values are the GOOS values %s", o, quoted(known().OS))
 	}
 	return nil
 }
 
 // canonicalCap maps "net_admin", "CAP_NET_ADMIN", "cap_net_admin" to CAP_NET_ADMIN.
 func canonicalCap(c string) (string, error) {
-	return canonicalName(c, "CAP_", known.Capabilities, "capability", "the CAP_ prefix and case are optional")
+	return canonicalName(c, "CAP_", known().Capabilities, "capability", "the CAP_ prefix and case are optional")
 }
 
 // canonicalRlimit maps "nofile", "NOFILE", "RLIMIT_NOFILE" to RLIMIT_NOFILE.
 func canonicalRlimit(n string) (string, error) {
-	return canonicalName(n, "RLIMIT_", known.Rlimits, "limit", "the RLIMIT_ prefix is optional")
+	return canonicalName(n, "RLIMIT_", known().Rlimits, "limit", "the RLIMIT_ prefix is optional")
 }
 
 // canonicalName upper-cases name, adds prefix when missing, and checks the result

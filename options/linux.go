@@ -141,8 +141,8 @@ func parseNamespaces(raw json.RawMessage) ([]specs.LinuxNamespace, error) {
 				return nil, fmt.Errorf("`namespaces`: the path of %s must be absolute, not %q", *obj.Type, ns.Path)
 			}
 		}
-		if !contains(known.Namespaces, string(ns.Type)) {
-			return nil, fmt.Errorf("`namespaces`: unknown namespace %q; valid types are %s", ns.Type, quoted(known.Namespaces))
+		if !contains(known().Namespaces, string(ns.Type)) {
+			return nil, fmt.Errorf("`namespaces`: unknown namespace %q; valid types are %s", ns.Type, quoted(known().Namespaces))
 		}
 		if seen[string(ns.Type)] {
 			return nil, fmt.Errorf("`namespaces`: %q is given twice", ns.Type)

@@ -32,7 +32,7 @@ const maxID = math.MaxUint32 - 1
 func Parse(data []byte, system string) (*Request, error) {
 	// The table's rules first, the ones the Nix wrapper applies at evaluation,
 	// so that both refuse a value with the same sentence.
-	fields, err := containerTable.Check(data)
+	fields, err := containerTable().Check(data)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func Parse(data []byte, system string) (*Request, error) {
 }
 
 // containerTable is buildContainer's argument table.
-var containerTable = TableOf("buildContainer")
+func containerTable() *Table { return TableOf("buildContainer") }
 
 // decodeObject decodes a JSON object keeping numbers exact (json.Number).
 func decodeObject(data []byte) (map[string]any, error) {
@@ -116,10 +116,10 @@ func goTypeName(t reflect.Type) string {
 }
 
 // tableDefault decodes buildContainer's default for name into v.
-func tableDefault(name string, v any) { containerTable.Default(name, v) }
+func tableDefault(name string, v any) { containerTable().Default(name, v) }
 
 // defaultRaw is the table's default for name, as an argument would give it.
-func defaultRaw(name string) json.RawMessage { return argTable[name].Default }
+func defaultRaw(name string) json.RawMessage { return argTable()[name].Default }
 
 // request checks every argument and converts it, applying the table's
 // defaults: one step per argument (or per few that depend on each other), in

@@ -248,7 +248,7 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 		fields = append(fields, name)
 	}
 	sort.Strings(fields)
-	if got := containerTable.builderNames(); !reflect.DeepEqual(got, fields) {
+	if got := containerTable().builderNames(); !reflect.DeepEqual(got, fields) {
 		t.Errorf("table arguments %v\nargument fields %v", got, fields)
 	}
 }
@@ -258,7 +258,7 @@ func TestOptionFieldsMatchTable(t *testing.T) {
 // decodes through the same parsers as a given value (Parse of the minimal
 // arguments applies them all), in every table.
 func TestTableIsConsistent(t *testing.T) {
-	for fn := range rawTables {
+	for fn := range rawTables() {
 		for name, a := range TableOf(fn).Rows {
 			checkRowConsistent(t, fn+"."+name, a)
 		}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Argument is one row of an argument table (known.json's comment says what
@@ -81,12 +82,12 @@ type Table struct {
 }
 
 // Arguments returns buildContainer's argument table, by name.
-func Arguments() map[string]Argument { return argTable }
+func Arguments() map[string]Argument { return argTable() }
 
-var argTable = TableOf("buildContainer").Rows
+func argTable() map[string]Argument { return TableOf("buildContainer").Rows }
 
 // rawTables are known.json's tables as written (before like and shape).
-var rawTables = func() map[string]map[string]json.RawMessage {
+var rawTables = sync.OnceValue(func() map[string]map[string]json.RawMessage {
 	var doc struct {
 		Arguments map[string]json.RawMessage            `json:"arguments"`
 		Tables    map[string]map[string]json.RawMessage `json:"tables"`
@@ -96,9 +97,9 @@ var rawTables = func() map[string]map[string]json.RawMessage {
 	}
 	doc.Tables["buildContainer"] = doc.Arguments
 	return doc.Tables
-}()
+})
 
-var shapes = func() map[string]map[string]TypeRule {
+var shapes = sync.OnceValue(func() map[string]map[string]TypeRule {
 	var doc struct {
 		Shapes map[string]map[string]TypeRule `json:"shapes"`
 	}
@@ -106,17 +107,22 @@ var shapes = func() map[string]map[string]TypeRule {
 		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return doc.Shapes
-}()
+})
 
-var tables = map[string]*Table{}
+var (
+	tablesMu sync.Mutex
+	tables   = map[string]*Table{}
+)
 
 // TableOf returns the argument table of fn ("buildContainer", "buildImage",
 // ...). An unknown name is a programming error the package's tests catch.
 func TableOf(fn string) *Table {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
 	if t, ok := tables[fn]; ok {
 		return t
 	}
-	raw, ok := rawTables[fn]
+	raw, ok := rawTables()[fn]
 	if !ok {
 		panic(fmt.Sprintf("options: known.json has no table %q", fn))
 	}
@@ -131,7 +137,7 @@ func TableOf(fn string) *Table {
 // resolveRow decodes a row over the row it is like, and adds its shape's types.
 func resolveRow(fn, name string) Argument {
 	var a Argument
-	data := rawTables[fn][name]
+	data := rawTables()[fn][name]
 	var like struct {
 		Like string `json:"like"`
 	}
@@ -149,7 +155,7 @@ func resolveRow(fn, name string) Argument {
 		panic(fmt.Sprintf("options: known.json %s.%s: %v", fn, name, err))
 	}
 	if a.Shape != "" {
-		shape, ok := shapes[a.Shape]
+		shape, ok := shapes()[a.Shape]
 		if !ok {
 			panic(fmt.Sprintf("options: known.json %s.%s: no shape %q", fn, name, a.Shape))
 		}
@@ -201,7 +207,7 @@ func (t *Table) Check(data []byte) (map[string]any, error) {
 // shapes, for values that come from elsewhere than an argument table (a
 // command-line flag); name names the value in the message.
 func CheckShape(shape, name string, v any) error {
-	s, ok := shapes[shape]
+	s, ok := shapes()[shape]
 	if !ok {
 		panic(fmt.Sprintf("options: known.json has no shape %q", shape))
 	}
@@ -212,23 +218,23 @@ func CheckShape(shape, name string, v any) error {
 }
 
 // knownDoc is known.json by top-level key, for the lists the table's rules name.
-var knownDoc = func() map[string]json.RawMessage {
+var knownDoc = sync.OnceValue(func() map[string]json.RawMessage {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(knownJSON, &doc); err != nil {
 		panic(fmt.Sprintf("options: embedded known.json: %v", err))
 	}
 	return doc
-}()
+})
 
 // knownNames returns the members of a list of known.json, or the keys of a map.
 // A rule naming neither is a programming error the package's tests catch.
 func knownNames(name string) []string {
 	var list []string
-	if json.Unmarshal(knownDoc[name], &list) == nil {
+	if json.Unmarshal(knownDoc()[name], &list) == nil {
 		return list
 	}
 	var m map[string]string
-	if json.Unmarshal(knownDoc[name], &m) == nil {
+	if json.Unmarshal(knownDoc()[name], &m) == nil {
 		return sortedKeys(m)
 	}
 	panic(fmt.Sprintf("options: known.json has no list or map %q", name))
@@ -240,7 +246,7 @@ func KnownList(name string) []string { return knownNames(name) }
 
 func knownReasons(name string) map[string]string {
 	var m map[string]string
-	if err := json.Unmarshal(knownDoc[name], &m); err != nil {
+	if err := json.Unmarshal(knownDoc()[name], &m); err != nil {
 		panic(fmt.Sprintf("options: known.json has no map %q", name))
 	}
 	return m
