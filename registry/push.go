@@ -212,10 +212,9 @@ func pushManifest(ctx context.Context, repo *remote.Repository, m *layout.Node, 
 // from a repository the cache names, or sent (after verifying it). It says
 // how, and how many bytes it sent.
 func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocispec.Descriptor, ref Ref, cache *blobCache, o *Options, prog Progress) (string, int64, error) {
-	blobs := repo.Blobs()
 	var exists bool
 	err := withRetry(ctx, o.attempts(), func() (err error) {
-		exists, err = blobs.Exists(ctx, desc)
+		exists, err = repo.Blobs().Exists(ctx, desc)
 		return err
 	})
 	if err != nil {
@@ -224,74 +223,15 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 	if exists {
 		return "exists", 0, nil
 	}
-	var sent atomic.Int64
-	// Verified whole before a byte goes out, once: a tampered layout is
-	// refused, naming the blob. A mount sends no byte of ours, so it needs no
-	// hashing (the registry holds the blob under its digest already).
-	verified := false
-	attempt := 0
-	// upload runs one attempt, through a mount when from != "".
-	upload := func(from string) (string, error) {
-		actx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		var sr *stallReader
-		used := false
-		content := func() (io.ReadCloser, error) {
-			if !verified {
-				if err := l.VerifyBlob(desc); err != nil {
-					return nil, errRefused{fmt.Errorf("%w (refusing to send it)", err)}
-				}
-				verified = true
-			}
-			f, err := l.OpenBlob(desc)
-			if err != nil {
-				return nil, err
-			}
-			used = true
-			sent.Store(0)
-			if attempt > 0 {
-				prog.Retry(desc, errors.New("starting over"))
-			}
-			prog.Start(desc, "sending")
-			sr = newStallReader(f, o.stall(), cancel, func(n int) { sent.Add(int64(n)); prog.Add(desc, n) })
-			return struct {
-				io.Reader
-				io.Closer
-			}{sr, f}, nil
-		}
-		var err error
-		if from != "" {
-			err = repo.Mount(actx, desc, from, content)
-		} else {
-			var rc io.ReadCloser
-			if rc, err = content(); err == nil {
-				err = blobs.Push(actx, desc, rc)
-				rc.Close()
-			}
-		}
-		if sr != nil {
-			sr.stop()
-		}
-		if err != nil && context.Cause(actx) == errStalled {
-			err = o.nameDeadline(ctx, errStalled)
-		}
-		attempt++
-		if err != nil {
-			return "", err
-		}
-		if used {
-			return "sent", nil
-		}
-		return "mounted from " + from, nil
-	}
+	u := &blobUpload{repo: repo, l: l, desc: desc, o: o, prog: prog}
 	for _, from := range cache.sources(ref.Registry, desc.Digest.String(), ref.Repository) {
 		var how string
 		err := withRetry(ctx, o.attempts(), func() (err error) {
-			how, err = upload(from)
+			how, err = u.attempt(ctx, from)
 			return err
 		})
 		if err == nil {
-			return how, sent.Load(), nil
+			return how, u.sent.Load(), nil
 		}
 		var refused errRefused
 		if errors.As(err, &refused) {
@@ -305,7 +245,7 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 	}
 	var how string
 	err = withRetry(ctx, o.attempts(), func() (err error) {
-		how, err = upload("")
+		how, err = u.attempt(ctx, "")
 		return err
 	})
 	var refused errRefused
@@ -315,7 +255,78 @@ func pushBlob(ctx context.Context, repo *remote.Repository, l *Layout, desc ocis
 	if err != nil {
 		return "", 0, fmt.Errorf("sending blob %s (%s): %w", desc.Digest, HumanBytes(desc.Size), explain(ref, err))
 	}
-	return how, sent.Load(), nil
+	return how, u.sent.Load(), nil
+}
+
+// blobUpload is the state of one blob's upload across its attempts.
+type blobUpload struct {
+	repo *remote.Repository
+	l    *Layout
+	desc ocispec.Descriptor
+	o    *Options
+	prog Progress
+	// verified: the layout's file was checked whole against its digest
+	// (once: a tampered layout is refused, naming the blob; a mount sends
+	// no byte of ours, so it needs no hashing).
+	verified bool
+	attempts int
+	sent     atomic.Int64
+}
+
+// attempt runs one attempt, through a mount from the repository from when
+// from != "". It says "sent" or "mounted from FROM".
+func (u *blobUpload) attempt(ctx context.Context, from string) (string, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var sr *stallReader
+	used := false
+	content := func() (io.ReadCloser, error) {
+		if !u.verified {
+			if err := u.l.VerifyBlob(u.desc); err != nil {
+				return nil, errRefused{fmt.Errorf("%w (refusing to send it)", err)}
+			}
+			u.verified = true
+		}
+		f, err := u.l.OpenBlob(u.desc)
+		if err != nil {
+			return nil, err
+		}
+		used = true
+		u.sent.Store(0)
+		if u.attempts > 0 {
+			u.prog.Retry(u.desc, errors.New("starting over"))
+		}
+		u.prog.Start(u.desc, "sending")
+		sr = newStallReader(f, u.o.stall(), cancel, func(n int) { u.sent.Add(int64(n)); u.prog.Add(u.desc, n) })
+		return struct {
+			io.Reader
+			io.Closer
+		}{sr, f}, nil
+	}
+	var err error
+	if from != "" {
+		err = u.repo.Mount(actx, u.desc, from, content)
+	} else {
+		var rc io.ReadCloser
+		if rc, err = content(); err == nil {
+			err = u.repo.Blobs().Push(actx, u.desc, rc)
+			rc.Close()
+		}
+	}
+	if sr != nil {
+		sr.stop()
+	}
+	if err != nil && context.Cause(actx) == errStalled {
+		err = u.o.nameDeadline(ctx, errStalled)
+	}
+	u.attempts++
+	if err != nil {
+		return "", err
+	}
+	if used {
+		return "sent", nil
+	}
+	return "mounted from " + from, nil
 }
 
 // errRefused carries a layout blob that failed verification through oras-go
