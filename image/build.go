@@ -111,42 +111,15 @@ func Build(req Request) (err error) {
 	if err := checkPatternHits(p.perms); err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	img := imageJSON{Image: v1.Image{
-		Created:  &p.created,
-		Platform: p.platform,
-		RootFS:   v1.RootFS{Type: "layers"},
-	}, Config: p.config}
-	manifest := v1.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		MediaType:   v1.MediaTypeImageManifest,
-		Annotations: p.annotations,
-	}
 	if base != nil {
 		if err := base.link(l, p.compression); err != nil {
 			return fmt.Errorf("build-image: %w", err)
 		}
-		img.Config = mergeConfig(base.full, p.config)
-		manifest.Annotations = base.annotations(manifest.Annotations, p.baseName)
-		img.History = base.history
-		for _, bl := range base.layers {
-			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, bl.diffID)
-			manifest.Layers = append(manifest.Layers, bl.desc)
-		}
 	}
-	for _, j := range jobs {
-		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, j.info.DiffID)
-		img.History = append(img.History, v1.History{Created: &p.created, CreatedBy: "ocitools build-image", Comment: j.comment})
-		manifest.Layers = append(manifest.Layers, v1.Descriptor{MediaType: j.info.MediaType, Digest: j.info.Digest, Size: j.info.Size})
-	}
-	if manifest.Config, err = l.WriteJSON(v1.MediaTypeImageConfig, img); err != nil {
-		return fmt.Errorf("build-image: %w", err)
-	}
-	desc, err := l.WriteJSON(v1.MediaTypeImageManifest, manifest)
+	desc, err := writeImage(l, p, base, jobs)
 	if err != nil {
 		return fmt.Errorf("build-image: %w", err)
 	}
-	plat := p.platform
-	desc.Platform = &plat
 	if p.stream {
 		if err := writeRecord(l.Dir, jobs, p.compression); err != nil {
 			return fmt.Errorf("build-image: %w", err)
@@ -163,6 +136,47 @@ func Build(req Request) (err error) {
 		}
 	}
 	return nil
+}
+
+// writeImage writes the image config and manifest over the base's layers
+// (linked already) and the layers jobs wrote, and returns the manifest's
+// descriptor with the platform.
+func writeImage(l *layout.Layout, p *parsed, base *baseImage, jobs []*layerJob) (v1.Descriptor, error) {
+	img := imageJSON{Image: v1.Image{
+		Created:  &p.created,
+		Platform: p.platform,
+		RootFS:   v1.RootFS{Type: "layers"},
+	}, Config: p.config}
+	manifest := v1.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   v1.MediaTypeImageManifest,
+		Annotations: p.annotations,
+	}
+	if base != nil {
+		img.Config = mergeConfig(base.full, p.config)
+		manifest.Annotations = base.annotations(manifest.Annotations, p.baseName)
+		img.History = base.history
+		for _, bl := range base.layers {
+			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, bl.diffID)
+			manifest.Layers = append(manifest.Layers, bl.desc)
+		}
+	}
+	for _, j := range jobs {
+		img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, j.info.DiffID)
+		img.History = append(img.History, v1.History{Created: &p.created, CreatedBy: "ocitools build-image", Comment: j.comment})
+		manifest.Layers = append(manifest.Layers, v1.Descriptor{MediaType: j.info.MediaType, Digest: j.info.Digest, Size: j.info.Size})
+	}
+	var err error
+	if manifest.Config, err = l.WriteJSON(v1.MediaTypeImageConfig, img); err != nil {
+		return v1.Descriptor{}, err
+	}
+	desc, err := l.WriteJSON(v1.MediaTypeImageManifest, manifest)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	plat := p.platform
+	desc.Platform = &plat
+	return desc, nil
 }
 
 // plan lists the image's own layers, bottom first (a fromImage's come before
