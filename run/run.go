@@ -94,31 +94,8 @@ func Run(ctx context.Context, o Options) (int, error) {
 	rootless := os.Geteuid() != 0
 	var uidMap, gidMap []specs.LinuxIDMapping // set when removal may need them
 	if rootless {
-		if err := checkUserNamespaces("/proc/sys"); err != nil {
+		if uidMap, gidMap, err = rootlessSpec(s, o); err != nil {
 			return 0, err
-		}
-		u := s.Process.User
-		// The caller's other supplementary groups can be dropped only by a
-		// runtime that is root in a user namespace whose gid map came from
-		// newgidmap with subordinate gids (runtimeInUserNS): the kernel
-		// denies setgroups where an unprivileged user wrote the map.
-		others := otherGroups()
-		needSub := u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 || len(others) > 0
-		ids := rootlessIDs(needSub, "/etc")
-		if err := ToRootless(s, ids); err != nil {
-			return 0, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
-		}
-		if len(others) > 0 && len(s.Linux.GIDMappings) == 1 {
-			fmt.Fprintf(o.Stderr, "ocitools run: warning: your supplementary groups %v stay with the container process (shown as 65534) and open to it what they open to you, such as group-readable files in a bind-mounted host directory; without subordinate ids they cannot be dropped (%s)\n", others, ids.NoSubIDs)
-		}
-		if len(u.AdditionalGids) > 0 && len(s.Process.User.AdditionalGids) == 0 {
-			fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: without subordinate gids that map them (newgidmap, /etc/subgid), supplementary groups cannot be set rootless\n", u.AdditionalGids)
-		}
-		if len(s.Linux.UIDMappings) > 1 || len(s.Linux.GIDMappings) > 1 {
-			uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
-			// The runtime runs in a user namespace with these mappings
-			// (runtimeInUserNS), where the container's are the identity.
-			s.Linux.UIDMappings, s.Linux.GIDMappings = identity(uidMap), identity(gidMap)
 		}
 	}
 	if s.Process.Terminal {
@@ -177,15 +154,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 	} else if !s.Root.Readonly {
-		mapped := func(h uint32) bool {
-			for _, m := range uidMap {
-				if h >= m.HostID && uint64(h) < uint64(m.HostID)+uint64(m.Size) {
-					return true
-				}
-			}
-			return h == uint32(os.Getuid())
-		}
-		if err := pb.mirrorDirs(st.stopped, mapped); err != nil && !errors.Is(err, errStopped) {
+		if err := pb.mirrorDirs(st.stopped, mappedHost(uidMap)); err != nil && !errors.Is(err, errStopped) {
 			return 0, err
 		}
 	}
@@ -195,6 +164,53 @@ func Run(ctx context.Context, o Options) (int, error) {
 	code, err := c.run(ctx, pb, o, st)
 	cleanUp()
 	return code, err
+}
+
+// rootlessSpec makes s runnable as this unprivileged user (ToRootless, with
+// subordinate ids where the process needs them), warns of what it cannot
+// keep, and returns the id mappings the runtime's user namespace gets when
+// there are subordinate ids (the container's then become the identity).
+func rootlessSpec(s *specs.Spec, o Options) (uidMap, gidMap []specs.LinuxIDMapping, err error) {
+	if err := checkUserNamespaces("/proc/sys"); err != nil {
+		return nil, nil, err
+	}
+	u := s.Process.User
+	// The caller's other supplementary groups can be dropped only by a
+	// runtime that is root in a user namespace whose gid map came from
+	// newgidmap with subordinate gids (runtimeInUserNS): the kernel
+	// denies setgroups where an unprivileged user wrote the map.
+	others := otherGroups()
+	needSub := u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 || len(others) > 0
+	ids := rootlessIDs(needSub, "/etc")
+	if err := ToRootless(s, ids); err != nil {
+		return nil, nil, fmt.Errorf("bundle %s cannot run as uid %d: %w", o.Bundle, os.Getuid(), err)
+	}
+	if len(others) > 0 && len(s.Linux.GIDMappings) == 1 {
+		fmt.Fprintf(o.Stderr, "ocitools run: warning: your supplementary groups %v stay with the container process (shown as 65534) and open to it what they open to you, such as group-readable files in a bind-mounted host directory; without subordinate ids they cannot be dropped (%s)\n", others, ids.NoSubIDs)
+	}
+	if len(u.AdditionalGids) > 0 && len(s.Process.User.AdditionalGids) == 0 {
+		fmt.Fprintf(o.Stderr, "ocitools run: warning: process.user.additionalGids %v are left out: without subordinate gids that map them (newgidmap, /etc/subgid), supplementary groups cannot be set rootless\n", u.AdditionalGids)
+	}
+	if len(s.Linux.UIDMappings) > 1 || len(s.Linux.GIDMappings) > 1 {
+		uidMap, gidMap = s.Linux.UIDMappings, s.Linux.GIDMappings
+		// The runtime runs in a user namespace with these mappings
+		// (runtimeInUserNS), where the container's are the identity.
+		s.Linux.UIDMappings, s.Linux.GIDMappings = identity(uidMap), identity(gidMap)
+	}
+	return uidMap, gidMap, nil
+}
+
+// mappedHost tells whether a host uid is one the container's user
+// namespace maps (uidMap, else only this user).
+func mappedHost(uidMap []specs.LinuxIDMapping) func(uint32) bool {
+	return func(h uint32) bool {
+		for _, m := range uidMap {
+			if h >= m.HostID && uint64(h) < uint64(m.HostID)+uint64(m.Size) {
+				return true
+			}
+		}
+		return h == uint32(os.Getuid())
+	}
 }
 
 // containedCaps are the capabilities a root container may hold without
