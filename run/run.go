@@ -98,12 +98,8 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return 0, err
 		}
 	}
-	if s.Process.Terminal {
-		if o.NoTerminal {
-			s.Process.Terminal = false
-		} else if !isTerminal(o.Stdin) {
-			return 0, fmt.Errorf("bundle %s sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal", o.Bundle)
-		}
+	if err := checkTerminal(s, o); err != nil {
+		return 0, err
 	}
 	tmp, err := upperParent(o.TempDir)
 	if err != nil {
@@ -142,21 +138,8 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err := pb.record(runInfo{ID: c.id, State: c.state, UIDMappings: uidMap, GIDMappings: gidMap}); err != nil {
 		return 0, err
 	}
-	args := o.Args
-	if len(args) == 0 && o.ProgramArgs != nil && len(s.Process.Args) > 0 {
-		args = append([]string{s.Process.Args[0]}, o.ProgramArgs...)
-	}
-	if err := pb.prepare(s, bundle, args); err != nil {
+	if err := pb.fill(s, bundle, o, rootless, uidMap, st); err != nil {
 		return 0, err
-	}
-	if !rootless {
-		if err := pb.shareWithUserNS(s); err != nil {
-			return 0, err
-		}
-	} else if !s.Root.Readonly {
-		if err := pb.mirrorDirs(st.stopped, mappedHost(uidMap)); err != nil && !errors.Is(err, errStopped) {
-			return 0, err
-		}
 	}
 	if sig := st.stopped(); sig != 0 {
 		return 128 + int(sig), nil
@@ -164,6 +147,45 @@ func Run(ctx context.Context, o Options) (int, error) {
 	code, err := c.run(ctx, pb, o, st)
 	cleanUp()
 	return code, err
+}
+
+// checkTerminal turns process.terminal off when asked to (--no-terminal),
+// and refuses it without a terminal on standard input.
+func checkTerminal(s *specs.Spec, o Options) error {
+	if !s.Process.Terminal {
+		return nil
+	}
+	if o.NoTerminal {
+		s.Process.Terminal = false
+		return nil
+	}
+	if !isTerminal(o.Stdin) {
+		return fmt.Errorf("bundle %s sets process.terminal, but standard input is not a terminal: run it from one, or pass --no-terminal", o.Bundle)
+	}
+	return nil
+}
+
+// fill writes the private bundle the runtime runs (the configuration with
+// the arguments to run, the root over the bundle's) and opens it to the
+// user namespace that will read it: shared with it as root, or, rootless
+// with a writable root, its directories mirrored for the mapped uids.
+func (b *privateBundle) fill(s *specs.Spec, bundle string, o Options, rootless bool, uidMap []specs.LinuxIDMapping, st *stopper) error {
+	args := o.Args
+	if len(args) == 0 && o.ProgramArgs != nil && len(s.Process.Args) > 0 {
+		args = append([]string{s.Process.Args[0]}, o.ProgramArgs...)
+	}
+	if err := b.prepare(s, bundle, args); err != nil {
+		return err
+	}
+	if !rootless {
+		return b.shareWithUserNS(s)
+	}
+	if !s.Root.Readonly {
+		if err := b.mirrorDirs(st.stopped, mappedHost(uidMap)); err != nil && !errors.Is(err, errStopped) {
+			return err
+		}
+	}
+	return nil
 }
 
 // rootlessSpec makes s runnable as this unprivileged user (ToRootless, with

@@ -102,22 +102,9 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if _, err := os.Lstat(bundle); err == nil {
 		return nil, fmt.Errorf("bundle %s already exists: name a new directory", o.Bundle)
 	}
-	dir, tag := SplitImageRef(o.Image)
-	layout, err := OpenLayout(dir)
+	layout, img, err := resolveImage(ctx, o)
 	if err != nil {
 		return nil, err
-	}
-	plat := o.Platform
-	if plat.OS == "" {
-		plat = HostPlatform()
-	}
-	img, err := layout.Resolve(ctx, tag, plat)
-	if err != nil {
-		return nil, err
-	}
-	if img.Config.OS != plat.OS || img.Config.Architecture != plat.Architecture {
-		return nil, fmt.Errorf("image %s is for %s/%s, not %s: choose the platform with --platform %s/%s",
-			o.Image, img.Config.OS, img.Config.Architecture, plat, img.Config.OS, img.Config.Architecture)
 	}
 	privileged := o.Privileged == PrivilegedYes || (o.Privileged == PrivilegedAuto && os.Geteuid() == 0)
 
@@ -161,23 +148,8 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if err := a.finish(ctx); err != nil {
 		return nil, err
 	}
-	cfg, err := runtimeConfig(img, o.Args, r)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", o.Image, err)
-	}
-	// Refused as run and validate would refuse the bundle (its size).
-	cfgData, err := spec.EncodeConfig(filepath.Join(o.Bundle, bundlelayout.ConfigFile), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", o.Image, err)
-	}
-	if err := placeMountPoints(r, cfg); err != nil {
+	if err := writeConfig(img, o, r, tmp); err != nil {
 		return nil, err
-	}
-	if errs := spec.Validate(cfg, rootfs); len(errs) > 0 {
-		return nil, fmt.Errorf("the unpacked image would not start:\n  %w", errors.Join(errs...))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, bundlelayout.ConfigFile), cfgData, 0o644); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
 	}
 	// As root the bundle holds the image's set-id files and its owners'
 	// private files: only root may enter it. A user's bundle is its own.
@@ -194,19 +166,73 @@ func Unpack(ctx context.Context, o Options) (res *Result, err error) {
 	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, bundle, unix.RENAME_NOREPLACE); err != nil {
 		return nil, fmt.Errorf("moving the bundle into place at %s: %w", o.Bundle, err)
 	}
-	for _, s := range a.skips() {
-		if o.Log != nil {
-			n := "1 entry"
-			if s.Count != 1 {
-				n = fmt.Sprintf("%d entries", s.Count)
-			}
-			fmt.Fprintf(o.Log, "ocitools unpack: skipped %s: %s (%s): %s\n", s.What, n, strings.Join(s.Examples, ", "), s.Why)
-		}
-	}
+	logSkips(o.Log, a.skips())
 	return &Result{
 		Image: img, Layers: len(img.Manifest.Layers), Entries: a.entries,
 		Bytes: a.streamBytes, Written: a.written, Skipped: a.skips(),
 	}, nil
+}
+
+// resolveImage opens the layout o.Image names and finds its image for
+// o.Platform (the host's when unset).
+func resolveImage(ctx context.Context, o Options) (*Layout, *Image, error) {
+	dir, tag := SplitImageRef(o.Image)
+	layout, err := OpenLayout(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	plat := o.Platform
+	if plat.OS == "" {
+		plat = HostPlatform()
+	}
+	img, err := layout.Resolve(ctx, tag, plat)
+	if err != nil {
+		return nil, nil, err
+	}
+	if img.Config.OS != plat.OS || img.Config.Architecture != plat.Architecture {
+		return nil, nil, fmt.Errorf("image %s is for %s/%s, not %s: choose the platform with --platform %s/%s",
+			o.Image, img.Config.OS, img.Config.Architecture, plat, img.Config.OS, img.Config.Architecture)
+	}
+	return layout, img, nil
+}
+
+// writeConfig writes the bundle's config.json (in tmp, over the unpacked
+// root r) from the image's config, once the mount points it names are
+// placed and it passes the checks run and validate make.
+func writeConfig(img *Image, o Options, r *root, tmp string) error {
+	cfg, err := runtimeConfig(img, o.Args, r)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	// Refused as run and validate would refuse the bundle (its size).
+	cfgData, err := spec.EncodeConfig(filepath.Join(o.Bundle, bundlelayout.ConfigFile), cfg)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", o.Image, err)
+	}
+	if err := placeMountPoints(r, cfg); err != nil {
+		return err
+	}
+	if errs := spec.Validate(cfg, filepath.Join(tmp, bundlelayout.RootfsDir)); len(errs) > 0 {
+		return fmt.Errorf("the unpacked image would not start:\n  %w", errors.Join(errs...))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, bundlelayout.ConfigFile), cfgData, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", bundlelayout.ConfigFile, err)
+	}
+	return nil
+}
+
+// logSkips says, one line each, what the unpack left out and why.
+func logSkips(log io.Writer, skips []Skipped) {
+	if log == nil {
+		return
+	}
+	for _, s := range skips {
+		n := "1 entry"
+		if s.Count != 1 {
+			n = fmt.Sprintf("%d entries", s.Count)
+		}
+		fmt.Fprintf(log, "ocitools unpack: skipped %s: %s (%s): %s\n", s.What, n, strings.Join(s.Examples, ", "), s.Why)
+	}
 }
 
 // applyBlob applies one layer, checking the compressed blob against its
