@@ -129,54 +129,67 @@ func checkConfig(s *specs.Spec) []error {
 	}
 	checkHostnames(s, add)
 	checkSysctls(s, add)
+	checkProcess(s, add)
+	checkMounts(s, add)
+	checkLinux(s, add)
+	return errs
+}
+
+// checkProcess checks what the bundle runs: program, working directory,
+// ids, environment, limits and capabilities.
+func checkProcess(s *specs.Spec, add func(string, ...any)) {
 	if s.Process == nil {
 		add("process is missing: a bundle must say what to run")
-	} else {
-		p := s.Process
-		if len(p.Args) == 0 || p.Args[0] == "" {
-			add("process.args is empty: args[0] is the program to run")
+		return
+	}
+	p := s.Process
+	if len(p.Args) == 0 || p.Args[0] == "" {
+		add("process.args is empty: args[0] is the program to run")
+	}
+	if !strings.HasPrefix(p.Cwd, "/") {
+		add("process.cwd %q is not an absolute path", p.Cwd)
+	}
+	checkID := func(what string, id uint32) {
+		if id == math.MaxUint32 {
+			add("%s %d is out of range: ids go from 0 to 4294967294 (4294967295 means no id)", what, id)
 		}
-		if !strings.HasPrefix(p.Cwd, "/") {
-			add("process.cwd %q is not an absolute path", p.Cwd)
+	}
+	checkID("process.user.uid", p.User.UID)
+	checkID("process.user.gid", p.User.GID)
+	for _, g := range p.User.AdditionalGids {
+		checkID("process.user.additionalGids", g)
+	}
+	for _, e := range p.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			add("process.env: %q is not of the form NAME=value", e)
 		}
-		checkID := func(what string, id uint32) {
-			if id == math.MaxUint32 {
-				add("%s %d is out of range: ids go from 0 to 4294967294 (4294967295 means no id)", what, id)
-			}
+	}
+	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+		add("process.oomScoreAdj %d is out of range: the kernel accepts -1000 to 1000", *p.OOMScoreAdj)
+	}
+	checkCapabilities(p.Capabilities, add)
+	for _, r := range p.Rlimits {
+		if r.Soft > r.Hard {
+			add("process.rlimits: %s has soft limit %d above its hard limit %d", r.Type, r.Soft, r.Hard)
 		}
-		checkID("process.user.uid", p.User.UID)
-		checkID("process.user.gid", p.User.GID)
-		for _, g := range p.User.AdditionalGids {
-			checkID("process.user.additionalGids", g)
+		if !slices.Contains(options.Rlimits(), r.Type) {
+			add("process.rlimits: unknown type %q; valid types are %s", r.Type, quotedList(options.Rlimits()))
 		}
-		for _, e := range p.Env {
-			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-				add("process.env: %q is not of the form NAME=value", e)
-			}
-		}
-		if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
-			add("process.oomScoreAdj %d is out of range: the kernel accepts -1000 to 1000", *p.OOMScoreAdj)
-		}
-		checkCapabilities(p.Capabilities, add)
-		for _, r := range p.Rlimits {
-			if r.Soft > r.Hard {
-				add("process.rlimits: %s has soft limit %d above its hard limit %d", r.Type, r.Soft, r.Hard)
-			}
-			if !slices.Contains(options.Rlimits(), r.Type) {
-				add("process.rlimits: unknown type %q; valid types are %s", r.Type, quotedList(options.Rlimits()))
-			}
-		}
-		if strings.HasPrefix(p.Cwd, "/") {
-			cwd := path.Clean(p.Cwd)
-			for _, m := range s.Mounts {
-				d := path.Clean(m.Destination)
-				if (m.Type == "proc" || m.Type == "sysfs" || d == "/proc") && (cwd == d || strings.HasPrefix(cwd, d+"/")) {
-					add("process.cwd %q is inside the %s mount at %s: a runtime cannot make a working directory there", p.Cwd, m.Type, d)
-					break
-				}
+	}
+	if strings.HasPrefix(p.Cwd, "/") {
+		cwd := path.Clean(p.Cwd)
+		for _, m := range s.Mounts {
+			d := path.Clean(m.Destination)
+			if (m.Type == "proc" || m.Type == "sysfs" || d == "/proc") && (cwd == d || strings.HasPrefix(cwd, d+"/")) {
+				add("process.cwd %q is inside the %s mount at %s: a runtime cannot make a working directory there", p.Cwd, m.Type, d)
+				break
 			}
 		}
 	}
+}
+
+// checkMounts checks the mounts' destinations and bind sources.
+func checkMounts(s *specs.Spec, add func(string, ...any)) {
 	seen := map[string]bool{}
 	for i, m := range s.Mounts {
 		if !strings.HasPrefix(m.Destination, "/") {
@@ -202,24 +215,28 @@ func checkConfig(s *specs.Spec) []error {
 			add("mounts[%d]: the bind mount at %s has source %q, which is not an absolute path: a relative source names a path inside the bundle, which the container must never write; give an absolute host path", i, d, m.Source)
 		}
 	}
-	if s.Linux != nil {
-		nss := map[specs.LinuxNamespaceType]bool{}
-		for _, ns := range s.Linux.Namespaces {
-			if nss[ns.Type] {
-				add("linux.namespaces: %q appears more than once", ns.Type)
-			}
-			nss[ns.Type] = true
+}
+
+// checkLinux checks the namespaces and id mappings.
+func checkLinux(s *specs.Spec, add func(string, ...any)) {
+	if s.Linux == nil {
+		return
+	}
+	nss := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range s.Linux.Namespaces {
+		if nss[ns.Type] {
+			add("linux.namespaces: %q appears more than once", ns.Type)
 		}
-		if s.Hostname != "" && !nss[specs.UTSNamespace] {
-			add("hostname %q needs a uts namespace in linux.namespaces", s.Hostname)
-		}
-		for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
-			if uint64(m.ContainerID)+uint64(m.Size) > math.MaxUint32 || uint64(m.HostID)+uint64(m.Size) > math.MaxUint32 {
-				add("linux id mapping %d:%d:%d goes past 4294967294", m.ContainerID, m.HostID, m.Size)
-			}
+		nss[ns.Type] = true
+	}
+	if s.Hostname != "" && !nss[specs.UTSNamespace] {
+		add("hostname %q needs a uts namespace in linux.namespaces", s.Hostname)
+	}
+	for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
+		if uint64(m.ContainerID)+uint64(m.Size) > math.MaxUint32 || uint64(m.HostID)+uint64(m.Size) > math.MaxUint32 {
+			add("linux id mapping %d:%d:%d goes past 4294967294", m.ContainerID, m.HostID, m.Size)
 		}
 	}
-	return errs
 }
 
 // checkProgram resolves process.args[0] the way the container will see it and
