@@ -83,36 +83,11 @@ func Build(dir string, p Plan) (err error) {
 		}
 	}()
 
-	mountDirs, err := cleanPaths("mount point", p.MountPoints)
+	places, err := planPlaces(p)
 	if err != nil {
 		return err
 	}
-	mountFiles, err := cleanPaths("mount point", p.MountFiles)
-	if err != nil {
-		return err
-	}
-
-	// Directories that must be real (not symlinks into contents), because
-	// something is created inside them.
-	forced := map[string]bool{"nix": true, "nix/store": true, "dev": true, "proc": true, "sys": true, "etc": true}
-	for _, m := range mountDirs {
-		markWithParents(forced, m)
-	}
-	for _, m := range mountFiles {
-		markWithParents(forced, path.Dir(m))
-	}
-	links := make([]layout.Symlink, 0, len(p.Symlinks))
-	for _, l := range p.Symlinks {
-		rel, err := cleanPaths("symlink", []string{l.Path})
-		if err != nil {
-			return err
-		}
-		if len(rel) == 1 {
-			links = append(links, layout.Symlink{Path: rel[0], Target: l.Target})
-			markWithParents(forced, path.Dir(rel[0]))
-		}
-	}
-	if err := mergeContents(dir, p.SourceRoot, p.Contents, forced); err != nil {
+	if err := mergeContents(dir, p.SourceRoot, p.Contents, places.forced); err != nil {
 		return err
 	}
 	for _, d := range []string{"dev", "proc", "sys", "nix/store"} {
@@ -132,20 +107,8 @@ func Build(dir string, p Plan) (err error) {
 		return err
 	}
 
-	for _, m := range mountDirs {
-		if err := mkdirAllNoFollow(dir, m); err != nil {
-			return err
-		}
-	}
-	for _, m := range mountFiles {
-		if err := mkfileNoFollow(dir, m); err != nil {
-			return err
-		}
-	}
-	for _, l := range links {
-		if err := symlinkNoFollow(dir, l.Path, l.Target); err != nil {
-			return err
-		}
+	if err := places.make(dir); err != nil {
+		return err
 	}
 	if p.Accounts != nil && p.Accounts.Given {
 		err = writeAccounts(dir, p.Accounts)
@@ -158,6 +121,69 @@ func Build(dir string, p Plan) (err error) {
 	// Last: until here every directory is writable by its owner, so that an
 	// interrupted build leaves a tree that rm -rf removes.
 	return finalModes(modes)
+}
+
+// places are what a bundle's root gets besides its contents and the
+// closure: mount points (directories and files) and symbolic links, and the
+// directories that must therefore be real, not links into the contents.
+type places struct {
+	mountDirs, mountFiles []string
+	links                 []layout.Symlink
+	forced                map[string]bool
+}
+
+// planPlaces checks and cleans the plan's mount points and links.
+func planPlaces(p Plan) (*places, error) {
+	mountDirs, err := cleanPaths("mount point", p.MountPoints)
+	if err != nil {
+		return nil, err
+	}
+	mountFiles, err := cleanPaths("mount point", p.MountFiles)
+	if err != nil {
+		return nil, err
+	}
+	// Directories that must be real (not symlinks into contents), because
+	// something is created inside them.
+	forced := map[string]bool{"nix": true, "nix/store": true, "dev": true, "proc": true, "sys": true, "etc": true}
+	for _, m := range mountDirs {
+		markWithParents(forced, m)
+	}
+	for _, m := range mountFiles {
+		markWithParents(forced, path.Dir(m))
+	}
+	links := make([]layout.Symlink, 0, len(p.Symlinks))
+	for _, l := range p.Symlinks {
+		rel, err := cleanPaths("symlink", []string{l.Path})
+		if err != nil {
+			return nil, err
+		}
+		if len(rel) == 1 {
+			links = append(links, layout.Symlink{Path: rel[0], Target: l.Target})
+			markWithParents(forced, path.Dir(rel[0]))
+		}
+	}
+	return &places{mountDirs: mountDirs, mountFiles: mountFiles, links: links, forced: forced}, nil
+}
+
+// make creates the mount points and links below dir, never following a
+// link on the way.
+func (pl *places) make(dir string) error {
+	for _, m := range pl.mountDirs {
+		if err := mkdirAllNoFollow(dir, m); err != nil {
+			return err
+		}
+	}
+	for _, m := range pl.mountFiles {
+		if err := mkfileNoFollow(dir, m); err != nil {
+			return err
+		}
+	}
+	for _, l := range pl.links {
+		if err := symlinkNoFollow(dir, l.Path, l.Target); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // symlinkNoFollow creates root/rel -> target with its parents; an existing
