@@ -520,7 +520,71 @@ var terminating = map[syscall.Signal]bool{
 // runtime that hangs must not hang ocitools.
 const runtimeCall = 5 * time.Second
 
+// run starts the runtime on the private bundle and supervises it until it
+// exits: signals forwarded to the container, a stop (signal or ctx)
+// escalated to SIGKILL after the grace period.
 func (c *container) run(ctx context.Context, pb *privateBundle, o Options, st *stopper) (int, error) {
+	cmd, tty, err := c.start(pb, o)
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	sv := &supervisor{c: c, cmd: cmd, pending: st.queued, stopSig: st.stop, results: make(chan sent, 64)}
+	if len(sv.pending) > 0 {
+		sv.retry = time.After(50 * time.Millisecond)
+	}
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case err := <-done:
+			return c.exit(err, pb, sv.stopSig)
+		case sig := <-o.Signals:
+			ss, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			if terminating[ss] {
+				sv.stop(ss)
+			}
+			if tty && (ss == syscall.SIGINT || ss == syscall.SIGQUIT) {
+				// With a terminal, ^C and ^\ reach the runtime (same process
+				// group), which forwards them itself.
+				continue
+			}
+			sv.send(ss)
+		case <-ctxDone:
+			ctxDone = nil
+			sv.stop(syscall.SIGTERM)
+			sv.send(syscall.SIGTERM)
+		case r := <-sv.results:
+			if r.err != nil && r.sig != syscall.SIGKILL {
+				sv.pending = append(sv.pending, r.sig)
+				if sv.retry == nil {
+					sv.retry = time.After(50 * time.Millisecond)
+				}
+			}
+		case <-sv.killAt:
+			sv.killAt = nil
+			sv.killAll()
+			sv.giveUp = time.After(runtimeCall)
+		case <-sv.giveUp:
+			return 128 + int(syscall.SIGKILL), fmt.Errorf("%s did not exit %v after SIGKILL", c.runtime, runtimeCall)
+		case <-sv.retry:
+			sv.retry = nil
+			again := sv.pending
+			sv.pending = nil
+			for _, sig := range again {
+				sv.send(sig)
+			}
+		}
+	}
+}
+
+// start starts the runtime's run of the private bundle (in a user namespace
+// of its own when c has id mappings) and says whether standard input is a
+// terminal.
+func (c *container) start(pb *privateBundle, o Options) (*exec.Cmd, bool, error) {
 	cmd := exec.Command(c.runtime, "--root", c.state, "run", "--pid-file", pb.pidFile(), "--bundle", pb.dir, c.id)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = o.Stdin, o.Stdout, o.Stderr
 	// Stdin copying (when it is not a file) must not keep Wait waiting forever.
@@ -537,116 +601,79 @@ func (c *container) run(ctx context.Context, pb *privateBundle, o Options, st *s
 	if c.uidMap != nil {
 		var err error
 		if start, err = runtimeInUserNS(cmd, c.uidMap, c.gidMap); err != nil {
-			return 0, err
+			return nil, false, err
 		}
 	}
 	if err := start(); err != nil {
-		return 0, fmt.Errorf("starting %s: %w", c.runtime, err)
+		return nil, false, fmt.Errorf("starting %s: %w", c.runtime, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	return cmd, tty, nil
+}
 
-	type sent struct {
-		sig syscall.Signal
-		err error
+// exit is the run's result once the runtime exited with err: the
+// container's status, or the stop signal's when a stop kept it from
+// starting.
+func (c *container) exit(err error, pb *privateBundle, stopSig syscall.Signal) (int, error) {
+	code, werr := exitStatus(err, c.runtime)
+	if werr != nil {
+		return 0, werr
 	}
-	var (
-		pending  = st.queued // signals the runtime could not deliver yet
-		retry    <-chan time.Time
-		killAt   <-chan time.Time
-		giveUp   <-chan time.Time
-		stopSig  = st.stop
-		ctxDone  = ctx.Done()
-		signals  = o.Signals
-		results  = make(chan sent, 64)
-		escalate = func() {
-			if killAt == nil && giveUp == nil {
-				killAt = time.After(c.grace)
-			}
+	if !pb.started() {
+		if stopSig != 0 {
+			return 128 + int(stopSig), nil
 		}
-	)
-	if len(pending) > 0 {
-		retry = time.After(50 * time.Millisecond)
+		return code, fmt.Errorf("%s could not start the container (it exited with status %d; its message is above)", c.runtime, code)
 	}
-	// Calls to the runtime run beside the loop, each with a deadline, so that a
-	// runtime that hangs cannot delay the kill.
-	send := func(sig syscall.Signal) {
-		go func() {
-			select {
-			case results <- sent{sig, c.kill(sig)}:
-			default:
-			}
-		}()
-	}
-	// killAll ends the runtime, its hooks and the container: the process group
-	// (without a terminal), the runtime itself and, through the runtime, the
-	// container's init.
-	killAll := func() {
-		send(syscall.SIGKILL)
-		if cmd.SysProcAttr != nil && cmd.SysProcAttr.Setpgid {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		_ = cmd.Process.Kill()
-	}
-	stop := func(sig syscall.Signal) {
-		if stopSig == 0 {
-			stopSig = sig
-		}
-		escalate()
-	}
-	for {
+	return code, nil
+}
+
+// sent is the runtime's answer to one signal sent through "kill".
+type sent struct {
+	sig syscall.Signal
+	err error
+}
+
+// supervisor is the state of container.run's loop.
+type supervisor struct {
+	c       *container
+	cmd     *exec.Cmd
+	pending []syscall.Signal // signals the runtime could not deliver yet
+	retry   <-chan time.Time
+	killAt  <-chan time.Time
+	giveUp  <-chan time.Time
+	stopSig syscall.Signal
+	results chan sent
+}
+
+// send asks the runtime to signal the container, beside the loop and with a
+// deadline, so that a runtime that hangs cannot delay the kill.
+func (sv *supervisor) send(sig syscall.Signal) {
+	go func() {
 		select {
-		case err := <-done:
-			code, werr := exitStatus(err, c.runtime)
-			if werr != nil {
-				return 0, werr
-			}
-			if !pb.started() {
-				if stopSig != 0 {
-					return 128 + int(stopSig), nil
-				}
-				return code, fmt.Errorf("%s could not start the container (it exited with status %d; its message is above)", c.runtime, code)
-			}
-			return code, nil
-		case sig := <-signals:
-			ss, ok := sig.(syscall.Signal)
-			if !ok {
-				continue
-			}
-			if terminating[ss] {
-				stop(ss)
-			}
-			if tty && (ss == syscall.SIGINT || ss == syscall.SIGQUIT) {
-				// With a terminal, ^C and ^\ reach the runtime (same process
-				// group), which forwards them itself.
-				continue
-			}
-			send(ss)
-		case <-ctxDone:
-			ctxDone = nil
-			stop(syscall.SIGTERM)
-			send(syscall.SIGTERM)
-		case r := <-results:
-			if r.err != nil && r.sig != syscall.SIGKILL {
-				pending = append(pending, r.sig)
-				if retry == nil {
-					retry = time.After(50 * time.Millisecond)
-				}
-			}
-		case <-killAt:
-			killAt = nil
-			killAll()
-			giveUp = time.After(runtimeCall)
-		case <-giveUp:
-			return 128 + int(syscall.SIGKILL), fmt.Errorf("%s did not exit %v after SIGKILL", c.runtime, runtimeCall)
-		case <-retry:
-			retry = nil
-			again := pending
-			pending = nil
-			for _, sig := range again {
-				send(sig)
-			}
+		case sv.results <- sent{sig, sv.c.kill(sig)}:
+		default:
 		}
+	}()
+}
+
+// killAll ends the runtime, its hooks and the container: the process group
+// (without a terminal), the runtime itself and, through the runtime, the
+// container's init.
+func (sv *supervisor) killAll() {
+	sv.send(syscall.SIGKILL)
+	if sv.cmd.SysProcAttr != nil && sv.cmd.SysProcAttr.Setpgid {
+		_ = syscall.Kill(-sv.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	_ = sv.cmd.Process.Kill()
+}
+
+// stop records the first stop signal and starts the grace period.
+func (sv *supervisor) stop(sig syscall.Signal) {
+	if sv.stopSig == 0 {
+		sv.stopSig = sig
+	}
+	if sv.killAt == nil && sv.giveUp == nil {
+		sv.killAt = time.After(sv.c.grace)
 	}
 }
 
