@@ -128,20 +128,13 @@ func (c *copier) fail(err error) {
 // on the caller's (Nix builds with 022; a user's shell may have 077).
 const buildUmask = 0o022
 
-// copyClosure copies every closure path into store (dir/nix/store). It returns
-// the final modes of the copied directories, which it leaves writable.
-func copyClosure(store string, p Plan) ([]dirMode, error) {
-	workers := p.Workers
-	if workers <= 0 {
-		workers = max(runtime.NumCPU(), 2)
-	}
-	c := &copier{jobs: make(chan fileJob, 4*workers), umask: buildUmask}
-
-	var copiers sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		copiers.Add(1)
+// copyWorkers starts n goroutines copying the files of c.jobs; after a
+// failure they only release what they are handed.
+func (c *copier) copyWorkers(n int, wg *sync.WaitGroup) {
+	for range n {
+		wg.Add(1)
 		go func() {
-			defer copiers.Done()
+			defer wg.Done()
 			for j := range c.jobs {
 				if !c.failed.Load() {
 					if err := c.copyFile(j); err != nil {
@@ -152,29 +145,48 @@ func copyClosure(store string, p Plan) ([]dirMode, error) {
 			}
 		}()
 	}
+}
 
-	// Verification of a finished store path runs beside the copy.
-	type verifyJob struct {
-		pi  *derivation.PathInfo
-		dst string
-	}
-	verifyJobs := make(chan verifyJob, len(p.Closure.Paths))
-	var verifiers sync.WaitGroup
-	if p.Verify {
-		for i := 0; i < max(runtime.NumCPU(), 1); i++ {
-			verifiers.Add(1)
-			go func() {
-				defer verifiers.Done()
-				for v := range verifyJobs {
-					if c.failed.Load() {
-						continue
-					}
-					if err := checkPath(v.dst, v.pi); err != nil {
-						c.fail(fmt.Errorf("verifying the copy: %w", err))
-					}
+// verifyJob is a copied store path to check against its NAR hash.
+type verifyJob struct {
+	pi  *derivation.PathInfo
+	dst string
+}
+
+// verifyWorkers starts a goroutine per CPU checking the store paths of jobs
+// as they are finished.
+func (c *copier) verifyWorkers(jobs <-chan verifyJob, wg *sync.WaitGroup) {
+	for range max(runtime.NumCPU(), 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range jobs {
+				if c.failed.Load() {
+					continue
 				}
-			}()
-		}
+				if err := checkPath(v.dst, v.pi); err != nil {
+					c.fail(fmt.Errorf("verifying the copy: %w", err))
+				}
+			}
+		}()
+	}
+}
+
+// copyClosure copies every closure path into store (dir/nix/store). It returns
+// the final modes of the copied directories, which it leaves writable.
+func copyClosure(store string, p Plan) ([]dirMode, error) {
+	workers := p.Workers
+	if workers <= 0 {
+		workers = max(runtime.NumCPU(), 2)
+	}
+	c := &copier{jobs: make(chan fileJob, 4*workers), umask: buildUmask}
+
+	var copiers, verifiers sync.WaitGroup
+	c.copyWorkers(workers, &copiers)
+	// Verification of a finished store path runs beside the copy.
+	verifyJobs := make(chan verifyJob, len(p.Closure.Paths))
+	if p.Verify {
+		c.verifyWorkers(verifyJobs, &verifiers)
 	}
 
 	// Walkers take whole store paths; a few run at once so that the many small
