@@ -251,6 +251,64 @@ var containedMounts = map[string]bool{
 	"proc": true, "sysfs": true, "tmpfs": true, "devpts": true, "mqueue": true, "cgroup": true, "cgroup2": true,
 }
 
+// rootReaches is what a root container without a user namespace of its own
+// reaches of the host: shared namespaces, bind mounts of /proc, /sys or
+// /dev, capabilities beyond the contained set, host devices.
+func rootReaches(s *specs.Spec) []string {
+	var found []string
+	have := map[specs.LinuxNamespaceType]bool{}
+	if s.Linux != nil {
+		for _, ns := range s.Linux.Namespaces {
+			have[ns.Type] = true
+		}
+	}
+	for _, ns := range rootNamespaces {
+		if !have[ns] {
+			found = append(found, fmt.Sprintf("without a %s namespace, container root shares the host's", ns))
+		}
+	}
+	for _, m := range s.Mounts {
+		if !spec.IsBind(m) {
+			continue
+		}
+		src := m.Source
+		if real, err := filepath.EvalSymlinks(src); err == nil {
+			src = real
+		}
+		for _, k := range []string{"/proc", "/sys", "/dev"} {
+			if within(src, k) || within(k, src) {
+				found = append(found, fmt.Sprintf("the bind mount at %s gives container root the host's %s", m.Destination, src))
+				break
+			}
+		}
+	}
+	if p := s.Process; p != nil && p.Capabilities != nil {
+		seen := map[string]bool{}
+		c := p.Capabilities
+		for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+			for _, cp := range set {
+				if !containedCaps[cp] && !seen[cp] {
+					seen[cp] = true
+					found = append(found, fmt.Sprintf("capability %s reaches the host from a root container", cp))
+				}
+			}
+		}
+	}
+	if s.Linux != nil {
+		for _, d := range s.Linux.Devices {
+			found = append(found, fmt.Sprintf("device %s is a host device", d.Path))
+		}
+		if r := s.Linux.Resources; r != nil {
+			for _, d := range r.Devices {
+				if d.Allow {
+					found = append(found, fmt.Sprintf("linux.resources.devices allows %s access to host devices", d.Access))
+				}
+			}
+		}
+	}
+	return found
+}
+
 // checkHostConfig refuses the parts of a configuration that act on the host
 // rather than in the container: a bundle from someone else must not run a
 // program on the host, enter the host's namespaces, mount host devices or
@@ -264,56 +322,7 @@ func checkHostConfig(s *specs.Spec, rootless bool) error {
 		}
 	}
 	if !rootless && !userNSConfines(s) {
-		have := map[specs.LinuxNamespaceType]bool{}
-		if s.Linux != nil {
-			for _, ns := range s.Linux.Namespaces {
-				have[ns.Type] = true
-			}
-		}
-		for _, ns := range rootNamespaces {
-			if !have[ns] {
-				found = append(found, fmt.Sprintf("without a %s namespace, container root shares the host's", ns))
-			}
-		}
-		for _, m := range s.Mounts {
-			if !spec.IsBind(m) {
-				continue
-			}
-			src := m.Source
-			if real, err := filepath.EvalSymlinks(src); err == nil {
-				src = real
-			}
-			for _, k := range []string{"/proc", "/sys", "/dev"} {
-				if within(src, k) || within(k, src) {
-					found = append(found, fmt.Sprintf("the bind mount at %s gives container root the host's %s", m.Destination, src))
-					break
-				}
-			}
-		}
-		if p := s.Process; p != nil && p.Capabilities != nil {
-			seen := map[string]bool{}
-			c := p.Capabilities
-			for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
-				for _, cp := range set {
-					if !containedCaps[cp] && !seen[cp] {
-						seen[cp] = true
-						found = append(found, fmt.Sprintf("capability %s reaches the host from a root container", cp))
-					}
-				}
-			}
-		}
-		if s.Linux != nil {
-			for _, d := range s.Linux.Devices {
-				found = append(found, fmt.Sprintf("device %s is a host device", d.Path))
-			}
-			if r := s.Linux.Resources; r != nil {
-				for _, d := range r.Devices {
-					if d.Allow {
-						found = append(found, fmt.Sprintf("linux.resources.devices allows %s access to host devices", d.Access))
-					}
-				}
-			}
-		}
+		found = append(found, rootReaches(s)...)
 	}
 	if h := s.Hooks; h != nil {
 		//lint:ignore SA1019 deprecated in the spec, but runtimes still run them
