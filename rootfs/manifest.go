@@ -13,6 +13,8 @@ import (
 	"sort"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ocitools/ocitools/derivation"
 	"github.com/ocitools/ocitools/internal/readfile"
 	"github.com/ocitools/ocitools/layout"
@@ -109,6 +111,33 @@ func VerifyBundle(bundleDir string) (checked int, mismatches []Mismatch, err err
 	return verifyBundle(bundleDir, "")
 }
 
+// storePathProblems checks one store path of the closure as a container
+// of the bundle would see it: the copy in the rootfs (its modes), or the
+// host's path bound over its empty mount point (bind mode), against its NAR
+// hash; or says which mount hides it.
+func storePathProblems(pi *derivation.PathInfo, store, srcRoot string, mounts []specs.Mount) []string {
+	inRootfs := filepath.Join(store, pi.StorePath.String())
+	target := inRootfs
+	var problems []string
+	switch m, i := spec.CoveringMount(mounts, pi.Path()); {
+	case m == nil, spec.IsBind(*m) && m.Source == layout.RootfsDir+pi.Path() && path.Clean(m.Destination) == pi.Path():
+		// Nothing over it, or its own copy bound onto itself
+		// (copy mode, read-only): the container sees the copy.
+		problems = append(problems, storeModes(inRootfs)...)
+	case spec.IsBind(*m) && path.Clean(m.Source) == pi.Path() && path.Clean(m.Destination) == pi.Path():
+		if p := emptyMountPoint(inRootfs); p != "" {
+			problems = append(problems, p)
+		}
+		target = srcRoot + pi.Path()
+	default:
+		return []string{fmt.Sprintf("hidden by mounts[%d] (%s from %q at %s): a container would not see this store path", i, m.Type, m.Source, m.Destination)}
+	}
+	if p := narMismatch(target, pi); p != "" {
+		problems = append(problems, p)
+	}
+	return problems
+}
+
 func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 	_, c, err := ReadManifest(bundleDir)
 	if err != nil {
@@ -141,25 +170,7 @@ func verifyBundle(bundleDir, srcRoot string) (int, []Mismatch, error) {
 		go func() {
 			defer wg.Done()
 			for pi := range jobs {
-				inRootfs := filepath.Join(store, pi.StorePath.String())
-				target := inRootfs
-				switch m, i := spec.CoveringMount(mounts, pi.Path()); {
-				case m == nil, spec.IsBind(*m) && m.Source == layout.RootfsDir+pi.Path() && path.Clean(m.Destination) == pi.Path():
-					// Nothing over it, or its own copy bound onto itself
-					// (copy mode, read-only): the container sees the copy.
-					for _, p := range storeModes(inRootfs) {
-						report(pi.Path(), p)
-					}
-				case spec.IsBind(*m) && path.Clean(m.Source) == pi.Path() && path.Clean(m.Destination) == pi.Path():
-					if p := emptyMountPoint(inRootfs); p != "" {
-						report(pi.Path(), p)
-					}
-					target = srcRoot + pi.Path()
-				default:
-					report(pi.Path(), fmt.Sprintf("hidden by mounts[%d] (%s from %q at %s): a container would not see this store path", i, m.Type, m.Source, m.Destination))
-					continue
-				}
-				if p := narMismatch(target, pi); p != "" {
+				for _, p := range storePathProblems(pi, store, srcRoot, mounts) {
 					report(pi.Path(), p)
 				}
 			}
