@@ -92,10 +92,11 @@ func Write(w io.Writer, dir string, opts Options) error {
 		}
 		files = append(files, f)
 	}
-	meta := []archiveFile{{v1.ImageLayoutFile, nil}, {v1.ImageIndexFile, indexJSON}}
-	if meta[0].data, err = json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion}); err != nil {
+	layoutJSON, err := json.Marshal(v1.ImageLayout{Version: v1.ImageLayoutVersion})
+	if err != nil {
 		return err
 	}
+	meta := []archiveFile{{v1.ImageLayoutFile, layoutJSON}, {v1.ImageIndexFile, indexJSON}}
 	if !opts.OCIOnly {
 		dockerJSON, err := json.Marshal(docker)
 		if err != nil {

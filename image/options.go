@@ -32,11 +32,10 @@ const OptionsKey = "image"
 // LayerOptionsKey is the structured attribute holding buildLayer's arguments.
 const LayerOptionsKey = "layer"
 
-// The argument tables of buildImage and buildLayer (options/known.json's
-// tables), which nix/image.nix checks at evaluation: every limit, default and
-// list of valid values is there, once.
-// imageTable and layerTable are buildImage's and buildLayer's argument
-// tables, built when first used.
+// imageTable and layerTable are the argument tables of buildImage and
+// buildLayer (options/known.json's tables, built when first used), which
+// nix/image.nix checks at evaluation: every limit, default and list of valid
+// values is there, once.
 func imageTable() *options.Table { return options.TableOf("buildImage") }
 func layerTable() *options.Table { return options.TableOf("buildLayer") }
 

@@ -88,26 +88,27 @@ func argTable() map[string]Argument { return TableOf("buildContainer").Rows }
 
 // rawTables are known.json's tables as written (before like and shape).
 var rawTables = sync.OnceValue(func() map[string]map[string]json.RawMessage {
-	var doc struct {
-		Arguments map[string]json.RawMessage            `json:"arguments"`
-		Tables    map[string]map[string]json.RawMessage `json:"tables"`
-	}
-	if err := json.Unmarshal(knownJSON, &doc); err != nil {
-		panic(fmt.Sprintf("options: embedded known.json: %v", err))
-	}
-	doc.Tables["buildContainer"] = doc.Arguments
-	return doc.Tables
+	var tables map[string]map[string]json.RawMessage
+	var args map[string]json.RawMessage
+	knownSection("tables", &tables)
+	knownSection("arguments", &args)
+	tables["buildContainer"] = args
+	return tables
 })
 
 var shapes = sync.OnceValue(func() map[string]map[string]TypeRule {
-	var doc struct {
-		Shapes map[string]map[string]TypeRule `json:"shapes"`
-	}
-	if err := json.Unmarshal(knownJSON, &doc); err != nil {
-		panic(fmt.Sprintf("options: embedded known.json: %v", err))
-	}
-	return doc.Shapes
+	var s map[string]map[string]TypeRule
+	knownSection("shapes", &s)
+	return s
 })
+
+// knownSection decodes one top-level key of known.json into v, from the one
+// parse of the file (knownDoc).
+func knownSection(key string, v any) {
+	if err := json.Unmarshal(knownDoc()[key], v); err != nil {
+		panic(fmt.Sprintf("options: embedded known.json, %s: %v", key, err))
+	}
+}
 
 var (
 	tablesMu sync.Mutex

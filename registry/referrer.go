@@ -31,15 +31,16 @@ const SBOMArtifactType = "application/vnd.cyclonedx+json"
 var ErrNoSBOM = sbom.ErrNoSBOM
 
 // sbomManifest packs the referrer of the SBOM data for subject: an OCI 1.1
-// artifact manifest (empty config, one layer), into a memory store. Its
-// creation time is the image's, so that the same image and SBOM give the
-// same referrer digest on every push.
-func sbomManifest(ctx context.Context, data []byte, subject ocispec.Descriptor, created string) (*memory.Store, ocispec.Descriptor, error) {
+// artifact manifest (empty config, one layer), into a memory store, and
+// says its blobs (the config {} and the SBOM). Its creation time is the
+// image's, so that the same image and SBOM give the same referrer digest on
+// every push.
+func sbomManifest(ctx context.Context, data []byte, subject ocispec.Descriptor, created string) (*memory.Store, ocispec.Descriptor, []ocispec.Descriptor, error) {
 	mem := memory.New()
 	layer := content.NewDescriptorFromBytes(SBOMArtifactType, data)
 	layer.Annotations = map[string]string{ocispec.AnnotationTitle: sbom.CycloneDXFile}
 	if err := mem.Push(ctx, layer, bytes.NewReader(data)); err != nil {
-		return nil, ocispec.Descriptor{}, err
+		return nil, ocispec.Descriptor{}, nil, err
 	}
 	subject = ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
 	desc, err := oras.PackManifest(ctx, mem, oras.PackManifestVersion1_1, SBOMArtifactType, oras.PackManifestOptions{
@@ -47,7 +48,9 @@ func sbomManifest(ctx context.Context, data []byte, subject ocispec.Descriptor, 
 		Layers:              []ocispec.Descriptor{layer},
 		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: created},
 	})
-	return mem, desc, err
+	// oras-go's empty config for a manifest packed without one.
+	config := ocispec.Descriptor{MediaType: ocispec.MediaTypeEmptyJSON, Digest: ocispec.DescriptorEmptyJSON.Digest, Size: ocispec.DescriptorEmptyJSON.Size}
+	return mem, desc, []ocispec.Descriptor{config, layer}, err
 }
 
 // imageCreated is the image config's creation time, or the default one.
@@ -130,6 +133,7 @@ type attachedSBOM struct {
 	data    []byte
 	mem     *memory.Store // the referrer's manifest and blobs
 	desc    ocispec.Descriptor
+	blobs   []ocispec.Descriptor
 }
 
 // prepareSBOMs packs each SBOM's referrer and keeps those repo lacks, each
@@ -141,7 +145,7 @@ func prepareSBOMs(ctx context.Context, repo *remote.Repository, l *Layout, boms 
 	var missing []*attachedSBOM
 	for _, b := range boms {
 		var err error
-		b.mem, b.desc, err = sbomManifest(ctx, b.data, b.subject, imageCreated(l, b.subject))
+		b.mem, b.desc, b.blobs, err = sbomManifest(ctx, b.data, b.subject, imageCreated(l, b.subject))
 		if err != nil {
 			return nil, fmt.Errorf("packing the SBOM referrer of %s: %w", b.path, err)
 		}
@@ -182,13 +186,9 @@ func pushSBOMs(ctx context.Context, repo *remote.Repository, ref Ref, boms []*at
 // distribution spec's fallback).
 func pushSBOM(ctx context.Context, repo *remote.Repository, ref Ref, b *attachedSBOM, cache *blobCache, o *Options) error {
 	repo = referrersRepository(repo)
-	blobs, err := referrerBlobs(ctx, b)
-	if err != nil {
-		return err
-	}
 	// Mounted first where the cache knows a source: CopyGraph below skips
 	// the blobs the repository has. A failed mount only means sending them.
-	for _, d := range blobs {
+	for _, d := range b.blobs {
 		mountBlob(ctx, repo, d, b.mem, cache.sources(ref.Registry, d.Digest.String(), ref.Repository), o)
 	}
 	// Ask for the subject's referrers first: oras-go learns from the answer
@@ -201,30 +201,16 @@ func pushSBOM(ctx context.Context, repo *remote.Repository, ref Ref, b *attached
 	}); err != nil {
 		return fmt.Errorf("listing the referrers of %s: %w", b.subject.Digest, err)
 	}
-	err = withRetry(ctx, o.attempts(), func() error {
+	err := withRetry(ctx, o.attempts(), func() error {
 		return oras.CopyGraph(ctx, b.mem, repo, b.desc, oras.CopyGraphOptions{Concurrency: 1})
 	})
 	if err != nil {
 		return fmt.Errorf("attaching the SBOM %s: %w", b.desc.Digest, err)
 	}
-	for _, d := range blobs {
+	for _, d := range b.blobs {
 		cache.add(ref.Registry, d.Digest.String(), ref.Repository)
 	}
 	return nil
-}
-
-// referrerBlobs are the blobs of b's packed referrer: its config ({}) and
-// the SBOM.
-func referrerBlobs(ctx context.Context, b *attachedSBOM) ([]ocispec.Descriptor, error) {
-	data, err := content.FetchAll(ctx, b.mem, b.desc)
-	if err != nil {
-		return nil, err
-	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("the packed SBOM referrer: %w", err)
-	}
-	return append([]ocispec.Descriptor{m.Config}, m.Layers...), nil
 }
 
 // mountBlob makes d present in repo by a mount from one of from, if the
@@ -358,26 +344,18 @@ func pullSBOMs(ctx context.Context, repo *remote.Repository, root ocispec.Descri
 		if node.Manifest == nil {
 			continue
 		}
-		if n == 0 {
-			if err := os.MkdirAll(filepath.Join(dir, sbom.IndexDir), 0o755); err != nil {
-				return 0, err
-			}
-		}
 		got, err := pullSBOM(ctx, repo, node.Desc, filepath.Join(dir, sbom.IndexFile(node.Desc.Digest)), o)
 		if err != nil {
 			return n, err
 		}
 		n += got
 	}
-	if n == 0 {
-		// Nothing attached: no empty sbom/ left in the layout.
-		_ = os.Remove(filepath.Join(dir, sbom.IndexDir))
-	}
 	return n, nil
 }
 
-// pullSBOM writes the SBOM attached to the image manifest subject to path:
-// 1 when there was one, 0 when none is attached.
+// pullSBOM writes the SBOM attached to the image manifest subject to path
+// (its directory made when there is one to write): 1 when there was one, 0
+// when none is attached.
 func pullSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Descriptor, path string, o *Options) (int, error) {
 	data, err := FetchSBOM(ctx, repo, ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}, o)
 	if errors.Is(err, ErrNoSBOM) {
@@ -385,6 +363,9 @@ func pullSBOM(ctx context.Context, repo *remote.Repository, subject ocispec.Desc
 	}
 	if err != nil {
 		return 0, fmt.Errorf("the SBOM of %s: %w", subject.Digest, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, err
 	}
 	if err := os.WriteFile(path, data, 0o444); err != nil {
 		return 0, err

@@ -164,11 +164,11 @@ func TestSBOMInvalidRefused(t *testing.T) {
 // The referrer is a function of the SBOM, the subject and the time given.
 func TestSBOMManifestDeterministic(t *testing.T) {
 	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("a", 64)), Size: 10}
-	_, a, err := sbomManifest(context.Background(), []byte(minimalSBOM), subject, sbom.DefaultCreated)
+	_, a, _, err := sbomManifest(context.Background(), []byte(minimalSBOM), subject, sbom.DefaultCreated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, b, _ := sbomManifest(context.Background(), []byte(minimalSBOM), subject, sbom.DefaultCreated)
+	_, b, _, _ := sbomManifest(context.Background(), []byte(minimalSBOM), subject, sbom.DefaultCreated)
 	if a.Digest != b.Digest || a.ArtifactType != SBOMArtifactType {
 		t.Errorf("%+v\n%+v", a, b)
 	}

@@ -36,10 +36,10 @@ var Algorithms = []Algorithm{Gzip, Zstd, None}
 
 // Pinned settings: changing any of them changes every blob digest.
 const (
-	// GzipLevel is klauspost's deflate level 5: 4-12 % less CPU (by host CPU) than its
-	// level 6 for 0.4-0.5 points of ratio (28.5 % against `gzip -6`'s 27.6 %
-	// on the Go toolchain; BENCHMARKS.md), and compression is most of a
-	// build's CPU.
+	// GzipLevel is klauspost's deflate level 5: 4-12 % less CPU (by host
+	// CPU) than its level 6 for 0.4-0.5 points of ratio (28.5 % against
+	// `gzip -6`'s 27.6 % on the Go toolchain; BENCHMARKS.md), and
+	// compression is most of a build's CPU.
 	GzipLevel = 5
 	// GzipBlockSize is pgzip's block: the output depends on it, not on how
 	// many blocks are compressed at once.

@@ -19,9 +19,9 @@ import (
 // Layout is a registry serving the blobs of crafted image layouts (hostile
 // graphs: fan-outs, duplicates, deep nesting), counting requests by method
 // and kind ("GET manifests", "HEAD manifests", "PUT manifests", "GET
-// blobs", "GET referrers"...). It can lie: send other bytes for a digest, without a length
-// the client could check first, or send blob uploads to another host.
-// Manifest PUTs are accepted and forgotten.
+// blobs", "GET referrers"...). It can lie: send other bytes for a digest,
+// without a length the client could check first, or send blob uploads to
+// another host. Manifest PUTs are accepted and forgotten.
 type Layout struct {
 	*httptest.Server
 	// Host is HOST:PORT, for references (Host + "/REPO:TAG").
