@@ -14,7 +14,7 @@
 { ocitools, system ? builtins.currentSystem }:
 
 let
-  inherit (import ./lib.nix) builderOf;
+  inherit (import ./lib.nix) builderOf ociDerivation;
   table = import ./table.nix;
 
   # Arguments are checked against tables.archive of options/known.json
@@ -30,7 +30,7 @@ let
       suffix = if ociOnly then "oci-archive.tar" else "tar";
     in
     if error != null then throw "archive: ${error}"
-    else derivation {
+    else ociDerivation {
       name = "${base}${if tag != null then "-${tag}" else ""}.${suffix}";
       inherit system;
       builder = builderOf ocitools;

@@ -12,7 +12,7 @@ let
   inherit (builtins)
     all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
     listToAttrs map mapAttrs match split substring;
-  inherit (import ./lib.nix) closureRoots builderOf firstError imap isStringLike repoBaseName showList sbomAttr sbomMetadata;
+  inherit (import ./lib.nix) closureRoots builderOf ociDerivation firstError imap isStringLike repoBaseName showList sbomAttr sbomMetadata;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -137,7 +137,7 @@ let
   # reuses every other group's compressed layer.
   plannedLayers = { roots, explicit, budget, compression, baseName }:
     let
-      plan = derivation {
+      plan = ociDerivation {
         name = "${baseName}-layer-plan";
         inherit system builder;
         args = [ "plan-layers" ];
@@ -241,7 +241,7 @@ let
       roots = closureRoots ([ config copyToRoot files users ] ++ (if nixDB then map (l: l.ociLayerRoots) explicitLayers else [ ]));
       baseName = repoBaseName name;
 
-      imageDrv = tag: derivation {
+      imageDrv = tag: ociDerivation {
         name = "${baseName}-oci-image";
         inherit system builder;
         args = [ "build-image" ];
@@ -313,7 +313,7 @@ let
 
   # One build-layer derivation: the layer of roots' closure (or of exactly
   # layer.paths), with its arguments in the "layer" structured attribute.
-  layerDerivation = name: roots: layer: derivation {
+  layerDerivation = name: roots: layer: ociDerivation {
     inherit name system builder layer;
     args = [ "build-layer" ];
     __structuredAttrs = true;

@@ -157,6 +157,14 @@ rec {
 
   isStringLike = v: isString v || builtins.isPath v || (builtins.isAttrs v && v ? outPath);
 
+  # `derivation` for every ociTools build: preferLocalBuild, because the
+  # inputs are a closure already on this machine, which a remote builder would
+  # first have to receive (and then send the image back), and because Nix then
+  # skips starting its build hook (about 50 ms a build). With max-jobs = 0, or
+  # a system this machine cannot build, the build still goes to a remote
+  # builder.
+  ociDerivation = attrs: derivation (attrs // { preferLocalBuild = true; });
+
   # The builder: bin/ocitools of `ocitools`, the ocitools package or a path to
   # a directory holding bin/ocitools (a static build).
   builderOf = ocitools:

@@ -9,7 +9,7 @@
 
 let
   inherit (builtins) head match split;
-  inherit (import ./lib.nix) closureRoots builderOf sbomAttr sbomMetadata;
+  inherit (import ./lib.nix) closureRoots builderOf ociDerivation sbomAttr sbomMetadata;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -49,7 +49,7 @@ let
 
       roots = closureRoots container;
       sbomArg = table.arg "buildContainer" attrs "sbom";
-      drv = derivation {
+      drv = ociDerivation {
         inherit name system builder container;
         args = [ "build" ];
         __structuredAttrs = true;

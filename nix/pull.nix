@@ -14,7 +14,7 @@
 
 let
   inherit (builtins) filter fromJSON head isAttrs isPath isString length match readFile split substring;
-  inherit (import ./lib.nix) builderOf describe repoBaseName;
+  inherit (import ./lib.nix) builderOf ociDerivation describe repoBaseName;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -59,7 +59,7 @@ let
       ref = imageName + (if tag == null then "" else ":${tag}") + "@${imageDigest}";
     in
     assert checked fn attrs;
-    derivation ({
+    ociDerivation ({
       name = attrs.name or "${repoBaseName imageName}-oci-base";
       inherit system builder;
       # --sbom=false: a fixed output must not depend on what is attached to
@@ -83,7 +83,7 @@ let
       blob = b:
         let hex = substring 7 64 b.digest; in
         assert match digestRe b.digest != null || throw "${fn}: ${toString lockFile}: blob digest ${describe b.digest} is not sha256:HEX";
-        derivation ({
+        ociDerivation ({
           # The name holds only the digest: every image sharing a blob shares its store path.
           name = "oci-blob-${substring 0 32 hex}";
           inherit system builder;
@@ -96,7 +96,7 @@ let
     in
     assert checked fn attrs;
     assert (lock.version or 0) == 1 || throw "${fn}: ${toString lockFile} is not a version 1 lock file written by `ocitools lock`";
-    derivation {
+    ociDerivation {
       name = attrs.name or "${repoBaseName lock.imageName}-oci-base";
       inherit system builder;
       args = [ "lock-layout" "${lockInStore}" (builtins.placeholder "out") ] ++ blobs;

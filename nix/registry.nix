@@ -9,7 +9,7 @@
 
 let
   inherit (builtins) filter isAttrs isString length;
-  inherit (import ./lib.nix) builderOf describe repoBaseName;
+  inherit (import ./lib.nix) builderOf ociDerivation describe repoBaseName;
   table = import ./table.nix;
 
   builder = builderOf ocitools;
@@ -22,7 +22,7 @@ let
   copyProgram = image: action:
     let
       tag = image.imageTag or null;
-      drv = derivation {
+      drv = ociDerivation {
         name = action;
         inherit system builder;
         args = [ "copy-program" "--out" (builtins.placeholder "out") "--action" action
@@ -55,7 +55,7 @@ let
     let
       error = table.check "buildIndex" attrs;
       inherit (attrs) name tag images;
-      drv = derivation {
+      drv = ociDerivation {
         name = "${repoBaseName name}-oci-index";
         inherit system builder;
         args = [ "build-index" "--out" (builtins.placeholder "out") "--tag" tag ] ++ map (i: "${i}") images;
