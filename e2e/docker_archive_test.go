@@ -129,3 +129,93 @@ func rewriteManifest(t *testing.T, from, to string, edit func([]map[string]any))
 	must(t, tw.Close())
 	must(t, os.WriteFile(to, buf.Bytes(), 0o644))
 }
+
+// TestFromDockerArchivePick: an archive of two images (docker save of two,
+// made here by joining skopeo's archives of two of our images) is a
+// fromImage with dockerTools' fromImageName and fromImageTag: the image
+// picked is the base (it runs with that base's environment); without a pick
+// the builder refuses the archive naming both images, and a pick without
+// fromImage is an evaluation error.
+func TestFromDockerArchivePick(t *testing.T) {
+	requireE2E(t)
+	requireTools(t, "skopeo")
+	work := t.TempDir()
+	var parts []string
+	for _, which := range []string{"one", "two"} {
+		base := nixBuild(t, fmt.Sprintf(`ociTools.buildImage { name = "base-%s"; tag = "b"; arch = "amd64"; copyToRoot = [ busybox ];
+  config.Env = [ "PATH=/bin" "WHICH=%s" ]; }`, which, which))
+		part := filepath.Join(work, which+".tar")
+		mustRun(t, 2*time.Minute, "skopeo", "copy", "--quiet", "oci:"+base+":b", "docker-archive:"+part+":example/"+which+":b")
+		parts = append(parts, part)
+	}
+	both := filepath.Join(work, "both.tar")
+	joinArchives(t, both, parts...)
+
+	build := func(pick string) string {
+		return fmt.Sprintf(`let hello = writeScript "hello" "#!/bin/sh\necho base $WHICH\n";
+in ociTools.buildImage { name = "app"; tag = "a"; arch = "amd64";
+  fromImage = builtins.path { path = %s; name = "both.tar"; };
+  %s
+  config.Entrypoint = [ "${hello}" ]; }`, both, pick)
+	}
+	out := nixBuildImage(t, build(`fromImageName = "example/two"; fromImageTag = "b";`))
+	if o, err := exec.Command(ocitoolsBin, "run", out).CombinedOutput(); err != nil || string(o) != "base two\n" {
+		t.Errorf("ocitools run of the image on example/two:b: %v\n%s", err, o)
+	}
+	if name := readImage(t, out).manifest.Annotations[v1.AnnotationBaseImageName]; !strings.HasSuffix(name, "example/two:b") {
+		t.Errorf("base name annotation %q, want the picked RepoTag", name)
+	}
+	log := nixBuildFail(t, build(""))
+	if !strings.Contains(log, "manifest.json lists 2 images") || !strings.Contains(log, "example/one:b") || !strings.Contains(log, "example/two:b") || !strings.Contains(log, "pick one with `fromImageName` and `fromImageTag`") {
+		t.Errorf("no pick: the builder's error does not name both images and the arguments:\n%s", log)
+	}
+	log = nixBuildFail(t, `ociTools.buildImage { name = "app"; fromImageTag = "b"; }`)
+	if !strings.Contains(log, "buildImage: `fromImageTag` picks an image inside `fromImage`, which is not given") {
+		t.Errorf("fromImageTag without fromImage:\n%s", log)
+	}
+}
+
+// joinArchives writes one Docker archive holding the images of parts:
+// their files (layers shared by name once) and their manifest.json entries.
+func joinArchives(t *testing.T, to string, parts ...string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	seen := map[string]bool{}
+	var manifest []json.RawMessage
+	for _, p := range parts {
+		in, err := os.Open(p)
+		must(t, err)
+		tr := tar.NewReader(in)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			must(t, err)
+			data, err := io.ReadAll(tr)
+			must(t, err)
+			if h.Name == "manifest.json" {
+				var m []json.RawMessage
+				must(t, json.Unmarshal(data, &m))
+				manifest = append(manifest, m...)
+				continue
+			}
+			if seen[h.Name] {
+				continue
+			}
+			seen[h.Name] = true
+			must(t, tw.WriteHeader(h))
+			_, err = tw.Write(data)
+			must(t, err)
+		}
+		in.Close()
+	}
+	data, err := json.Marshal(manifest)
+	must(t, err)
+	must(t, tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}))
+	_, err = tw.Write(data)
+	must(t, err)
+	must(t, tw.Close())
+	must(t, os.WriteFile(to, buf.Bytes(), 0o644))
+}

@@ -44,22 +44,27 @@ type baseLayer struct {
 }
 
 // readBase opens the layout dir (a pullImage or buildImage result, or any
-// OCI image layout), picks its image for plat, refuses another platform, and
-// checks every layer against its digest before anything is written.
-func readBase(dir string, plat v1.Platform) (*baseImage, error) {
+// OCI image layout), picks its image for plat (the one pick names, when the
+// layout holds several), refuses another platform, and checks every layer
+// against its digest before anything is written.
+func readBase(dir string, plat v1.Platform, pick basePick) (*baseImage, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
 	if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
-		return readDockerArchive(abs, plat)
+		return readDockerArchive(abs, plat, pick)
 	}
 	l, err := unpack.OpenLayout(abs)
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s: %w", dir, err)
 	}
+	ref, err := layoutRef(l, pick)
+	if err != nil {
+		return nil, fmt.Errorf("`fromImage` %s: %w", dir, err)
+	}
 	want := unpack.Platform{OS: plat.OS, Architecture: plat.Architecture, Variant: plat.Variant}
-	img, err := l.Resolve(context.Background(), "", want)
+	img, err := l.Resolve(context.Background(), ref, want)
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s: %w", dir, err)
 	}
@@ -98,6 +103,37 @@ func readBase(dir string, plat v1.Platform) (*baseImage, error) {
 	}
 	b.history = baseHistory(img.Config.History, len(b.layers))
 	return b, nil
+}
+
+// layoutRef is the ref name of the layout's image that pick names ("" when
+// pick is not set: the layout must then hold one image, or one per
+// platform). A layout's images are told apart by their ref names; the
+// manifests sharing one are one image's platforms.
+func layoutRef(l *unpack.Layout, pick basePick) (string, error) {
+	if !pick.set() {
+		return "", nil
+	}
+	idx, err := l.Index()
+	if err != nil {
+		return "", err
+	}
+	var refs []string
+	seen := map[string]bool{}
+	for _, d := range idx.Manifests {
+		if r := d.Annotations[v1.AnnotationRefName]; r != "" && !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	images := make([][]string, len(refs))
+	for i, r := range refs {
+		images[i] = []string{r}
+	}
+	i, err := pick.pick("index.json", images, true)
+	if err != nil {
+		return "", err
+	}
+	return refs[i], nil
 }
 
 // annotations adds image-spec's base image annotations to the manifest's

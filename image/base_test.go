@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -181,5 +182,82 @@ func TestMergeConfigDocker(t *testing.T) {
 	got := mergeConfig(base, Config{DockerConfig: DockerConfig{Shell: []string{"/bin/bash", "-c"}, StopTimeout: &five}})
 	if got.Healthcheck == nil || got.Healthcheck.Test[1] != "true" || got.Shell[0] != "/bin/bash" || got.StopTimeout == nil || *got.StopTimeout != 5 {
 		t.Errorf("got %+v", got.DockerConfig)
+	}
+}
+
+// A layout holding several images (by ref name): fromImageTag picks one, as
+// does fromImageName with it when the ref names are bare tags; without a
+// pick the layout is refused with its tags.
+func TestBuildFromImagePick(t *testing.T) {
+	base, _ := baseLayout(t, "amd64")
+	other, _ := baseLayout(t, "amd64", ul{Compression: "gzip", Entries: []ue{{Name: "other", Body: "other"}}})
+	// other's image joins base's layout under the ref name "other".
+	idx, oidx := readIndex(t, base), readIndex(t, other)
+	oidx.Manifests[0].Annotations[v1.AnnotationRefName] = "other"
+	idx.Manifests = append(idx.Manifests, oidx.Manifests[0])
+	blobs, err := os.ReadDir(filepath.Join(other, "blobs/sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range blobs {
+		data, err := os.ReadFile(filepath.Join(other, "blobs/sha256", b.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(base, "blobs/sha256", b.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeJSON(t, filepath.Join(base, "index.json"), idx)
+	str := func(s string) *string { return &s }
+	cases := []struct {
+		name      string
+		pick      map[string]any
+		layers    int // the base's layers in the image, or
+		wantError string
+	}{
+		{"tag", map[string]any{"fromImageTag": str("other")}, 3, ""},
+		{"name and bare tag", map[string]any{"fromImageName": str("registry.example/other"), "fromImageTag": str("base")}, 2, ""},
+		{"name alone", map[string]any{"fromImageName": str("base")}, 0, "`fromImageName` \"base\" picks none of the 2 images of index.json (base, other)"},
+		{"no such tag", map[string]any{"fromImageTag": str("nope")}, 0, "`fromImageTag` \"nope\" picks none of the 2 images of index.json (base, other)"},
+		{"no pick", map[string]any{}, 0, "holds several images"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := map[string]any{"fromImage": base, "arch": "amd64"}
+			for k, v := range c.pick {
+				o[k] = v
+			}
+			out := filepath.Join(t.TempDir(), "image")
+			err := Build(Request{Closure: appClosure(t), Options: opts(t, o), Out: out, Root: fakeStore(t)})
+			if c.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantError) || !strings.Contains(err.Error(), base) {
+					t.Fatalf("error %v, want one naming %s and saying %q", err, base, c.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(readLayout(t, out).manifest.Layers); got != c.layers+4+1 {
+				t.Errorf("%d layers, want the base's %d, 4 store layers and the root layer", got, c.layers)
+			}
+		})
+	}
+	// Picking needs a fromImage.
+	err = Build(Request{Closure: appClosure(t), Options: opts(t, map[string]any{"fromImageTag": str("x")}), Out: filepath.Join(t.TempDir(), "image"), Root: fakeStore(t)})
+	if err == nil || !strings.Contains(err.Error(), "`fromImageTag` \"x\" picks an image inside `fromImage`, which is not given") {
+		t.Errorf("fromImageTag without fromImage: %v", err)
+	}
+}
+
+func writeJSON(t *testing.T, f string, v any) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

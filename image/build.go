@@ -79,9 +79,12 @@ func Build(req Request) (err error) {
 		return fmt.Errorf("build-image: %w", err)
 	}
 	var base *baseImage
+	if p.basePick.set() && p.fromImage == "" {
+		return fmt.Errorf("build-image: %s picks an image inside `fromImage`, which is not given", p.basePick)
+	}
 	if p.fromImage != "" {
 		// Read and verified before anything is written.
-		if base, err = readBase(p.fromImage, p.platform); err != nil {
+		if base, err = readBase(p.fromImage, p.platform, p.basePick); err != nil {
 			return fmt.Errorf("build-image: %w", err)
 		}
 	}

@@ -186,8 +186,9 @@ func (idx *archiveIndex) smallFile(what, name string) ([]byte, error) {
 	return e.data, nil
 }
 
-// pickImage parses manifest.json and returns its one image.
-func (idx *archiveIndex) pickImage() (*dockerManifestEntry, error) {
+// pickImage parses manifest.json and returns its one image, or the one pick
+// names.
+func (idx *archiveIndex) pickImage(pick basePick) (*dockerManifestEntry, error) {
 	data, err := idx.smallFile("the manifest", "manifest.json")
 	if err != nil {
 		return nil, fmt.Errorf("%w: a Docker image archive has manifest.json at its top (an OCI image layout is a directory)", err)
@@ -201,6 +202,16 @@ func (idx *archiveIndex) pickImage() (*dockerManifestEntry, error) {
 		return nil, errors.New("manifest.json lists no image")
 	case len(m) > maxArchiveImages:
 		return nil, fmt.Errorf("manifest.json lists %d images, over %d", len(m), maxArchiveImages)
+	case pick.set():
+		refs := make([][]string, len(m))
+		for i, e := range m {
+			refs[i] = e.RepoTags
+		}
+		i, err := pick.pick("manifest.json", refs, false)
+		if err != nil {
+			return nil, err
+		}
+		m = m[i : i+1]
 	case len(m) > 1:
 		var tags []string
 		for i, e := range m {
@@ -210,7 +221,7 @@ func (idx *archiveIndex) pickImage() (*dockerManifestEntry, error) {
 			}
 			tags = append(tags, fmt.Sprintf("%d: %s", i+1, t))
 		}
-		return nil, fmt.Errorf("manifest.json lists %d images (%s); fromImage takes an archive of one image (`docker save` or `skopeo copy` it alone)", len(m), strings.Join(tags, "; "))
+		return nil, fmt.Errorf("manifest.json lists %d images (%s): pick one with `fromImageName` and `fromImageTag`", len(m), strings.Join(tags, "; "))
 	}
 	e := &m[0]
 	if len(e.Layers) > maxArchiveLayers {
@@ -227,13 +238,14 @@ type archiveImage struct {
 	layers []string
 }
 
-// checkArchive indexes the archive and checks its image.
-func checkArchive(r io.Reader) (*archiveImage, error) {
+// checkArchive indexes the archive and checks its image (the one pick
+// names).
+func checkArchive(r io.Reader, pick basePick) (*archiveImage, error) {
 	idx, err := indexArchive(r)
 	if err != nil {
 		return nil, err
 	}
-	m, err := idx.pickImage()
+	m, err := idx.pickImage(pick)
 	if err != nil {
 		return nil, err
 	}
@@ -262,13 +274,14 @@ func checkArchive(r io.Reader) (*archiveImage, error) {
 }
 
 // readDockerArchive reads and checks the Docker image archive file for
-// plat; its layers are written by writeArchiveLayers.
-func readDockerArchive(file string, plat v1.Platform) (*baseImage, error) {
+// plat (its image pick names); its layers are written by
+// writeArchiveLayers.
+func readDockerArchive(file string, plat v1.Platform, pick basePick) (*baseImage, error) {
 	r, closeFn, err := openArchive(file)
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s: %w", file, err)
 	}
-	img, err := checkArchive(r)
+	img, err := checkArchive(r, pick)
 	_ = closeFn()
 	if err != nil {
 		return nil, fmt.Errorf("`fromImage` %s (a Docker image archive): %w", file, err)
@@ -284,8 +297,12 @@ func readDockerArchive(file string, plat v1.Platform) (*baseImage, error) {
 		b.layers = append(b.layers, baseLayer{diffID: c.RootFS.DiffIDs[i], file: name})
 	}
 	b.history = baseHistory(c.History, len(b.layers))
-	if len(img.tags) > 0 {
-		b.tag = img.tags[0]
+	// The base's name: the RepoTag picked, or the first.
+	for _, t := range img.tags {
+		if !pick.set() || pick.matches(t, false) {
+			b.tag = t
+			break
+		}
 	}
 	return b, nil
 }

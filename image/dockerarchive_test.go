@@ -157,7 +157,7 @@ func TestDockerArchiveRefused(t *testing.T) {
 		{"diff_id count", dockerArchive(t, layers("a/layer.tar")), `rootfs is type "layers" with 2 diff_ids, but manifest.json lists 1 layers`},
 		{"two images", dockerArchive(t, func(m []map[string]any, _ map[string]any) []map[string]any {
 			return append(m, map[string]any{"Config": "cfg.json", "RepoTags": []string{"other:2"}, "Layers": []string{}})
-		}), "manifest.json lists 2 images (1: base:1; 2: other:2)"},
+		}), "manifest.json lists 2 images (1: base:1; 2: other:2): pick one with `fromImageName` and `fromImageTag`"},
 		{"other platform", dockerArchive(t, func(m []map[string]any, c map[string]any) []map[string]any { c["architecture"] = "arm64"; return m }), "is an image for linux/arm64, but this image is for linux/amd64"},
 		{"no manifest", dockerArchive(t, nil)[:5], `the manifest "manifest.json" is not in the archive`},
 		{"not a tar", []archEntry{}, `manifest.json" is not in the archive`},
@@ -180,7 +180,7 @@ func TestDockerArchiveRefused(t *testing.T) {
 	if err := os.WriteFile(base, bytes.Repeat([]byte("junk"), 200), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readBase(base, v1.Platform{OS: "linux", Architecture: "amd64"}); err == nil || !strings.Contains(err.Error(), "not a readable tar") {
+	if _, err := readBase(base, v1.Platform{OS: "linux", Architecture: "amd64"}, basePick{}); err == nil || !strings.Contains(err.Error(), "not a readable tar") {
 		t.Errorf("junk: %v", err)
 	}
 }
@@ -189,13 +189,24 @@ func TestDockerArchiveRefused(t *testing.T) {
 // with an error or an image whose layers match their diff_ids, never a
 // panic.
 func FuzzDockerArchive(f *testing.F) {
-	f.Add(tarBytes(f, dockerArchive(f, nil)))
-	f.Add(tarBytes(f, append(dockerArchive(f, nil), archEntry{name: "x", typ: tar.TypeSymlink, link: "/etc"})))
-	f.Add(tarBytes(f, []archEntry{{name: "manifest.json", data: []byte(`[{"Config":"c","Layers":["l"]}]`)}, {name: "c", data: []byte(`{"rootfs":{"type":"layers","diff_ids":["sha256:00"]}}`)}}))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := checkArchive(bytes.NewReader(data))
+	f.Add(tarBytes(f, dockerArchive(f, nil)), "", "")
+	f.Add(tarBytes(f, dockerArchive(f, nil)), "base", "1")
+	f.Add(tarBytes(f, append(dockerArchive(f, nil), archEntry{name: "x", typ: tar.TypeSymlink, link: "/etc"})), "", "x")
+	f.Add(tarBytes(f, []archEntry{{name: "manifest.json", data: []byte(`[{"Config":"c","Layers":["l"]}]`)}, {name: "c", data: []byte(`{"rootfs":{"type":"layers","diff_ids":["sha256:00"]}}`)}}), "docker.io/library/c", "")
+	f.Fuzz(func(t *testing.T, data []byte, name, tag string) {
+		pick := basePick{name: name, tag: tag}
+		img, err := checkArchive(bytes.NewReader(data), pick)
 		if err != nil {
 			return
+		}
+		if pick.set() {
+			hit := false
+			for _, r := range img.tags {
+				hit = hit || pick.matches(r, false)
+			}
+			if !hit {
+				t.Fatalf("%v accepted an image tagged %q", pick, img.tags)
+			}
 		}
 		if len(img.layers) != len(img.config.RootFS.DiffIDs) {
 			t.Fatalf("%d layers, %d diff_ids accepted", len(img.layers), len(img.config.RootFS.DiffIDs))
@@ -206,4 +217,58 @@ func FuzzDockerArchive(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fromImageName and fromImageTag pick one image of an archive holding
+// several, as dockerTools' pair does; a pick that names none, or several, is
+// refused with the archive's names.
+func TestDockerArchivePick(t *testing.T) {
+	// Three images: the real one as base:1 (and base:latest), two more with
+	// no layers (a config whose rootfs does not match them: picking them
+	// fails on that, which tells which one was picked).
+	entries := dockerArchive(t, func(m []map[string]any, _ map[string]any) []map[string]any {
+		m[0]["RepoTags"] = []string{"base:1", "base:latest"}
+		return append(m,
+			map[string]any{"Config": "cfg.json", "RepoTags": []string{"other:1"}, "Layers": []string{}},
+			map[string]any{"Config": "cfg.json", "RepoTags": []string{"registry.example:5000/team/other:2"}, "Layers": []string{}})
+	})
+	base := writeArchive(t, entries, false)
+	str := func(s string) *string { return &s }
+	cases := []struct {
+		name      string
+		pick      map[string]any
+		want      string // the base name recorded, or
+		wantError string
+	}{
+		{"name and tag", map[string]any{"fromImageName": str("base"), "fromImageTag": str("latest")}, "base:latest", ""},
+		{"name alone", map[string]any{"fromImageName": str("base")}, "base:1", ""},
+		{"name in Docker's long form", map[string]any{"fromImageName": str("docker.io/library/base"), "fromImageTag": str("latest")}, "base:latest", ""},
+		{"tag alone, one match", map[string]any{"fromImageTag": str("latest")}, "base:latest", ""},
+		{"name with a registry", map[string]any{"fromImageName": str("registry.example:5000/team/other")}, "", `rootfs is type "layers" with 2 diff_ids, but manifest.json lists 0 layers`},
+		{"tag alone, two matches", map[string]any{"fromImageTag": str("1")}, "", "`fromImageTag` \"1\" picks 2 images of manifest.json (base:1, base:latest; other:1): give both `fromImageName` and `fromImageTag`"},
+		{"no match", map[string]any{"fromImageName": str("base"), "fromImageTag": str("2")}, "", "`fromImageName` \"base\" and `fromImageTag` \"2\" (base:2) picks none of the 3 images of manifest.json (base:1, base:latest, other:1, registry.example:5000/team/other:2)"},
+		{"no pick", map[string]any{}, "", "manifest.json lists 3 images (1: base:1, base:latest; 2: other:1; 3: registry.example:5000/team/other:2): pick one with `fromImageName` and `fromImageTag`"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := map[string]any{"fromImage": base, "arch": "amd64"}
+			for k, v := range c.pick {
+				o[k] = v
+			}
+			out := filepath.Join(t.TempDir(), "image")
+			err := Build(Request{Closure: appClosure(t), Options: opts(t, o), Out: out, Root: fakeStore(t)})
+			if c.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantError) {
+					t.Fatalf("error %v, want one saying %q", err, c.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readLayout(t, out).manifest.Annotations[v1.AnnotationBaseImageName]; got != c.want {
+				t.Errorf("base name %q, want %q", got, c.want)
+			}
+		})
+	}
 }

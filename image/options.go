@@ -57,10 +57,14 @@ type Options struct {
 	// FromImage is an OCI image layout whose image the new one is built on
 	// (its layers first, its config inherited); "" for none.
 	FromImage string `json:"fromImage,omitempty"`
-	// FromImageName is the base's registry reference, when known (pullImage):
+	// FromImageName and FromImageTag pick the base in a fromImage holding
+	// several images (dockerTools' pair).
+	FromImageName *string `json:"fromImageName"`
+	FromImageTag  *string `json:"fromImageTag"`
+	// FromImageRef is the base's registry reference, when known (pullImage):
 	// recorded as org.opencontainers.image.base.name, where push mounts the
 	// base's layers from.
-	FromImageName string `json:"fromImageName,omitempty"`
+	FromImageRef string `json:"fromImageRef,omitempty"`
 	// Layering names the strategy for the automatic layers (known.json's
 	// layeringStrategies); a list of groups never reaches the builder
 	// (nix/image.nix makes them buildLayer outputs).
@@ -173,6 +177,7 @@ type parsed struct {
 	annotations map[string]string
 	fromImage   string
 	baseName    string
+	basePick    basePick
 	layering    string
 	stream      bool
 
@@ -494,7 +499,7 @@ func parseOptions(data []byte, system string) (*parsed, error) {
 		return nil, errors.New("`tag` is null: the builder needs a tag (nix/image.nix derives one from the inputs)")
 	}
 	p := &parsed{name: o.Name, tag: *o.Tag, layers: o.Layers, maxLayers: o.MaxLayers, annotations: o.Annotations, layering: o.Layering, stream: o.Stream,
-		fromImage: o.FromImage, baseName: o.FromImageName}
+		fromImage: o.FromImage, baseName: o.FromImageRef, basePick: basePick{name: deref(o.FromImageName), tag: deref(o.FromImageTag)}}
 	var err error
 	if p.config, err = ParseConfig(o.Config); err != nil {
 		return nil, err

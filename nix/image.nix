@@ -10,7 +10,7 @@
 
 let
   inherit (builtins)
-    all attrNames elem elemAt filter genList head intersectAttrs isAttrs isList isString length
+    all attrNames concatStringsSep elem elemAt filter genList head intersectAttrs isAttrs isList isString length
     listToAttrs map mapAttrs match split substring;
   inherit (import ./lib.nix) closureRoots builderOf ociDerivation firstError imap isStringLike repoBaseName showList sbomAttr sbomMetadata;
   table = import ./table.nix;
@@ -159,6 +159,13 @@ let
   goArch = a: table.known.archAliases.${a} or a;
   showPlatform = p: "${p.os}/${p.architecture}${if p ? variant then "/${p.variant}" else ""}";
   baseOf = attrs: if isAttrs (attrs.fromImage or null) then attrs.fromImage else { };
+  # fromImageName and fromImageTag pick an image inside fromImage (the builder
+  # reads which images it holds).
+  basePickError = attrs:
+    let given = filter (n: arg attrs n != null) [ "fromImageName" "fromImageTag" ]; in
+    if given != [ ] && !(attrs ? fromImage)
+    then "${concatStringsSep " and " (map (n: "`${n}`") given)} pick${if length given == 1 then "s" else ""} an image inside `fromImage`, which is not given"
+    else null;
   platformError = attrs: mine:
     let bp = (baseOf attrs).ociPlatform or null; in
     if bp == null || (bp.os == mine.os && bp.architecture == mine.architecture) then null
@@ -234,6 +241,7 @@ let
         (firstError (imap permError perms))
         (configUserError users groups (config.User or ""))
         (platformError attrs platform)
+        (basePickError attrs)
         (ownerNamesError users groups { inherit perms dirs files; })
       ];
       # With a Nix database, the explicit layers' store paths are registered
@@ -276,8 +284,11 @@ let
         # A base and, when pulled, its registry name (push mounts its layers from there).
         // (if attrs ? fromImage then { fromImage = "${attrs.fromImage}"; } else { })
         // (if (baseOf attrs) ? imageDigest
-           then { fromImageName = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
-           else { });
+           then { fromImageRef = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
+           else { })
+        # Which image of fromImage, when it holds several (dockerTools' pair).
+        // (if arg attrs "fromImageName" != null then { fromImageName = arg attrs "fromImageName"; } else { })
+        // (if arg attrs "fromImageTag" != null then { fromImageTag = arg attrs "fromImageTag"; } else { });
       };
 
       # The default tag is the hash part of the same derivation's output path
