@@ -132,6 +132,11 @@ func indexArchive(r io.Reader) (*archiveIndex, error) {
 			idx.other[name] = h.Typeflag
 			continue
 		}
+		if isSparse(h) {
+			// Its size is what reading it yields: a few bytes of archive can
+			// claim terabytes of holes, and hashing them would never end.
+			return nil, fmt.Errorf("entry %q is a sparse file (GNU sparse PAX records); a Docker image archive holds plain files", name)
+		}
 		e, err := idx.readEntry(tr, h.Size)
 		if err != nil {
 			return nil, fmt.Errorf("entry %q: %w", name, err)
@@ -139,6 +144,18 @@ func indexArchive(r io.Reader) (*archiveIndex, error) {
 		idx.files[name] = e
 	}
 	return idx, nil
+}
+
+// isSparse reports a regular file stored in GNU's PAX sparse format
+// (archive/tar reads its holes back as zeros; the old GNU sparse type keeps
+// its own type flag and is never read).
+func isSparse(h *tar.Header) bool {
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // readEntry hashes one regular file, keeping its bytes when it is small
