@@ -101,33 +101,58 @@ func gzipFile(t *testing.T, from, to string) {
 // rewriteManifest copies the tar from to to, with manifest.json changed by edit.
 func rewriteManifest(t *testing.T, from, to string, edit func([]map[string]any)) {
 	t.Helper()
-	in, err := os.Open(from)
+	entries := readArchiveFiles(t, from)
+	for i, e := range entries {
+		if e.h.Name == "manifest.json" {
+			var m []map[string]any
+			must(t, json.Unmarshal(e.data, &m))
+			edit(m)
+			data, err := json.Marshal(m)
+			must(t, err)
+			entries[i].data = data
+		}
+	}
+	writeArchiveFiles(t, to, entries)
+}
+
+// archiveFile is one entry of a tar file, read whole.
+type archiveFile struct {
+	h    *tar.Header
+	data []byte
+}
+
+func readArchiveFiles(t *testing.T, file string) []archiveFile {
+	t.Helper()
+	in, err := os.Open(file)
 	must(t, err)
 	defer in.Close()
-	var buf bytes.Buffer
-	tr, tw := tar.NewReader(in), tar.NewWriter(&buf)
+	var out []archiveFile
+	tr := tar.NewReader(in)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return out
 		}
 		must(t, err)
 		data, err := io.ReadAll(tr)
 		must(t, err)
-		if h.Name == "manifest.json" {
-			var m []map[string]any
-			must(t, json.Unmarshal(data, &m))
-			edit(m)
-			data, err = json.Marshal(m)
-			must(t, err)
-			h.Size = int64(len(data))
-		}
-		must(t, tw.WriteHeader(h))
-		_, err = tw.Write(data)
+		out = append(out, archiveFile{h, data})
+	}
+}
+
+// writeArchiveFiles writes entries to file, each header's size set to its data's.
+func writeArchiveFiles(t *testing.T, file string, entries []archiveFile) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		e.h.Size = int64(len(e.data))
+		must(t, tw.WriteHeader(e.h))
+		_, err := tw.Write(e.data)
 		must(t, err)
 	}
 	must(t, tw.Close())
-	must(t, os.WriteFile(to, buf.Bytes(), 0o644))
+	must(t, os.WriteFile(file, buf.Bytes(), 0o644))
 }
 
 // TestFromDockerArchivePick: an archive of two images (docker save of two,
@@ -179,43 +204,23 @@ in ociTools.buildImage { name = "app"; tag = "a"; arch = "amd64";
 // their files (layers shared by name once) and their manifest.json entries.
 func joinArchives(t *testing.T, to string, parts ...string) {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	var out []archiveFile
 	seen := map[string]bool{}
 	var manifest []json.RawMessage
 	for _, p := range parts {
-		in, err := os.Open(p)
-		must(t, err)
-		tr := tar.NewReader(in)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			must(t, err)
-			data, err := io.ReadAll(tr)
-			must(t, err)
-			if h.Name == "manifest.json" {
+		for _, e := range readArchiveFiles(t, p) {
+			if e.h.Name == "manifest.json" {
 				var m []json.RawMessage
-				must(t, json.Unmarshal(data, &m))
+				must(t, json.Unmarshal(e.data, &m))
 				manifest = append(manifest, m...)
-				continue
+			} else if !seen[e.h.Name] {
+				seen[e.h.Name] = true
+				out = append(out, e)
 			}
-			if seen[h.Name] {
-				continue
-			}
-			seen[h.Name] = true
-			must(t, tw.WriteHeader(h))
-			_, err = tw.Write(data)
-			must(t, err)
 		}
-		in.Close()
 	}
 	data, err := json.Marshal(manifest)
 	must(t, err)
-	must(t, tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}))
-	_, err = tw.Write(data)
-	must(t, err)
-	must(t, tw.Close())
-	must(t, os.WriteFile(to, buf.Bytes(), 0o644))
+	out = append(out, archiveFile{&tar.Header{Name: "manifest.json", Mode: 0o644, Typeflag: tar.TypeReg}, data})
+	writeArchiveFiles(t, to, out)
 }

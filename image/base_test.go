@@ -209,7 +209,7 @@ func TestBuildFromImagePick(t *testing.T) {
 		}
 	}
 	writeJSON(t, filepath.Join(base, "index.json"), idx)
-	str := func(s string) *string { return &s }
+	str := strPtr
 	cases := []struct {
 		name      string
 		pick      map[string]any
@@ -224,12 +224,7 @@ func TestBuildFromImagePick(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			o := map[string]any{"fromImage": base, "arch": "amd64"}
-			for k, v := range c.pick {
-				o[k] = v
-			}
-			out := filepath.Join(t.TempDir(), "image")
-			err := Build(Request{Closure: appClosure(t), Options: opts(t, o), Out: out, Root: fakeStore(t)})
+			out, err := buildOnPick(t, base, c.pick)
 			if c.wantError != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantError) || !strings.Contains(err.Error(), base) {
 					t.Fatalf("error %v, want one naming %s and saying %q", err, base, c.wantError)
@@ -260,4 +255,18 @@ func writeJSON(t *testing.T, f string, v any) {
 	if err := os.WriteFile(f, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func strPtr(s string) *string { return &s }
+
+// buildOnPick builds the test app on base with the pick arguments given,
+// and returns the layout written.
+func buildOnPick(t *testing.T, base string, pick map[string]any) (string, error) {
+	t.Helper()
+	o := map[string]any{"fromImage": base, "arch": "amd64"}
+	for k, v := range pick {
+		o[k] = v
+	}
+	out := filepath.Join(t.TempDir(), "image")
+	return out, Build(Request{Closure: appClosure(t), Options: opts(t, o), Out: out, Root: fakeStore(t)})
 }

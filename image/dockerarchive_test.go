@@ -234,7 +234,7 @@ func TestDockerArchivePick(t *testing.T) {
 			map[string]any{"Config": "cfg.json", "RepoTags": []string{"registry.example:5000/team/other:2"}, "Layers": []string{}})
 	})
 	base := writeArchive(t, entries, false)
-	str := func(s string) *string { return &s }
+	str := strPtr
 	cases := []struct {
 		name      string
 		pick      map[string]any
@@ -252,12 +252,7 @@ func TestDockerArchivePick(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			o := map[string]any{"fromImage": base, "arch": "amd64"}
-			for k, v := range c.pick {
-				o[k] = v
-			}
-			out := filepath.Join(t.TempDir(), "image")
-			err := Build(Request{Closure: appClosure(t), Options: opts(t, o), Out: out, Root: fakeStore(t)})
+			out, err := buildOnPick(t, base, c.pick)
 			if c.wantError != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantError) {
 					t.Fatalf("error %v, want one saying %q", err, c.wantError)
