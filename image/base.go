@@ -113,17 +113,9 @@ func layoutRef(l *unpack.Layout, pick basePick) (string, error) {
 	if !pick.set() {
 		return "", nil
 	}
-	idx, err := l.Index()
+	refs, err := l.RefNames()
 	if err != nil {
 		return "", err
-	}
-	var refs []string
-	seen := map[string]bool{}
-	for _, d := range idx.Manifests {
-		if r := d.Annotations[v1.AnnotationRefName]; r != "" && !seen[r] {
-			seen[r] = true
-			refs = append(refs, r)
-		}
 	}
 	images := make([][]string, len(refs))
 	for i, r := range refs {

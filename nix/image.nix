@@ -161,8 +161,10 @@ let
   baseOf = attrs: if isAttrs (attrs.fromImage or null) then attrs.fromImage else { };
   # fromImageName and fromImageTag pick an image inside fromImage (the builder
   # reads which images it holds).
+  basePick = attrs: listToAttrs (map (n: { name = n; value = arg attrs n; })
+    (filter (n: arg attrs n != null) [ "fromImageName" "fromImageTag" ]));
   basePickError = attrs:
-    let given = filter (n: arg attrs n != null) [ "fromImageName" "fromImageTag" ]; in
+    let given = attrNames (basePick attrs); in
     if given != [ ] && !(attrs ? fromImage)
     then "${concatStringsSep " and " (map (n: "`${n}`") given)} pick${if length given == 1 then "s" else ""} an image inside `fromImage`, which is not given"
     else null;
@@ -287,8 +289,7 @@ let
            then { fromImageRef = attrs.fromImage.imageName + (if attrs.fromImage.imageTag or null == null then "" else ":${attrs.fromImage.imageTag}"); }
            else { })
         # Which image of fromImage, when it holds several (dockerTools' pair).
-        // (if arg attrs "fromImageName" != null then { fromImageName = arg attrs "fromImageName"; } else { })
-        // (if arg attrs "fromImageTag" != null then { fromImageTag = arg attrs "fromImageTag"; } else { });
+        // basePick attrs;
       };
 
       # The default tag is the hash part of the same derivation's output path

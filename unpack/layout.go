@@ -122,20 +122,12 @@ func (l *Layout) Resolve(ctx context.Context, tag string, plat Platform) (*Image
 		return nil, err
 	}
 	var cands []ocispec.Descriptor
-	var tags []string
-	seen := map[string]bool{}
 	for _, d := range idx.Manifests {
-		name := d.Annotations[ocispec.AnnotationRefName]
-		if name != "" && !seen[name] {
-			// Some tools tag each platform's manifest with the same name.
-			seen[name] = true
-			tags = append(tags, name)
-		}
-		if tag == "" || name == tag {
+		if tag == "" || d.Annotations[ocispec.AnnotationRefName] == tag {
 			cands = append(cands, d)
 		}
 	}
-	sort.Strings(tags)
+	tags := refNames(idx)
 	switch {
 	case len(cands) == 0 && tag != "":
 		return nil, fmt.Errorf("%s has no image tagged %q (tags: %s)", l.Dir, tag, listOrNone(tags))
@@ -157,6 +149,30 @@ func (l *Layout) Resolve(ctx context.Context, tag string, plat Platform) (*Image
 		}
 	}
 	return nil, &layout.NoPlatformError{Where: l.Dir, Want: plat.String(), Has: cands}
+}
+
+// RefNames lists the layout's image names (its manifests' ref names),
+// sorted, each once: some tools tag each platform's manifest with the same
+// name, and those manifests are one image.
+func (l *Layout) RefNames() ([]string, error) {
+	idx, err := l.Index()
+	if err != nil {
+		return nil, err
+	}
+	return refNames(idx), nil
+}
+
+func refNames(idx *ocispec.Index) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, d := range idx.Manifests {
+		if name := d.Annotations[ocispec.AnnotationRefName]; name != "" && !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func listOrNone(xs []string) string {
